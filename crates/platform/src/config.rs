@@ -1,0 +1,175 @@
+//! Typed configuration: defaults < optional TOML file (`AGORA_CONFIG`) < `AGORA_*` environment
+//! variables < explicit overrides (command-line flags). Invalid values fail at start with a message
+//! naming the setting.
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Settings every service has. A service loads it and its own settings struct from the same
+/// layers with two calls to [`load`]; not `#[serde(flatten)]`, which would lose the setting's
+/// name from error messages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommonConfig {
+    /// Address to bind (`AGORA_HOST`).
+    #[serde(default = "default_host")]
+    pub host: IpAddr,
+    /// Port to bind (`AGORA_PORT`); 0 picks a free one.
+    pub port: u16,
+    /// Where SQLite files and generated secrets live (`AGORA_DATA_DIR`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...` (`AGORA_DATABASE_URL`); a SQLite file in `data_dir` when unset.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    #[serde(default = "default_max_connections")]
+    pub database_max_connections: u32,
+    /// Base URL of the users service, which issues tokens and serves the JWKS (`AGORA_USERS_URL`).
+    #[serde(default = "default_users_url")]
+    pub users_url: String,
+    /// Expected `iss` of access tokens (`AGORA_TOKEN_ISSUER`).
+    #[serde(default = "default_issuer")]
+    pub token_issuer: String,
+    /// Expected `aud` of access tokens (`AGORA_TOKEN_AUDIENCE`).
+    #[serde(default = "default_audience")]
+    pub token_audience: String,
+    /// A request that takes longer is answered 503 (`AGORA_REQUEST_TIMEOUT_MS`).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Larger request bodies are answered 413 (`AGORA_BODY_LIMIT_BYTES`).
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+    /// This service's own OAuth2 client, for calls to other services (`AGORA_CLIENT_ID`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Its secret (`AGORA_CLIENT_SECRET`); never logged.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+}
+
+fn default_host() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_max_connections() -> u32 {
+    10
+}
+fn default_users_url() -> String {
+    "http://127.0.0.1:8081".into()
+}
+fn default_issuer() -> String {
+    "agora".into()
+}
+fn default_audience() -> String {
+    "agora".into()
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_limit() -> usize {
+    1024 * 1024
+}
+
+impl CommonConfig {
+    /// The database to use: the configured URL, or `<data_dir>/<service>.db`.
+    pub fn database_url(&self, service: &str) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join(format!("{service}.db")).display()
+            ),
+        }
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!(
+            "{}/.well-known/jwks.json",
+            self.users_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// Loads a service's config. `defaults` are the service's own defaults (its port, say);
+/// `overrides` win over everything (command-line flags). Keys are the field names; the matching
+/// environment variable is `AGORA_` + the key in upper case.
+pub fn load<T: DeserializeOwned>(defaults: Value, overrides: Map<String, Value>) -> anyhow::Result<T> {
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    if let Ok(path) = std::env::var("AGORA_CONFIG") {
+        if !std::path::Path::new(&path).is_file() {
+            anyhow::bail!("invalid configuration: AGORA_CONFIG names {path}, which is not a file");
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    figment = figment
+        .merge(Env::prefixed("AGORA_").ignore(&["CONFIG", "LOG_FORMAT", "EVENTS"]))
+        .merge(Serialized::defaults(Value::Object(overrides)));
+    figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(e)))
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(figment::Source::Custom(s)) => s.clone(),
+                    _ => m.name.to_string(),
+                })
+                .unwrap_or_default();
+            let env_name = if key.is_empty() {
+                String::new()
+            } else {
+                format!(" (AGORA_{})", key.to_uppercase())
+            };
+            format!("setting `{key}`{env_name} from {source}: {}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        greeting: String,
+    }
+
+    #[test]
+    fn overrides_beat_defaults_and_database_defaults_to_a_sqlite_file() {
+        let mut overrides = Map::new();
+        overrides.insert("port".into(), json!(9999));
+        let defaults = json!({"port": 8081, "greeting": "hi"});
+        let common: CommonConfig = load(defaults.clone(), overrides.clone()).expect("valid config");
+        let own: Sample = load(defaults, overrides).expect("valid config");
+        assert_eq!(common.port, 9999);
+        assert_eq!(own.greeting, "hi");
+        assert!(common.database_url("users").ends_with("data/users.db"));
+    }
+
+    #[test]
+    fn an_invalid_value_names_the_setting() {
+        let mut overrides = Map::new();
+        overrides.insert("port".into(), json!("not-a-port"));
+        let error = load::<CommonConfig>(json!({"port": 8081}), overrides)
+            .expect_err("must fail");
+        let message = error.to_string();
+        assert!(message.contains("port"), "{message}");
+        assert!(message.contains("AGORA_PORT"), "{message}");
+    }
+}

@@ -1,0 +1,254 @@
+//! The HTTP server bootstrap every service shares: health, metrics, OpenAPI and Swagger UI, request
+//! ids, access logs, timeouts, body limits, compression, panics and every error as problem+json,
+//! and graceful shutdown.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::db::Database;
+use crate::error::{Problem, PROBLEM_JSON};
+use crate::shutdown::Shutdown;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// What `/health/ready` asks: ready only when the service's dependencies answer.
+#[derive(Clone)]
+pub struct Readiness(ReadyCheck);
+
+impl Readiness {
+    /// Ready while the database answers.
+    pub fn database(db: Database) -> Self {
+        Self(Arc::new(move || {
+            let db = db.clone();
+            Box::pin(async move { db.ping().await })
+        }))
+    }
+
+    /// Always ready: for stateless processes.
+    pub fn always() -> Self {
+        Self(Arc::new(|| Box::pin(async { true })))
+    }
+}
+
+/// A service's own routes and spec, plus the knobs of the shared layers.
+pub struct Service {
+    pub name: &'static str,
+    pub router: Router,
+    pub openapi: OpenApi,
+    pub readiness: Readiness,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+}
+
+/// Wraps a service's routes with everything every Agora service serves and does.
+pub fn app(service: Service) -> Router {
+    let (standard, standard_api) = OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .with_state(service.readiness)
+        .split_for_parts();
+    let mut openapi = service.openapi;
+    openapi.merge(standard_api);
+    let spec = Arc::new(openapi);
+    let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some(service.name),
+    });
+
+    // Layers run outside-in in the reverse of the order they are added.
+    service
+        .router
+        .merge(standard)
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
+        )
+        .merge(docs)
+        .fallback(|| async { Problem::not_found("No such resource.") })
+        .layer(DefaultBodyLimit::max(service.body_limit))
+        .layer(RequestBodyLimitLayer::new(service.body_limit))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            service.request_timeout,
+        ))
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            Problem::internal().into_response()
+        }))
+        .layer(middleware::from_fn(observe))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Body>| {
+                    let request_id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id,
+                    )
+                })
+                .on_request(())
+                .on_response(())
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Binds `host:port`, with a message that names the port when it is taken.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "port {} is already in use on {}: stop what holds it or choose another port",
+                addr.port(),
+                addr.ip()
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on {addr}: {e}")
+        }
+    })
+}
+
+/// Request metrics by route template and status, plus one access-log line per request.
+async fn observe(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let in_flight = metrics::gauge!("http_requests_in_flight", "route" => route.clone());
+    in_flight.increment(1.0);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    in_flight.decrement(1.0);
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status)
+        .record(elapsed.as_secs_f64());
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "handled"
+    );
+    response
+}
+
+/// Error responses made by layers and axum itself (404, 405, 413, timeouts, ...) come without a
+/// body; this gives them the same problem+json shape as the services' own errors.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "This resource does not support that method.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this service accepts.",
+        StatusCode::SERVICE_UNAVAILABLE => "The request took too long and was abandoned.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "The request body has an unsupported content type.",
+        _ => "The request could not be handled.",
+    };
+    let mut problem = Problem::status(status).detail(detail).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HealthStatus {
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, body = HealthStatus)))]
+async fn live() -> axum::Json<HealthStatus> {
+    axum::Json(HealthStatus { status: "ok" })
+}
+
+/// The service can do its work: its database answers.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, body = HealthStatus),
+    (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn ready(State(readiness): State<Readiness>) -> Response {
+    if (readiness.0)().await {
+        axum::Json(HealthStatus { status: "ready" }).into_response()
+    } else {
+        Problem::unavailable("The database does not answer.").into_response()
+    }
+}
+
+/// Prometheus metrics in text format.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics() -> Response {
+    let body = crate::telemetry::prometheus()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
+}

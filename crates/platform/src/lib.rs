@@ -1,0 +1,13 @@
+//! What every Agora service shares, written once: configuration, telemetry, the HTTP server
+//! bootstrap, problem+json errors, pagination, storage pools, JWT verification and the
+//! service-to-service client.
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod extract;
+pub mod pagination;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,9 @@
+//! Helpers for Agora's tests. Tests panic freely (that is how they fail), so the workspace's
+//! `unwrap`/`expect`/`panic` lints are allowed here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod db;
+pub mod issuer;
+
+pub use db::{Backend, TestDatabase};
+pub use issuer::TestIssuer;
