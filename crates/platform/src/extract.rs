@@ -1,7 +1,8 @@
 //! Request-body extractors whose rejections are problem+json, so a client's mistake always gets a
 //! clear 4xx naming what is wrong.
-use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -101,4 +102,26 @@ fn source_text(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// Like `axum::extract::Query`, but a query string of the wrong shape is a 400 problem+json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(Problem::bad_request(
+                format!("The query string is invalid: {}", source_text(&e)),
+            )),
+            Err(other) => Err(Problem::bad_request(other.body_text())),
+        }
+    }
 }
