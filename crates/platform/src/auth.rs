@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -210,8 +210,9 @@ where
         if let Some(claims) = parts.extensions.get::<Claims>() {
             return Ok(Self(claims.clone()));
         }
-        let token = bearer_token(parts)
-            .ok_or_else(|| Problem::unauthorized("Send an access token as `Authorization: Bearer <token>`."))?;
+        let token = bearer_token(parts).ok_or_else(|| {
+            Problem::unauthorized("Send an access token as `Authorization: Bearer <token>`.")
+        })?;
         let verifier = Arc::<JwtVerifier>::from_ref(state);
         match verifier.verify(token).await {
             Ok(claims) => {

@@ -147,7 +147,9 @@ impl ServiceClient {
             let response = build(request).send().await.map_err(|e| self.transport(e))?;
             if matches!(
                 response.status(),
-                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+                StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT
             ) {
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();

@@ -100,7 +100,10 @@ impl CommonConfig {
 /// Loads a service's config. `defaults` are the service's own defaults (its port, say);
 /// `overrides` win over everything (command-line flags). Keys are the field names; the matching
 /// environment variable is `AGORA_` + the key in upper case.
-pub fn load<T: DeserializeOwned>(defaults: Value, overrides: Map<String, Value>) -> anyhow::Result<T> {
+pub fn load<T: DeserializeOwned>(
+    defaults: Value,
+    overrides: Map<String, Value>,
+) -> anyhow::Result<T> {
     let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Ok(path) = std::env::var("AGORA_CONFIG") {
         if !std::path::Path::new(&path).is_file() {
@@ -166,8 +169,7 @@ mod tests {
     fn an_invalid_value_names_the_setting() {
         let mut overrides = Map::new();
         overrides.insert("port".into(), json!("not-a-port"));
-        let error = load::<CommonConfig>(json!({"port": 8081}), overrides)
-            .expect_err("must fail");
+        let error = load::<CommonConfig>(json!({"port": 8081}), overrides).expect_err("must fail");
         let message = error.to_string();
         assert!(message.contains("port"), "{message}");
         assert!(message.contains("AGORA_PORT"), "{message}");

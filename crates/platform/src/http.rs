@@ -62,6 +62,8 @@ pub struct Service {
 
 /// Wraps a service's routes with everything every Agora service serves and does.
 pub fn app(service: Service) -> Router {
+    // Install the recorder before the first request, or its metrics would be lost.
+    let _ = crate::telemetry::prometheus();
     let (standard, standard_api) = OpenApiRouter::new()
         .routes(routes!(live))
         .routes(routes!(ready))

@@ -44,9 +44,7 @@ impl TestDatabase {
 
     /// A fresh PostgreSQL database, or `None` (after saying so) when none is configured.
     pub async fn postgres() -> Option<Self> {
-        let Some(admin_url) = postgres_url() else {
-            return None;
-        };
+        let admin_url = postgres_url()?;
         let name = format!("agora_test_{}", uuid::Uuid::now_v7().simple());
         let options = PgConnectOptions::from_str(&admin_url).expect("AGORA_TEST_POSTGRES_URL");
         let mut conn = options
@@ -89,7 +87,9 @@ fn external(variable: &str, what: &str) -> Option<String> {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             if std::env::var("AGORA_TEST_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
-                panic!("{variable} is not set but AGORA_TEST_REQUIRE_EXTERNAL=1: {what} is required");
+                panic!(
+                    "{variable} is not set but AGORA_TEST_REQUIRE_EXTERNAL=1: {what} is required"
+                );
             }
             eprintln!(
                 "WARNING: {variable} is not set: SKIPPING the {what} half of this test (set it, e.g. postgres://postgres@127.0.0.1:5432/test)"
