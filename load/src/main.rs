@@ -53,7 +53,15 @@ async fn main() -> anyhow::Result<()> {
             port,
             duration,
             concurrency,
-        } => run(agora_bin, port, Duration::from_secs(duration.clamp(1, 300)), concurrency.clamp(1, 512)).await,
+        } => {
+            run(
+                agora_bin,
+                port,
+                Duration::from_secs(duration.clamp(1, 300)),
+                concurrency.clamp(1, 512),
+            )
+            .await
+        }
     }
 }
 
@@ -161,13 +169,34 @@ async fn run(
     let baseline_port = port + 50;
     let products = port + 2;
     let mut children = vec![
-        spawn(Command::new(&agora).args(["up", "--port", &port.to_string(), "--seed", "demo", "--data-dir"]).arg(data.path()))?,
+        spawn(
+            Command::new(&agora)
+                .args([
+                    "up",
+                    "--port",
+                    &port.to_string(),
+                    "--seed",
+                    "demo",
+                    "--data-dir",
+                ])
+                .arg(data.path()),
+        )?,
         spawn(Command::new(&here).args(["baseline", "--port", &baseline_port.to_string()]))?,
     ];
     let result = async {
         let http = reqwest::Client::new();
-        wait_ready(&http, &format!("http://127.0.0.1:{products}/products?limit=1"), true).await?;
-        wait_ready(&http, &format!("http://127.0.0.1:{baseline_port}/products/x"), false).await?;
+        wait_ready(
+            &http,
+            &format!("http://127.0.0.1:{products}/products?limit=1"),
+            true,
+        )
+        .await?;
+        wait_ready(
+            &http,
+            &format!("http://127.0.0.1:{baseline_port}/products/x"),
+            false,
+        )
+        .await?;
         let mut ids = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -188,19 +217,47 @@ async fn run(
         }
         anyhow::ensure!(!ids.is_empty(), "the demo catalog is empty");
         let scenarios: Vec<(&str, Vec<String>)> = vec![
-            ("baseline: minimal axum handler, same JSON", vec![format!("http://127.0.0.1:{baseline_port}/products/x")]),
-            ("GET /products/{id}", ids.iter().map(|id| format!("http://127.0.0.1:{products}/products/{id}")).collect()),
-            ("GET /products?q=… (full-text search)", ["coffee", "wireless", "jacket", "game", "steel", "book"].iter().map(|q| format!("http://127.0.0.1:{products}/products?q={q}")).collect()),
-            ("GET /products?category=…&sort=price", ["electronics", "home-kitchen", "clothing", "books"].iter().map(|c| format!("http://127.0.0.1:{products}/products?category={c}&sort=price")).collect()),
+            (
+                "baseline: minimal axum handler, same JSON",
+                vec![format!("http://127.0.0.1:{baseline_port}/products/x")],
+            ),
+            (
+                "GET /products/{id}",
+                ids.iter()
+                    .map(|id| format!("http://127.0.0.1:{products}/products/{id}"))
+                    .collect(),
+            ),
+            (
+                "GET /products?q=… (full-text search)",
+                ["coffee", "wireless", "jacket", "game", "steel", "book"]
+                    .iter()
+                    .map(|q| format!("http://127.0.0.1:{products}/products?q={q}"))
+                    .collect(),
+            ),
+            (
+                "GET /products?category=…&sort=price",
+                ["electronics", "home-kitchen", "clothing", "books"]
+                    .iter()
+                    .map(|c| {
+                        format!("http://127.0.0.1:{products}/products?category={c}&sort=price")
+                    })
+                    .collect(),
+            ),
         ];
-        println!("{} s per scenario, {concurrency} connections, {} products\n", duration.as_secs(), ids.len());
+        println!(
+            "{} s per scenario, {concurrency} connections, {} products\n",
+            duration.as_secs(),
+            ids.len()
+        );
         println!("| scenario | req/s | p50 ms | p99 ms | errors | vs baseline |");
         println!("|---|---:|---:|---:|---:|---:|");
         let mut base = None;
         for (name, urls) in scenarios {
             let outcome = drive(Arc::new(urls), duration, concurrency).await;
             let rps = outcome.throughput();
-            let ratio = base.map(|b: f64| format!("{:.0}%", 100.0 * rps / b)).unwrap_or_else(|| "100%".into());
+            let ratio = base
+                .map(|b: f64| format!("{:.0}%", 100.0 * rps / b))
+                .unwrap_or_else(|| "100%".into());
             base.get_or_insert(rps);
             println!(
                 "| {name} | {rps:.0} | {:.2} | {:.2} | {} | {ratio} |",
@@ -222,7 +279,11 @@ async fn run(
 }
 
 fn spawn(command: &mut Command) -> anyhow::Result<Child> {
-    Ok(command.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn()?)
+    Ok(command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?)
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str, need_items: bool) -> anyhow::Result<()> {
