@@ -62,6 +62,11 @@ pub struct Service {
 
 /// Wraps a service's routes with everything every Agora service serves and does.
 pub fn app(service: Service) -> Router {
+    app_with_docs(service, "/openapi.json")
+}
+
+/// Like [`app`], with `/docs` showing the spec at `spec_url` (the gateway shows the merged one).
+pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
     // Install the recorder before the first request, or its metrics would be lost.
     let _ = crate::telemetry::prometheus();
     let (standard, standard_api) = OpenApiRouter::new()
@@ -75,7 +80,7 @@ pub fn app(service: Service) -> Router {
     let spec = Arc::new(openapi);
     let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
         uri_prefix: "/docs",
-        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        api_definition: swagger_ui_dist::OpenApiSource::Uri(spec_url),
         title: Some(service.name),
     });
 

@@ -1,0 +1,119 @@
+//! Gateway settings: the upstream replicas of each service, the route table, and the knobs of
+//! balancing, resilience and rate limiting.
+use std::collections::BTreeMap;
+
+use platform::config::CommonConfig;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// How a replica is chosen among the healthy ones.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    RoundRobin,
+    /// Power of two choices: the less busy of two replicas picked at random.
+    P2c,
+}
+
+/// Whether a route needs a signed-in caller at the edge. A token sent to any route is verified.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Public,
+    Authenticated,
+}
+
+/// One line of the route table: requests under `prefix` go to `service`, with `strip` removed
+/// from the front of the path.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouteConfig {
+    pub prefix: String,
+    pub service: String,
+    #[serde(default)]
+    pub strip: String,
+    #[serde(default = "default_access")]
+    pub access: Access,
+    /// Per-route upstream timeout; the gateway answers 504 past it.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+fn default_access() -> Access {
+    Access::Public
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Base URLs of each service's replicas (`AGORA_UPSTREAMS` is rarely used: `agora up` writes
+    /// them into the gateway's config file).
+    pub upstreams: BTreeMap<String, Vec<String>>,
+    pub routes: Vec<RouteConfig>,
+    pub balance: Balance,
+    pub upstream_timeout_ms: u64,
+    pub health_interval_ms: u64,
+    /// Consecutive failures that open a service's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker answers 503 before letting a probe through.
+    pub breaker_open_ms: u64,
+    pub rate_limit_ip_per_second: u32,
+    pub rate_limit_ip_burst: u32,
+    pub rate_limit_user_per_second: u32,
+    pub rate_limit_user_burst: u32,
+    /// Origins allowed by CORS; empty allows none.
+    pub cors_origins: Vec<String>,
+    pub max_connections_per_replica: usize,
+}
+
+pub struct Config {
+    pub common: CommonConfig,
+    pub settings: Settings,
+}
+
+impl Config {
+    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
+        let defaults = defaults();
+        Ok(Self {
+            common: platform::config::load(defaults.clone(), overrides.clone())?,
+            settings: platform::config::load(defaults, overrides)?,
+        })
+    }
+}
+
+/// The route table of DESIGN.md §3: public resources under `/api`, the JWKS and the payment
+/// gateway's webhook at their own paths. Anything else, including every service's internal paths
+/// (`/events`, `/metrics`, `/health/*`, service-scoped resources), is not routed: 404 at the edge.
+fn defaults() -> Value {
+    let api = |prefix: &str, service: &str, access: &str| json!({"prefix": format!("/api{prefix}"), "service": service, "strip": "/api", "access": access});
+    json!({
+        "port": crate::DEFAULT_PORT,
+        "upstreams": {
+            "users": ["http://127.0.0.1:8081"],
+            "products": ["http://127.0.0.1:8082"],
+        },
+        "routes": [
+            api("/users/me", "users", "authenticated"),
+            api("/users", "users", "public"),
+            api("/auth", "users", "public"),
+            api("/oauth", "users", "public"),
+            api("/clients", "users", "authenticated"),
+            api("/products", "products", "public"),
+            api("/categories", "products", "public"),
+            api("/stock", "inventory", "public"),
+            api("/orders", "orders", "authenticated"),
+            api("/payments", "payments", "authenticated"),
+            {"prefix": "/.well-known", "service": "users"},
+            {"prefix": "/webhooks/gateway", "service": "payments"},
+        ],
+        "balance": "p2c",
+        "upstream_timeout_ms": 5000,
+        "health_interval_ms": 1000,
+        "breaker_failures": 5,
+        "breaker_open_ms": 5000,
+        "rate_limit_ip_per_second": 1000,
+        "rate_limit_ip_burst": 2000,
+        "rate_limit_user_per_second": 100,
+        "rate_limit_user_burst": 200,
+        "cors_origins": [],
+        "max_connections_per_replica": 64,
+    })
+}

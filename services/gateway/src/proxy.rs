@@ -1,0 +1,314 @@
+//! Forwarding one request: route, edge checks (rate limits, token), circuit breaker, replica choice,
+//! the upstream call with its timeout, and a retry on another replica where that is safe.
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use platform::auth::bearer_from_headers;
+use platform::error::Problem;
+
+use crate::balancer::{Admission, Replica, Upstream};
+use crate::config::Access;
+use crate::Gateway;
+
+/// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub async fn forward(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let Some(target) = gateway.table.resolve(&path) else {
+        return Problem::not_found("No such resource.").into_response();
+    };
+    let Some(upstream) = gateway.upstreams.get(&target.route.service).cloned() else {
+        return Problem::not_found("No such resource.").into_response();
+    };
+
+    if let Err(limited) = gateway.limit_ip(peer.ip()) {
+        return limited;
+    }
+    // Any token sent is verified here, so a bad one never reaches a service; the services still
+    // verify it themselves.
+    match bearer_from_headers(&parts.headers) {
+        Some(token) => match gateway.verifier.verify(token).await {
+            Ok(claims) => {
+                if let Err(limited) = gateway.limit_user(&claims.sub) {
+                    return limited;
+                }
+            }
+            Err(_) => {
+                return Problem::unauthorized("The access token is invalid or expired.")
+                    .into_response()
+            }
+        },
+        None if target.route.access == Access::Authenticated => {
+            return Problem::unauthorized(
+                "Send an access token as `Authorization: Bearer <token>`.",
+            )
+            .into_response()
+        }
+        None => {}
+    }
+
+    let probe = match upstream.breaker.admit() {
+        Admission::Rejected { retry_after } => {
+            return Problem::unavailable(format!(
+                "{} is failing; the gateway is not sending it requests for now.",
+                upstream.service
+            ))
+            .retry_after(retry_after.as_secs().max(1))
+            .into_response()
+        }
+        Admission::Probe => true,
+        Admission::Allowed => false,
+    };
+    let body = match axum::body::to_bytes(body, gateway.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            )
+            .into_response()
+        }
+    };
+    let timeout = Duration::from_millis(
+        target
+            .route
+            .timeout_ms
+            .unwrap_or(gateway.settings.upstream_timeout_ms),
+    );
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{}?{query}", target.path),
+        None => target.path.clone(),
+    };
+    let call = Call {
+        method: parts.method.clone(),
+        path_and_query,
+        headers: forwarded_headers(&parts.headers, peer.ip()),
+        body,
+        timeout,
+        route: target.route.prefix.clone(),
+    };
+    let response = gateway.call(&upstream, &call, probe).await;
+    let mut response = response.unwrap_or_else(IntoResponse::into_response);
+    strip_hop_by_hop(response.headers_mut());
+    response
+}
+
+/// What is sent upstream, kept so that a retry sends the same again.
+struct Call {
+    method: Method,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Bytes,
+    timeout: Duration,
+    route: String,
+}
+
+impl Gateway {
+    fn limit_ip(&self, ip: IpAddr) -> Result<(), Response> {
+        let (rate, burst) = (
+            self.settings.rate_limit_ip_per_second,
+            self.settings.rate_limit_ip_burst,
+        );
+        self.ip_limiter.check_key(&ip).map_err(|not_until| {
+            too_many(
+                not_until.wait_time_from(DefaultClock::default().now()),
+                rate,
+                burst,
+            )
+        })
+    }
+
+    fn limit_user(&self, subject: &str) -> Result<(), Response> {
+        let (rate, burst) = (
+            self.settings.rate_limit_user_per_second,
+            self.settings.rate_limit_user_burst,
+        );
+        self.user_limiter
+            .check_key(&subject.to_owned())
+            .map_err(|not_until| {
+                too_many(
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                    rate,
+                    burst,
+                )
+            })
+    }
+
+    /// Sends `call` to a healthy replica. A replica that cannot be reached is ejected until its
+    /// health check passes again; the call then goes to another replica when repeating it is safe:
+    /// always for idempotent methods, and for any method when the connection failed before anything
+    /// was sent.
+    async fn call(
+        &self,
+        upstream: &Upstream,
+        call: &Call,
+        probe: bool,
+    ) -> Result<Response, Problem> {
+        let idempotent = matches!(
+            call.method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+        );
+        let mut tried: Vec<Arc<Replica>> = Vec::new();
+        let attempts = upstream.replicas.len().clamp(1, 3);
+        let mut last = Problem::unavailable(format!("No healthy replica of {}.", upstream.service))
+            .retry_after(1);
+        for _ in 0..attempts {
+            let Some(replica) = upstream.pick(&tried) else {
+                break;
+            };
+            tried.push(replica.clone());
+            let request = match build_request(&replica.url, call) {
+                Ok(request) => request,
+                Err(problem) => return Err(problem),
+            };
+            let started = Instant::now();
+            let in_flight = replica.start();
+            let outcome = tokio::time::timeout(call.timeout, self.client.request(request)).await;
+            drop(in_flight);
+            let labels = [
+                ("service", upstream.service.clone()),
+                ("replica", replica.url.clone()),
+                ("route", call.route.clone()),
+            ];
+            metrics::histogram!("gateway_upstream_duration_seconds", &labels)
+                .record(started.elapsed().as_secs_f64());
+            match outcome {
+                Ok(Ok(response)) => {
+                    upstream.breaker.record_success();
+                    let status = response.status().as_u16().to_string();
+                    let mut labels = labels.to_vec();
+                    labels.push(("status", status));
+                    metrics::counter!("gateway_upstream_requests_total", &labels).increment(1);
+                    return Ok(response.map(Body::new));
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(replica = %replica.url, %error, "upstream call failed");
+                    replica.set_healthy(false);
+                    upstream.breaker.record_failure();
+                    last = Problem::new(StatusCode::BAD_GATEWAY, "bad-gateway", "Bad gateway")
+                        .detail(format!("{} could not be reached.", upstream.service));
+                    if !(idempotent || error.is_connect()) || probe {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    upstream.breaker.record_failure();
+                    last = Problem::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway-timeout",
+                        "Gateway timeout",
+                    )
+                    .detail(format!(
+                        "{} did not answer within {} ms.",
+                        upstream.service,
+                        call.timeout.as_millis()
+                    ));
+                    break;
+                }
+            }
+        }
+        metrics::counter!("gateway_upstream_failures_total", "service" => upstream.service.clone())
+            .increment(1);
+        Err(last)
+    }
+}
+
+fn build_request(base: &str, call: &Call) -> Result<axum::http::Request<Body>, Problem> {
+    let uri: Uri = format!("{base}{}", call.path_and_query)
+        .parse()
+        .map_err(|_| Problem::bad_request("The request path is not valid."))?;
+    let mut request = axum::http::Request::builder()
+        .method(call.method.clone())
+        .uri(uri)
+        .body(Body::from(call.body.clone()))
+        .map_err(|_| Problem::bad_request("The request is not valid."))?;
+    *request.headers_mut() = call.headers.clone();
+    Ok(request)
+}
+
+/// The client's headers minus hop-by-hop ones and `Host`, plus `X-Forwarded-*`.
+fn forwarded_headers(incoming: &HeaderMap, client: IpAddr) -> HeaderMap {
+    let mut headers = incoming.clone();
+    strip_hop_by_hop(&mut headers);
+    let host = headers.remove(header::HOST);
+    let forwarded_for = match incoming
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(earlier) => format!("{earlier}, {client}"),
+        None => client.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
+    if let Some(host) = host {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    headers
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in `Connection` are hop-by-hop too.
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(name);
+    }
+}
+
+/// 429 with `Retry-After` and the `RateLimit` / `RateLimit-Policy` headers of the IETF draft.
+fn too_many(wait: Duration, rate: u32, burst: u32) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+    )
+    .detail("Slow down; try again after the time in Retry-After.")
+    .retry_after(seconds)
+    .into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("limit={burst}, remaining=0, reset={seconds}"))
+    {
+        headers.insert(HeaderName::from_static("ratelimit"), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{burst};w=1;burst={burst};rate={rate}")) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), value);
+    }
+    response
+}
