@@ -179,7 +179,11 @@ async fn run(
                     "demo",
                     "--data-dir",
                 ])
-                .arg(data.path()),
+                .arg(data.path())
+                // One load generator on one address: lift the gateway's per-address limit.
+                .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
+                .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
+                .env("RUST_LOG", "warn"),
         )?,
         spawn(Command::new(&here).args(["baseline", "--port", &baseline_port.to_string()]))?,
     ];
@@ -225,6 +229,12 @@ async fn run(
                 "GET /products/{id}",
                 ids.iter()
                     .map(|id| format!("http://127.0.0.1:{products}/products/{id}"))
+                    .collect(),
+            ),
+            (
+                "GET /api/products/{id} through the gateway",
+                ids.iter()
+                    .map(|id| format!("http://127.0.0.1:{port}/api/products/{id}"))
                     .collect(),
             ),
             (
