@@ -2,7 +2,7 @@
 //! port and mints EdDSA tokens exactly as the users service does, with whatever claims a test needs.
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -30,21 +30,35 @@ impl TestIssuer {
         let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": x}]});
         let der = signing.to_pkcs8_der().expect("pkcs8");
         let key = EncodingKey::from_ed_der(der.as_bytes());
-        let app = Router::new().route(
-            "/.well-known/jwks.json",
-            get(move || {
-                let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
-            }),
-        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Arc::new(Self {
+        let issuer = Arc::new(Self {
             users_url: format!("http://127.0.0.1:{port}"),
             kid,
             key,
-        })
+        });
+        let minting = issuer.clone();
+        // A client-credentials endpoint that trusts every caller and grants `events:read`: enough
+        // for a service under test to read another's event feed.
+        let app = Router::new()
+            .route(
+                "/.well-known/jwks.json",
+                get(move || {
+                    let jwks = jwks.clone();
+                    async move { axum::Json(jwks) }
+                }),
+            )
+            .route(
+                "/oauth/token",
+                post(move || {
+                    let token = minting.service("test-client", "events:read");
+                    async move {
+                        axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 900, "scope": "events:read"}))
+                    }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        issuer
     }
 
     pub fn claims(&self, sub: &str, roles: &[&str], scope: &str) -> Claims {

@@ -1,0 +1,140 @@
+//! The consumer side of the broker-less transport: follows a producer's feed, applies each event
+//! through the service's handler (which claims the event in its inbox in the same transaction as
+//! its effect), keeps its position in its own database, and sets aside an event that keeps failing.
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::store;
+use super::Event;
+use crate::client::ServiceClient;
+use crate::db::Database;
+use crate::shutdown::Shutdown;
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth trying again (a database hiccup, a busy lock).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will never work (a payload the consumer cannot read): dead-lettered at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What a consuming service implements. It must claim the event with
+/// [`store::claim_sqlite`]/[`store::claim_postgres`] in the transaction that applies it, so a
+/// redelivered event changes nothing.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// The event types wanted; others are skipped.
+    fn wants(&self, event_type: &str) -> bool;
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+}
+
+#[derive(Deserialize)]
+struct Page {
+    items: Vec<Entry>,
+    last_position: i64,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    position: i64,
+    event: Event,
+}
+
+/// Follows one producer's feed for one consumer.
+pub struct FeedConsumer {
+    pub consumer: String,
+    pub producer: String,
+    pub client: ServiceClient,
+    pub db: Database,
+    pub handler: Arc<dyn EventHandler>,
+    /// Attempts before an event is dead-lettered.
+    pub max_attempts: u32,
+}
+
+impl FeedConsumer {
+    /// Runs until `shutdown`. Events are applied one at a time in feed order, which keeps the
+    /// order per subject.
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                done = self.poll_once(10) => match done {
+                    Ok(_) => backoff = Duration::from_millis(200),
+                    Err(e) => {
+                        tracing::warn!(producer = %self.producer, error = %e, "reading the event feed failed; retrying");
+                        tokio::select! {
+                            _ = &mut shutdown => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetches and applies one page (waiting up to `wait` seconds for one); returns how many events
+    /// it went through.
+    pub async fn poll_once(&self, wait: u64) -> anyhow::Result<usize> {
+        let position = store::cursor(&self.db, &self.consumer, &self.producer).await?;
+        let path = format!("/events?after={position}&limit=100&wait={wait}");
+        let response = self.client.send(Method::GET, &path, None, |r| r).await?;
+        if !response.status().is_success() {
+            anyhow::bail!("the feed answered {}", response.status());
+        }
+        let page: Page = response.json().await?;
+        let count = page.items.len();
+        for entry in page.items {
+            if self.handler.wants(&entry.event.event_type) {
+                self.apply(&entry.event).await?;
+            }
+            store::set_cursor(&self.db, &self.consumer, &self.producer, entry.position).await?;
+        }
+        if count == 0 && page.last_position > position {
+            store::set_cursor(&self.db, &self.consumer, &self.producer, page.last_position).await?;
+        }
+        Ok(count)
+    }
+
+    /// Applies one event, retrying with backoff; after `max_attempts` (or a permanent error) it
+    /// goes to the dead letters and the consumer moves on.
+    async fn apply(&self, event: &Event) -> anyhow::Result<()> {
+        let mut delay = Duration::from_millis(50);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.handler.handle(event).await {
+                Ok(()) => {
+                    metrics::counter!("events_consumed_total", "consumer" => self.consumer.clone(), "type" => event.event_type.clone()).increment(1);
+                    return Ok(());
+                }
+                Err(HandlerError::Retryable(e)) if attempts < self.max_attempts => {
+                    tracing::warn!(event_id = %event.id, attempts, error = %e, "handling an event failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(event_id = %event.id, event_type = %event.event_type, attempts, error = %e, "event dead-lettered");
+                    metrics::counter!("events_dead_lettered_total", "consumer" => self.consumer.clone()).increment(1);
+                    store::add_dead_letter(
+                        &self.db,
+                        &self.consumer,
+                        event,
+                        &e.to_string(),
+                        attempts as i32,
+                    )
+                    .await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The producer side of the broker-less transport: `GET /events?after=&limit=&wait=` serves the
+//! outbox in order, long-polling up to `wait` seconds when nothing is new. Only service clients
+//! with the `events:read` scope may read it, and the gateway never routes it.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::store::{self, FeedEntry};
+use crate::auth::{JwtVerifier, ScopeName, Scoped};
+use crate::db::Database;
+use crate::error::Problem;
+use crate::extract::{Json, Query};
+
+pub struct EventsRead;
+impl ScopeName for EventsRead {
+    const SCOPE: &'static str = "events:read";
+}
+
+#[derive(Clone)]
+pub struct FeedState {
+    db: Database,
+    verifier: Arc<JwtVerifier>,
+}
+
+impl FromRef<FeedState> for Arc<JwtVerifier> {
+    fn from_ref(state: &FeedState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// The last position already seen (0 for the start).
+    #[serde(default)]
+    after: i64,
+    /// At most this many events (1–500, default 100).
+    limit: Option<i64>,
+    /// Seconds to wait for a new event when there is none (0–30, default 0).
+    #[serde(default)]
+    wait: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPage {
+    pub items: Vec<FeedEntry>,
+    /// Pass as `after` next time.
+    pub last_position: i64,
+}
+
+/// The feed routes for a producer, with their state applied.
+pub fn router(db: Database, verifier: Arc<JwtVerifier>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .with_state(FeedState { db, verifier })
+}
+
+/// The producer's events after a position, oldest first (long-poll with `wait`).
+#[utoipa::path(get, path = "/events", tag = "events", params(FeedQuery),
+    security(("bearer" = ["events:read"])),
+    responses(
+        (status = 200, body = FeedPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn events(
+    State(state): State<FeedState>,
+    _caller: Scoped<EventsRead>,
+    Query(query): Query<FeedQuery>,
+) -> Result<Json<FeedPage>, Problem> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) || query.after < 0 || query.wait > 30 {
+        return Err(Problem::bad_request(
+            "`after` must be ≥ 0, `limit` 1 to 500 and `wait` 0 to 30 seconds.",
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(query.wait);
+    loop {
+        let items = store::read_after(&state.db, query.after, limit)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading the outbox failed");
+                Problem::internal()
+            })?;
+        if !items.is_empty() || Instant::now() >= deadline {
+            let last_position = items.last().map_or(query.after, |e| e.position);
+            return Ok(Json(FeedPage {
+                items,
+                last_position,
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

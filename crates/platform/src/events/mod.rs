@@ -1,0 +1,14 @@
+//! Integration events (DESIGN.md §5): a CloudEvents envelope, a transactional outbox the producer
+//! writes in the same transaction as the state change, a broker-less feed (`GET /events`) that
+//! serves the outbox in commit order, and a consumer that applies events through an idempotent inbox
+//! and sets aside, after a bounded number of attempts, an event it cannot apply (dead letters).
+//!
+//! Every service that produces or consumes events calls [`store::migrate`] at start; the tables are
+//! the platform's own (`agora_outbox`, `agora_inbox`, `agora_cursors`, `agora_dead_letters`).
+pub mod consumer;
+pub mod envelope;
+pub mod feed;
+pub mod store;
+
+pub use consumer::{EventHandler, FeedConsumer, HandlerError};
+pub use envelope::Event;

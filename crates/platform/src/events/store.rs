@@ -1,0 +1,378 @@
+//! The platform's event tables and all their SQL, on both databases.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, SqliteConnection};
+
+use super::Event;
+use crate::db::{sqlite_write, Database};
+
+const SQLITE_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS agora_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agora_inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    processed_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE IF NOT EXISTS agora_cursors (
+    consumer TEXT NOT NULL,
+    producer TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (consumer, producer)
+);
+CREATE TABLE IF NOT EXISTS agora_dead_letters (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+"#;
+
+const POSTGRES_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS agora_outbox (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agora_inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE IF NOT EXISTS agora_cursors (
+    consumer TEXT NOT NULL,
+    producer TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    PRIMARY KEY (consumer, producer)
+);
+CREATE TABLE IF NOT EXISTS agora_dead_letters (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+"#;
+
+/// Creates the event tables if they are missing. Idempotent; every producer and consumer runs it at
+/// start, after its own migrations.
+pub async fn migrate(db: &Database) -> Result<(), sqlx::Error> {
+    match db {
+        Database::Sqlite(pool) => {
+            sqlx::raw_sql(SQLITE_SCHEMA).execute(pool).await?;
+        }
+        Database::Postgres(pool) => {
+            // Two services starting at once must not race on CREATE TABLE IF NOT EXISTS.
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7140001)")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::raw_sql(POSTGRES_SCHEMA).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+const INSERT_OUTBOX: &str = "INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// Writes `event` to the outbox inside the caller's SQLite transaction.
+pub async fn enqueue_sqlite(tx: &mut SqliteConnection, event: &Event) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT_OUTBOX)
+        .bind(event.id.to_string())
+        .bind(&event.event_type)
+        .bind(&event.subject)
+        .bind(envelope_json(event)?)
+        .bind(event.time.to_rfc3339())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes `event` to the outbox inside the caller's PostgreSQL transaction.
+///
+/// The advisory lock, held until the transaction ends, makes outbox writers commit in `seq`
+/// order; without it a reader could see seq 11 committed before seq 10 and move its cursor past an
+/// event it never saw.
+pub async fn enqueue_postgres(tx: &mut PgConnection, event: &Event) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7140002)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(INSERT_OUTBOX)
+        .bind(event.id.to_string())
+        .bind(&event.event_type)
+        .bind(&event.subject)
+        .bind(envelope_json(event)?)
+        .bind(event.time)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+fn envelope_json(event: &Event) -> Result<String, sqlx::Error> {
+    serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// One outbox entry as the feed serves it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FeedEntry {
+    /// Position in the producer's outbox; pass the last one seen as `after`.
+    pub position: i64,
+    pub event: Event,
+}
+
+const READ_AFTER: &str =
+    "SELECT seq, envelope FROM agora_outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// Outbox entries after `position`, oldest first.
+pub async fn read_after(
+    db: &Database,
+    position: i64,
+    limit: i64,
+) -> Result<Vec<FeedEntry>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = match db {
+        Database::Sqlite(pool) => {
+            sqlx::query_as(READ_AFTER)
+                .bind(position)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as(READ_AFTER)
+                .bind(position)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.into_iter()
+        .map(|(seq, envelope)| {
+            serde_json::from_str(&envelope)
+                .map(|event| FeedEntry {
+                    position: seq,
+                    event,
+                })
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        })
+        .collect()
+}
+
+const CLAIM: &str = "INSERT INTO agora_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+/// Records that `consumer` handled `event` inside the caller's SQLite transaction. `false` means
+/// it was handled before: the caller applies nothing and commits.
+pub async fn claim_sqlite(
+    tx: &mut SqliteConnection,
+    consumer: &str,
+    event: &Event,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(CLAIM)
+        .bind(consumer)
+        .bind(event.id.to_string())
+        .bind(Utc::now().to_rfc3339())
+        .execute(tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// [`claim_sqlite`] for PostgreSQL.
+pub async fn claim_postgres(
+    tx: &mut PgConnection,
+    consumer: &str,
+    event: &Event,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(CLAIM)
+        .bind(consumer)
+        .bind(event.id.to_string())
+        .bind(Utc::now())
+        .execute(tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+const READ_CURSOR: &str =
+    "SELECT position FROM agora_cursors WHERE consumer = $1 AND producer = $2";
+const WRITE_CURSOR: &str = "INSERT INTO agora_cursors (consumer, producer, position) VALUES ($1, $2, $3) ON CONFLICT (consumer, producer) DO UPDATE SET position = excluded.position";
+
+/// Where `consumer` is in `producer`'s feed; 0 before the first event.
+pub async fn cursor(db: &Database, consumer: &str, producer: &str) -> Result<i64, sqlx::Error> {
+    let row: Option<(i64,)> = match db {
+        Database::Sqlite(pool) => {
+            sqlx::query_as(READ_CURSOR)
+                .bind(consumer)
+                .bind(producer)
+                .fetch_optional(pool)
+                .await?
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as(READ_CURSOR)
+                .bind(consumer)
+                .bind(producer)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row.map_or(0, |(p,)| p))
+}
+
+pub async fn set_cursor(
+    db: &Database,
+    consumer: &str,
+    producer: &str,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    match db {
+        Database::Sqlite(pool) => {
+            let mut tx = sqlite_write(pool).await?;
+            sqlx::query(WRITE_CURSOR)
+                .bind(consumer)
+                .bind(producer)
+                .bind(position)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(WRITE_CURSOR)
+                .bind(consumer)
+                .bind(producer)
+                .bind(position)
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// An event a consumer gave up on, kept for inspection and replay.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    pub consumer: String,
+    pub event: Event,
+    pub error: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+const INSERT_DEAD: &str = "INSERT INTO agora_dead_letters (consumer, event_id, envelope, error, attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (consumer, event_id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts";
+const LIST_DEAD: &str = "SELECT consumer, envelope, error, attempts, created_at FROM agora_dead_letters WHERE consumer = $1 ORDER BY created_at, event_id";
+const DELETE_DEAD: &str = "DELETE FROM agora_dead_letters WHERE consumer = $1 AND event_id = $2";
+
+pub async fn add_dead_letter(
+    db: &Database,
+    consumer: &str,
+    event: &Event,
+    error: &str,
+    attempts: i32,
+) -> Result<(), sqlx::Error> {
+    let envelope = envelope_json(event)?;
+    match db {
+        Database::Sqlite(pool) => {
+            let mut tx = sqlite_write(pool).await?;
+            sqlx::query(INSERT_DEAD)
+                .bind(consumer)
+                .bind(event.id.to_string())
+                .bind(envelope)
+                .bind(error)
+                .bind(attempts)
+                .bind(Utc::now().to_rfc3339())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(INSERT_DEAD)
+                .bind(consumer)
+                .bind(event.id.to_string())
+                .bind(envelope)
+                .bind(error)
+                .bind(attempts)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn dead_letters(db: &Database, consumer: &str) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    let rows: Vec<(String, String, String, i32, DateTime<Utc>)> = match db {
+        Database::Sqlite(pool) => {
+            let rows: Vec<(String, String, String, i32, String)> = sqlx::query_as(LIST_DEAD)
+                .bind(consumer)
+                .fetch_all(pool)
+                .await?;
+            rows.into_iter()
+                .map(|(c, e, err, a, at)| {
+                    let at = DateTime::parse_from_rfc3339(&at)
+                        .map(|t| t.with_timezone(&Utc))
+                        .unwrap_or_default();
+                    (c, e, err, a, at)
+                })
+                .collect()
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as(LIST_DEAD)
+                .bind(consumer)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.into_iter()
+        .map(|(consumer, envelope, error, attempts, created_at)| {
+            let event =
+                serde_json::from_str(&envelope).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(DeadLetter {
+                consumer,
+                event,
+                error,
+                attempts,
+                created_at,
+            })
+        })
+        .collect()
+}
+
+/// Removes a dead letter (after a successful replay). `false` when there was none.
+pub async fn remove_dead_letter(
+    db: &Database,
+    consumer: &str,
+    event_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = match db {
+        Database::Sqlite(pool) => {
+            let mut tx = sqlite_write(pool).await?;
+            let done = sqlx::query(DELETE_DEAD)
+                .bind(consumer)
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            done.rows_affected()
+        }
+        Database::Postgres(pool) => sqlx::query(DELETE_DEAD)
+            .bind(consumer)
+            .bind(event_id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    Ok(done == 1)
+}

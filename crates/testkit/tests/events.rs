@@ -1,0 +1,312 @@
+//! The event backbone's feed transport over real HTTP, on SQLite and PostgreSQL: outbox in the
+//! producer's transaction, delivery in order, harmless redelivery, dead letters, access control.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use platform::auth::JwtVerifier;
+use platform::client::{ClientCredentials, ServiceClient};
+use platform::db::{sqlite_write, Database};
+use platform::events::{store, Event, EventHandler, FeedConsumer, HandlerError};
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use testkit::{TestDatabase, TestIssuer};
+
+async fn connect(db: &TestDatabase) -> Database {
+    let none = Migrator::DEFAULT;
+    let database = Database::connect(&db.url, 5, &none, &none).await.unwrap();
+    store::migrate(&database).await.unwrap();
+    store::migrate(&database).await.unwrap();
+    database
+}
+
+/// Writes an event the way a producer does: in the transaction of its state change.
+async fn produce(db: &Database, event: &Event, commit: bool) {
+    match db {
+        Database::Sqlite(pool) => {
+            let mut tx = sqlite_write(pool).await.unwrap();
+            store::enqueue_sqlite(&mut tx, event).await.unwrap();
+            if commit {
+                tx.commit().await.unwrap();
+            } else {
+                tx.rollback().await.unwrap();
+            }
+        }
+        Database::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            store::enqueue_postgres(&mut tx, event).await.unwrap();
+            if commit {
+                tx.commit().await.unwrap();
+            } else {
+                tx.rollback().await.unwrap();
+            }
+        }
+    }
+}
+
+/// A consumer's effect: one row per applied event, written with the inbox claim.
+struct Recorder {
+    db: Database,
+}
+
+#[async_trait]
+impl EventHandler for Recorder {
+    fn wants(&self, event_type: &str) -> bool {
+        event_type.starts_with("agora.test.")
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        if event.data["poison"] == true {
+            return Err(HandlerError::Retryable("cannot apply this one".into()));
+        }
+        let fail = |e: sqlx::Error| HandlerError::Retryable(e.to_string());
+        let sql = "INSERT INTO applied (event_id, subject, n) VALUES ($1, $2, $3)";
+        match &self.db {
+            Database::Sqlite(pool) => {
+                let mut tx = sqlite_write(pool).await.map_err(fail)?;
+                if store::claim_sqlite(&mut tx, "test-consumer", event)
+                    .await
+                    .map_err(fail)?
+                {
+                    sqlx::query(sql)
+                        .bind(event.id.to_string())
+                        .bind(&event.subject)
+                        .bind(event.data["n"].as_i64())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                }
+                tx.commit().await.map_err(fail)?;
+            }
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(fail)?;
+                if store::claim_postgres(&mut tx, "test-consumer", event)
+                    .await
+                    .map_err(fail)?
+                {
+                    sqlx::query(sql)
+                        .bind(event.id.to_string())
+                        .bind(&event.subject)
+                        .bind(event.data["n"].as_i64())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                }
+                tx.commit().await.map_err(fail)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn applied(db: &Database) -> Vec<(String, i64)> {
+    let sql = "SELECT subject, n FROM applied ORDER BY id";
+    match db {
+        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+    }
+}
+
+async fn create_applied_table(db: &Database) {
+    match db {
+        Database::Sqlite(pool) => sqlx::query("CREATE TABLE applied (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, subject TEXT NOT NULL, n BIGINT NOT NULL)").execute(pool).await.map(|_| ()).unwrap(),
+        Database::Postgres(pool) => sqlx::query("CREATE TABLE applied (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, subject TEXT NOT NULL, n BIGINT NOT NULL)").execute(pool).await.map(|_| ()).unwrap(),
+    }
+}
+
+/// Serves `db`'s feed on a random port, as a producer would.
+async fn serve_feed(db: Database, issuer: &TestIssuer) -> String {
+    let verifier = Arc::new(JwtVerifier::remote(
+        &format!("{}/.well-known/jwks.json", issuer.users_url),
+        testkit::issuer::ISSUER,
+        testkit::issuer::AUDIENCE,
+    ));
+    let (router, _) = platform::events::feed::router(db, verifier).split_for_parts();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+fn consumer(feed: &str, issuer: &TestIssuer, db: Database) -> FeedConsumer {
+    let client = ServiceClient::new("producer", feed, Duration::from_secs(15)).with_credentials(
+        ClientCredentials::new(
+            &issuer.users_url,
+            "test-client".into(),
+            "secret".to_owned().into(),
+        ),
+    );
+    FeedConsumer {
+        consumer: "test-consumer".into(),
+        producer: "producer".into(),
+        client,
+        db: db.clone(),
+        handler: Arc::new(Recorder { db }),
+        max_attempts: 3,
+    }
+}
+
+#[tokio::test]
+async fn events_are_delivered_in_order_once_and_a_rolled_back_one_never() {
+    for (producer_db, consumer_db) in TestDatabase::all()
+        .await
+        .into_iter()
+        .zip(TestDatabase::all().await)
+    {
+        let backend = producer_db.backend;
+        let issuer = TestIssuer::start().await;
+        let producer = connect(&producer_db).await;
+        let consuming = connect(&consumer_db).await;
+        create_applied_table(&consuming).await;
+        for n in 0..5 {
+            let subject = if n % 2 == 0 { "a" } else { "b" };
+            let event = Event::new("test", "thing_happened", subject, json!({"n": n}));
+            produce(&producer, &event, n != 3).await;
+        }
+        produce(
+            &producer,
+            &Event::new("other", "ignored", "x", json!({})),
+            true,
+        )
+        .await;
+        let feed = serve_feed(producer.clone(), &issuer).await;
+        let consumer = consumer(&feed, &issuer, consuming.clone());
+        consumer.poll_once(0).await.unwrap();
+        let seen = applied(&consuming).await;
+        assert_eq!(
+            seen,
+            vec![
+                ("a".into(), 0),
+                ("b".into(), 1),
+                ("a".into(), 2),
+                ("a".into(), 4)
+            ],
+            "{backend}"
+        );
+
+        // Redelivery (the cursor lost, as after a crash before it was saved) changes nothing.
+        store::set_cursor(&consuming, "test-consumer", "producer", 0)
+            .await
+            .unwrap();
+        consumer.poll_once(0).await.unwrap();
+        assert_eq!(applied(&consuming).await.len(), 4, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_is_dead_lettered_and_the_rest_flow_on() {
+    for (producer_db, consumer_db) in TestDatabase::all()
+        .await
+        .into_iter()
+        .zip(TestDatabase::all().await)
+    {
+        let backend = producer_db.backend;
+        let issuer = TestIssuer::start().await;
+        let producer = connect(&producer_db).await;
+        let consuming = connect(&consumer_db).await;
+        create_applied_table(&consuming).await;
+        let poison = Event::new(
+            "test",
+            "thing_happened",
+            "a",
+            json!({"n": 1, "poison": true}),
+        );
+        produce(&producer, &poison, true).await;
+        produce(
+            &producer,
+            &Event::new("test", "thing_happened", "a", json!({"n": 2})),
+            true,
+        )
+        .await;
+        let feed = serve_feed(producer.clone(), &issuer).await;
+        consumer(&feed, &issuer, consuming.clone())
+            .poll_once(0)
+            .await
+            .unwrap();
+        assert_eq!(
+            applied(&consuming).await,
+            vec![("a".into(), 2)],
+            "{backend}"
+        );
+        let dead = store::dead_letters(&consuming, "test-consumer")
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1, "{backend}");
+        assert_eq!(dead[0].event.id, poison.id);
+        assert_eq!(dead[0].attempts, 3);
+        assert!(
+            store::remove_dead_letter(&consuming, "test-consumer", &poison.id.to_string())
+                .await
+                .unwrap()
+        );
+        assert!(store::dead_letters(&consuming, "test-consumer")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_feed_needs_a_service_token_with_the_events_scope() {
+    let issuer = TestIssuer::start().await;
+    let db = TestDatabase::sqlite();
+    let producer = connect(&db).await;
+    let feed = serve_feed(producer, &issuer).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{feed}/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let customer = http
+        .get(format!("{feed}/events"))
+        .bearer_auth(issuer.customer())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(customer.status(), 403);
+    let service = http
+        .get(format!("{feed}/events?limit=1000"))
+        .bearer_auth(issuer.service("inventory", "events:read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(service.status(), 400);
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
+    let issuer = TestIssuer::start().await;
+    let db = TestDatabase::sqlite();
+    let producer = connect(&db).await;
+    let feed = serve_feed(producer.clone(), &issuer).await;
+    let token = issuer.service("inventory", "events:read");
+    let waiting = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let page: serde_json::Value = reqwest::Client::new()
+            .get(format!("{feed}/events?after=0&wait=10"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (page, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    produce(
+        &producer,
+        &Event::new("test", "thing_happened", "a", json!({"n": 1})),
+        true,
+    )
+    .await;
+    let (page, waited) = waiting.await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}
