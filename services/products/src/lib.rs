@@ -1,1 +1,157 @@
+//! The products service: the catalog (categories and products), its search, and the product
+//! events other services follow. Reads are public; writes need an admin token.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::FromRef;
+use axum::Router;
+use platform::auth::JwtVerifier;
+use platform::client::{ClientCredentials, ServiceClient};
+use platform::db::Database;
+use platform::events::FeedConsumer;
+use platform::http::{Readiness, Service};
+use platform::shutdown::Shutdown;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub mod config;
+pub mod domain;
+mod error;
+pub mod events;
+mod routes;
+pub mod storage;
+
+pub use config::Config;
+
+pub const NAME: &str = "products";
+pub const DEFAULT_PORT: u16 = 8082;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn storage::Store>,
+    pub verifier: Arc<JwtVerifier>,
+}
+
+impl FromRef<AppState> for Arc<JwtVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Agora products", description = "The catalog: categories, products and search."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The service's routes and their OpenAPI document.
+pub fn router(state: AppState, db: Database) -> (Router, utoipa::openapi::OpenApi) {
+    let verifier = state.verifier.clone();
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::categories::router())
+        .merge(routes::products::router())
+        .with_state(state)
+        .merge(platform::events::feed::router(db, verifier))
+        .split_for_parts()
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    app: Router,
+    port: u16,
+    consumer: Option<FeedConsumer>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let common = &config.common;
+        let (store, db) =
+            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
+        let verifier = Arc::new(JwtVerifier::remote(
+            &common.jwks_url(),
+            &common.token_issuer,
+            &common.token_audience,
+        ));
+        let consumer = match (&common.client_id, &common.client_secret) {
+            (Some(id), Some(secret)) => Some(FeedConsumer {
+                consumer: NAME.into(),
+                producer: "inventory".into(),
+                client: ServiceClient::new(
+                    "inventory",
+                    &config.settings.inventory_url,
+                    Duration::from_secs(40),
+                )
+                .with_credentials(ClientCredentials::new(
+                    &common.users_url,
+                    id.clone(),
+                    secret.clone(),
+                )),
+                db: db.clone(),
+                handler: Arc::new(events::InventoryEvents {
+                    store: store.clone(),
+                }),
+                max_attempts: 5,
+            }),
+            _ => {
+                tracing::info!("no client credentials: availability will not follow inventory");
+                None
+            }
+        };
+        let (router, openapi) = router(AppState { store, verifier }, db.clone());
+        let app = platform::http::app(Service {
+            name: NAME,
+            router,
+            openapi,
+            readiness: Readiness::database(db),
+            request_timeout: Duration::from_millis(common.request_timeout_ms),
+            body_limit: common.body_limit_bytes,
+        });
+        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            app,
+            port,
+            consumer,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (stop_consumer, consumer_stopped) = tokio::sync::oneshot::channel::<()>();
+        let consumer = self.consumer.map(|consumer| {
+            tokio::spawn(consumer.run(Box::pin(async {
+                let _ = consumer_stopped.await;
+            })))
+        });
+        let served = platform::http::serve(self.listener, self.app, shutdown).await;
+        let _ = stop_consumer.send(());
+        if let Some(consumer) = consumer {
+            let _ = consumer.await;
+        }
+        Ok(served?)
+    }
+}

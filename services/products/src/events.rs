@@ -1,0 +1,46 @@
+//! What the catalog publishes and consumes.
+//!
+//! Out (through the outbox, in the transaction of the change): `agora.products.product_created.v1`,
+//! `product_updated`, `price_changed`, `product_deleted`, each with
+//! `{"id", "sku", "name", "price", "category", "version"}`.
+//! In: inventory's `agora.inventory.stock_changed.v1` (`{"sku", "available", ...}`) into each
+//! product's `availability`.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use platform::events::{Event, EventHandler, HandlerError};
+
+use crate::storage::{Availability, Store};
+
+pub const STOCK_CHANGED: &str = "agora.inventory.stock_changed.v1";
+
+pub struct InventoryEvents {
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl EventHandler for InventoryEvents {
+    fn wants(&self, event_type: &str) -> bool {
+        event_type == STOCK_CHANGED
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let (Some(sku), Some(available)) =
+            (event.data["sku"].as_str(), event.data["available"].as_i64())
+        else {
+            return Err(HandlerError::Permanent(
+                "stock_changed without sku or available".into(),
+            ));
+        };
+        self.store
+            .apply_availability(
+                event,
+                &Availability {
+                    sku: sku.to_owned(),
+                    available,
+                },
+            )
+            .await
+            .map_err(|e| HandlerError::Retryable(e.to_string()))
+    }
+}

@@ -1,0 +1,2 @@
+pub mod categories;
+pub mod products;

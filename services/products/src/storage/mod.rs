@@ -1,0 +1,328 @@
+//! The catalog's storage: one trait, a SQLite and a PostgreSQL implementation. All SQL lives in
+//! this module; SQL that both dialects accept is written once here.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use platform::db::Database;
+use platform::events::Event;
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::Migrator;
+use sqlx::QueryBuilder;
+
+use crate::domain::{Attributes, CategoryName, Description, Money, ProductName, Sku, Slug};
+
+mod postgres;
+mod sqlite;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    /// A request that refers to something that does not exist (an unknown category, say).
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("the version does not match")]
+    VersionMismatch,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Category {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub parent: Option<String>,
+}
+
+pub struct NewCategory {
+    pub slug: Slug,
+    pub name: CategoryName,
+    pub description: Description,
+    pub parent: Option<Slug>,
+}
+
+/// A change to a category; `parent: Some(None)` moves it to the top level.
+#[derive(Default)]
+pub struct CategoryPatch {
+    pub name: Option<CategoryName>,
+    pub description: Option<Description>,
+    pub parent: Option<Option<Slug>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price_amount: i64,
+    pub currency: String,
+    pub category: String,
+    pub attributes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub availability_status: String,
+    pub available: Option<i64>,
+}
+
+impl ProductRow {
+    pub fn attributes(&self) -> BTreeMap<String, String> {
+        serde_json::from_str(&self.attributes).unwrap_or_default()
+    }
+}
+
+pub struct NewProduct {
+    pub sku: Sku,
+    pub name: ProductName,
+    pub description: Description,
+    pub price: Money,
+    pub category: Slug,
+    pub attributes: Attributes,
+}
+
+#[derive(Default)]
+pub struct ProductPatch {
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
+    pub price: Option<Money>,
+    pub category: Option<Slug>,
+    pub attributes: Option<Attributes>,
+}
+
+/// Orders of a search result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Relevance,
+    Price,
+    PriceDesc,
+    Name,
+    Newest,
+}
+
+/// Where a page ends, as the keyset of its sort; what a cursor encodes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Position {
+    Rank(f64, String),
+    Price(i64, String),
+    Name(String, String),
+    Id(String),
+}
+
+pub struct SearchQuery {
+    pub words: Vec<String>,
+    pub category: Option<Slug>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub in_stock: Option<bool>,
+    pub sort: Sort,
+    pub after: Option<Position>,
+    pub fetch: i64,
+}
+
+/// A product row with its rank in a full-text search (0 without one).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Hit {
+    #[sqlx(flatten)]
+    pub product: ProductRow,
+    /// Lower is better: bm25 on SQLite, minus ts_rank on PostgreSQL, 0 without words.
+    pub rank: f64,
+    /// The name as the database lower-cases it, the key of the name order.
+    pub sort_name: String,
+}
+
+impl Hit {
+    /// The keyset position of this hit under `sort`.
+    pub fn position(&self, sort: Sort) -> Position {
+        let id = self.product.id.clone();
+        match sort {
+            Sort::Relevance => Position::Rank(self.rank, id),
+            Sort::Price | Sort::PriceDesc => Position::Price(self.product.price_amount, id),
+            Sort::Name => Position::Name(self.sort_name.clone(), id),
+            Sort::Newest => Position::Id(id),
+        }
+    }
+}
+
+/// What consumed inventory events set.
+pub struct Availability {
+    pub sku: String,
+    pub available: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn create_category(&self, category: &NewCategory) -> Result<Category, StoreError>;
+    async fn categories(&self) -> Result<Vec<Category>, StoreError>;
+    async fn category(&self, slug: &Slug) -> Result<Option<Category>, StoreError>;
+    async fn update_category(
+        &self,
+        slug: &Slug,
+        patch: &CategoryPatch,
+    ) -> Result<Category, StoreError>;
+    async fn delete_category(&self, slug: &Slug) -> Result<(), StoreError>;
+
+    async fn create_product(&self, product: &NewProduct) -> Result<ProductRow, StoreError>;
+    async fn product(&self, id: &str) -> Result<Option<ProductRow>, StoreError>;
+    /// Applies `patch` when the stored version is `expected` (any version when `None`).
+    async fn update_product(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        patch: &ProductPatch,
+    ) -> Result<ProductRow, StoreError>;
+    async fn delete_product(&self, id: &str) -> Result<(), StoreError>;
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
+
+    /// Applies an inventory `stock_changed` event once (the inbox makes redelivery harmless).
+    async fn apply_availability(
+        &self,
+        event: &Event,
+        availability: &Availability,
+    ) -> Result<(), StoreError>;
+}
+
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<(Arc<dyn Store>, Database)> {
+    let db = Database::connect(
+        url,
+        max_connections,
+        &SQLITE_MIGRATIONS,
+        &POSTGRES_MIGRATIONS,
+    )
+    .await?;
+    platform::events::store::migrate(&db).await?;
+    let store: Arc<dyn Store> = match &db {
+        Database::Sqlite(pool) => Arc::new(sqlite::SqliteStore::new(pool.clone())),
+        Database::Postgres(pool) => Arc::new(postgres::PostgresStore::new(pool.clone())),
+    };
+    Ok((store, db))
+}
+
+// SQL both dialects share.
+
+const PRODUCT_COLUMNS: &str = "id, sku, name, description, price_amount, currency, category, attributes, created_at, updated_at, version, availability_status, available";
+const SELECT_CATEGORIES: &str =
+    "SELECT slug, name, description, parent FROM categories ORDER BY name, slug";
+const SELECT_CATEGORY: &str =
+    "SELECT slug, name, description, parent FROM categories WHERE slug = $1";
+const INSERT_CATEGORY: &str = "INSERT INTO categories (slug, name, description, parent, created_at) VALUES ($1, $2, $3, $4, $5)";
+const UPDATE_CATEGORY: &str =
+    "UPDATE categories SET name = $2, description = $3, parent = $4 WHERE slug = $1";
+const DELETE_CATEGORY: &str = "DELETE FROM categories WHERE slug = $1";
+const COUNT_CHILDREN: &str = "SELECT COUNT(*) FROM categories WHERE parent = $1";
+const COUNT_PRODUCTS_IN: &str = "SELECT COUNT(*) FROM products WHERE category = $1";
+/// The category and every ancestor of it, for the cycle check.
+const ANCESTORS: &str = "WITH RECURSIVE up(slug, parent) AS (SELECT slug, parent FROM categories WHERE slug = $1 UNION ALL SELECT c.slug, c.parent FROM categories c JOIN up ON c.slug = up.parent) SELECT slug FROM up";
+const INSERT_PRODUCT: &str = "INSERT INTO products (id, sku, name, description, price_amount, currency, category, attributes, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)";
+const UPDATE_PRODUCT: &str = "UPDATE products SET name = $2, description = $3, price_amount = $4, currency = $5, category = $6, attributes = $7, updated_at = $8, version = version + 1 WHERE id = $1 AND deleted_at IS NULL";
+const DELETE_PRODUCT: &str =
+    "UPDATE products SET deleted_at = $2, version = version + 1 WHERE id = $1 AND deleted_at IS NULL";
+const UPDATE_AVAILABILITY: &str = "UPDATE products SET availability_status = $2, available = $3, availability_updated_at = $4 WHERE sku = $1";
+
+fn select_product() -> String {
+    format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1 AND deleted_at IS NULL")
+}
+
+/// The events a product change publishes, written to the outbox in the change's transaction.
+fn product_event(name: &str, row: &ProductRow) -> Event {
+    Event::new(
+        crate::NAME,
+        name,
+        row.id.clone(),
+        serde_json::json!({
+            "id": row.id,
+            "sku": row.sku,
+            "name": row.name,
+            "price": {"amount": row.price_amount, "currency": row.currency},
+            "category": row.category,
+            "version": row.version,
+        }),
+    )
+}
+
+/// The filters of a search, as SQL over `products p`; both dialects share them.
+fn push_filters<'a, DB: sqlx::Database>(sql: &mut QueryBuilder<'a, DB>, q: &SearchQuery)
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some(category) = &q.category {
+        // The category and all its subcategories, at any depth.
+        sql.push(" AND p.category IN (WITH RECURSIVE tree(slug) AS (SELECT slug FROM categories WHERE slug = ");
+        sql.push_bind(category.as_str().to_owned());
+        sql.push(" UNION ALL SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug) SELECT slug FROM tree)");
+    }
+    if let Some(min) = q.min_price {
+        sql.push(" AND p.price_amount >= ").push_bind(min);
+    }
+    if let Some(max) = q.max_price {
+        sql.push(" AND p.price_amount <= ").push_bind(max);
+    }
+    match q.in_stock {
+        Some(true) => {
+            sql.push(" AND p.availability_status = 'in_stock'");
+        }
+        Some(false) => {
+            sql.push(" AND p.availability_status <> 'in_stock'");
+        }
+        None => {}
+    }
+}
+
+/// Where the page starts and how it is ordered, over the derived table `t`. Every order ends with
+/// the id, so that ties cannot repeat or skip a product across pages.
+fn push_keyset<'a, DB: sqlx::Database>(sql: &mut QueryBuilder<'a, DB>, q: &SearchQuery)
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    match &q.after {
+        Some(Position::Rank(rank, id)) => {
+            sql.push(" WHERE (t.rank > ").push_bind(*rank);
+            sql.push(" OR (t.rank = ").push_bind(*rank);
+            sql.push(" AND t.id > ").push_bind(id.clone()).push("))");
+        }
+        Some(Position::Price(amount, id)) => {
+            let (op, id_op) = if q.sort == Sort::PriceDesc {
+                ("<", "<")
+            } else {
+                (">", ">")
+            };
+            sql.push(format!(" WHERE (t.price_amount {op} "))
+                .push_bind(*amount);
+            sql.push(" OR (t.price_amount = ").push_bind(*amount);
+            sql.push(format!(" AND t.id {id_op} "))
+                .push_bind(id.clone())
+                .push("))");
+        }
+        Some(Position::Name(name, id)) => {
+            sql.push(" WHERE (t.sort_name > ").push_bind(name.clone());
+            sql.push(" OR (t.sort_name = ").push_bind(name.clone());
+            sql.push(" AND t.id > ").push_bind(id.clone()).push("))");
+        }
+        Some(Position::Id(id)) => {
+            sql.push(" WHERE t.id < ").push_bind(id.clone());
+        }
+        None => {}
+    }
+    sql.push(match q.sort {
+        Sort::Relevance => " ORDER BY t.rank, t.id",
+        Sort::Price => " ORDER BY t.price_amount, t.id",
+        Sort::PriceDesc => " ORDER BY t.price_amount DESC, t.id DESC",
+        Sort::Name => " ORDER BY t.sort_name, t.id",
+        Sort::Newest => " ORDER BY t.id DESC",
+    });
+    sql.push(" LIMIT ").push_bind(q.fetch);
+}

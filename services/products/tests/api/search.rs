@@ -1,0 +1,201 @@
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::{apps, problem, TestApp};
+
+async fn ids(app: &TestApp, query: &str) -> Vec<String> {
+    let page: Value = app
+        .get(&format!("/products?{query}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn catalog(app: &TestApp) {
+    app.category("home", None).await;
+    app.category("kitchen", Some("home")).await;
+    app.category("coffee", Some("kitchen")).await;
+    app.category("books", None).await;
+    app.product(
+        "GR-1",
+        "Burr Grinder",
+        "Grinds coffee beans evenly",
+        12900,
+        "coffee",
+    )
+    .await;
+    app.product(
+        "KT-1",
+        "Gooseneck Kettle",
+        "For pour-over COFFEE and tea",
+        7900,
+        "kitchen",
+    )
+    .await;
+    app.product("CF-1", "Coffee Beans", "Light roast", 1800, "coffee")
+        .await;
+    app.product(
+        "BK-1",
+        "The Coffee Book",
+        "All about brewing",
+        2600,
+        "books",
+    )
+    .await;
+    app.product("PN-1", "Frying Pan", "Cast iron", 4500, "kitchen")
+        .await;
+}
+
+#[tokio::test]
+async fn search_matches_words_case_insensitively_and_ranks_names_first() {
+    for app in apps().await {
+        catalog(&app).await;
+        let found = ids(&app, "q=CoFfEe").await;
+        assert_eq!(found.len(), 4, "{} {found:?}", app.backend);
+        let by_description = ["Burr Grinder", "Gooseneck Kettle"];
+        let last_name_hit = found
+            .iter()
+            .rposition(|n| !by_description.contains(&n.as_str()))
+            .unwrap();
+        let first_description_hit = found
+            .iter()
+            .position(|n| by_description.contains(&n.as_str()))
+            .unwrap();
+        assert!(
+            last_name_hit < first_description_hit,
+            "{} {found:?}",
+            app.backend
+        );
+        assert_eq!(ids(&app, "q=cast iron").await, vec!["Frying Pan"]);
+        assert_eq!(
+            ids(&app, "q=grind").await,
+            vec!["Burr Grinder"],
+            "the last word is a prefix"
+        );
+        assert!(
+            ids(&app, "q=\"AND* OR -(").await.is_empty(),
+            "operators are only words"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_category_filter_includes_its_subcategories_and_prices_bound_the_range() {
+    for app in apps().await {
+        catalog(&app).await;
+        let mut home = ids(&app, "category=home&sort=name").await;
+        home.sort();
+        assert_eq!(
+            home,
+            vec![
+                "Burr Grinder",
+                "Coffee Beans",
+                "Frying Pan",
+                "Gooseneck Kettle"
+            ]
+        );
+        assert_eq!(
+            ids(&app, "category=coffee&sort=price").await,
+            vec!["Coffee Beans", "Burr Grinder"]
+        );
+        assert_eq!(
+            ids(&app, "min_price=2000&max_price=5000&sort=price").await,
+            vec!["The Coffee Book", "Frying Pan"]
+        );
+        assert!(ids(&app, "category=ghost").await.is_empty());
+        assert_eq!(
+            ids(&app, "sort=-price&limit=2").await,
+            vec!["Burr Grinder", "Gooseneck Kettle"]
+        );
+        assert_eq!(ids(&app, "sort=newest&limit=1").await, vec!["Frying Pan"]);
+        assert_eq!(ids(&app, "sort=name&limit=1").await, vec!["Burr Grinder"]);
+    }
+}
+
+#[tokio::test]
+async fn pages_hold_every_match_exactly_once_for_every_sort() {
+    for app in apps().await {
+        app.category("misc", None).await;
+        for i in 0..45 {
+            // Repeated prices and names make ties that only the id can break.
+            let name = format!("Widget {}", i % 7);
+            let description = if i % 3 == 0 {
+                "widget widget widget"
+            } else {
+                "a thing"
+            };
+            app.product(
+                &format!("W-{i:03}"),
+                &name,
+                description,
+                100 * (i % 5),
+                "misc",
+            )
+            .await;
+        }
+        for query in [
+            "sort=price",
+            "sort=-price",
+            "sort=name",
+            "sort=newest",
+            "q=widget",
+            "q=widget&sort=price",
+        ] {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/products?{query}&limit=7");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let page: Value = app.get(&path).await.json().await.unwrap();
+                for item in page["items"].as_array().unwrap() {
+                    seen.push(item["id"].as_str().unwrap().to_owned());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+            let unique: HashSet<&String> = seen.iter().collect();
+            assert_eq!(
+                unique.len(),
+                seen.len(),
+                "{} {query}: a product repeated",
+                app.backend
+            );
+            assert_eq!(seen.len(), 45, "{} {query}", app.backend);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_search_parameters_are_400() {
+    for app in apps().await {
+        for query in [
+            "limit=101",
+            "limit=0",
+            "sort=cheapest",
+            "min_price=10&max_price=5",
+            "min_price=abc",
+            "cursor=bogus",
+        ] {
+            problem(app.get(&format!("/products?{query}")).await, 400).await;
+        }
+        let page: Value = app
+            .get("/products?sort=price&limit=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(page["next_cursor"].is_null());
+    }
+}
