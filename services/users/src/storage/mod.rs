@@ -1,0 +1,379 @@
+//! Identity storage: one trait, implemented for SQLite and PostgreSQL. All SQL lives here. The
+//! two dialects agree on every statement this service needs, so one implementation body is
+//! instantiated for both pools (`backend!`); only how a write transaction starts differs.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use platform::db::{is_unique_violation, Database};
+use sqlx::migrate::Migrator;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken; names the field.
+    #[error("{0} is already taken")]
+    Taken(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    /// Space-separated.
+    pub roles: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn roles(&self) -> Vec<String> {
+        self.roles.split_whitespace().map(str::to_owned).collect()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub id: String,
+    pub family_id: String,
+    pub user_id: String,
+    pub token_hash: String,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: String,
+    /// Space-separated.
+    pub scopes: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub kid: String,
+    pub private_key: String,
+    pub encrypted: bool,
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError>;
+    /// The user whose username or email is `login` (already lower-cased).
+    async fn user_by_login(&self, login: &str) -> Result<Option<UserRow>, StoreError>;
+    async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError>;
+    /// Users by id, after `after`, whose username or email contains `q`.
+    async fn list_users(
+        &self,
+        q: Option<&str>,
+        after: Option<&str>,
+        fetch: i64,
+    ) -> Result<Vec<UserRow>, StoreError>;
+    async fn set_email(&self, id: &str, email: &str) -> Result<(), StoreError>;
+    /// Sets a new password hash and revokes every refresh family of the user, together.
+    async fn set_password(&self, id: &str, hash: &str) -> Result<(), StoreError>;
+    /// Sets roles and the disabled flag; disabling also revokes every refresh family.
+    async fn set_access(&self, id: &str, roles: &str, disabled: bool) -> Result<(), StoreError>;
+
+    async fn insert_refresh(&self, token: &RefreshRow) -> Result<(), StoreError>;
+    async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError>;
+    /// Marks `old` used and stores `new` in one transaction; false when `old` was already used or
+    /// revoked (a replay), in which case nothing is stored.
+    async fn rotate_refresh(&self, old: &str, new: &RefreshRow) -> Result<bool, StoreError>;
+    async fn revoke_family(&self, family: &str) -> Result<(), StoreError>;
+
+    async fn insert_client(&self, client: &ClientRow) -> Result<(), StoreError>;
+    /// Creates or replaces a client's name, secret and scopes (the services' own clients at start).
+    async fn upsert_client(&self, client: &ClientRow) -> Result<(), StoreError>;
+    async fn client(&self, id: &str) -> Result<Option<ClientRow>, StoreError>;
+    async fn clients(&self) -> Result<Vec<ClientRow>, StoreError>;
+    /// False when there was no such live client.
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn keys(&self) -> Result<Vec<KeyRow>, StoreError>;
+    async fn insert_key(&self, key: &KeyRow) -> Result<(), StoreError>;
+}
+
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<(Arc<dyn Store>, Database)> {
+    let db = Database::connect(
+        url,
+        max_connections,
+        &SQLITE_MIGRATIONS,
+        &POSTGRES_MIGRATIONS,
+    )
+    .await?;
+    let store: Arc<dyn Store> = match &db {
+        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
+        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
+    };
+    Ok((store, db))
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, password_hash, roles, disabled, created_at, updated_at";
+const INSERT_USER: &str = "INSERT INTO users (id, username, email, password_hash, roles, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const TAKEN: &str = "SELECT username, email FROM users WHERE username = $1 OR email = $2";
+const SET_EMAIL: &str = "UPDATE users SET email = $2, updated_at = $3 WHERE id = $1";
+const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+const SET_ACCESS: &str =
+    "UPDATE users SET roles = $2, disabled = $3, updated_at = $4 WHERE id = $1";
+const REVOKE_USER: &str =
+    "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+const REFRESH_COLUMNS: &str =
+    "id, family_id, user_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at";
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, parent_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const USE_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL";
+const REVOKE_FAMILY: &str =
+    "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+const CLIENT_COLUMNS: &str = "id, name, secret_hash, scopes, created_at, deleted_at";
+const INSERT_CLIENT: &str =
+    "INSERT INTO clients (id, name, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)";
+const UPSERT_CLIENT: &str = "INSERT INTO clients (id, name, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, scopes = excluded.scopes, deleted_at = NULL";
+const DELETE_CLIENT: &str =
+    "UPDATE clients SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+const SELECT_KEYS: &str = "SELECT kid, private_key, encrypted, public_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, kid";
+const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, private_key, encrypted, public_key, created_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// `%` and `_` in a search are literal characters, not wildcards.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{}%", escaped.to_lowercase())
+}
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+/// The insert of a refresh token, bound; `.execute(...)` runs it.
+macro_rules! insert_refresh {
+    ($t:expr) => {
+        sqlx::query(INSERT_REFRESH)
+            .bind(&$t.id)
+            .bind(&$t.family_id)
+            .bind(&$t.user_id)
+            .bind(&$t.token_hash)
+            .bind(&$t.parent_id)
+            .bind($t.created_at)
+            .bind($t.expires_at)
+    };
+}
+
+/// One implementation body for both backends; `$begin` starts a write transaction.
+macro_rules! backend {
+    ($store:ty, $begin:expr) => {
+        #[async_trait]
+        impl Store for $store {
+            async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let taken: Option<(String, String)> = sqlx::query_as(TAKEN)
+                    .bind(&user.username)
+                    .bind(&user.email)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((username, _)) = taken {
+                    return Err(StoreError::Taken(if username == user.username { "username" } else { "email" }));
+                }
+                sqlx::query(INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.username)
+                    .bind(&user.email)
+                    .bind(&user.password_hash)
+                    .bind(&user.roles)
+                    .bind(user.disabled)
+                    .bind(user.created_at)
+                    .bind(user.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| if is_unique_violation(&e) { StoreError::Taken("username or email") } else { e.into() })?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn user_by_login(&self, login: &str) -> Result<Option<UserRow>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $1");
+                Ok(sqlx::query_as(&sql).bind(login).fetch_optional(&self.pool).await?)
+            }
+
+            async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_users(&self, q: Option<&str>, after: Option<&str>, fetch: i64) -> Result<Vec<UserRow>, StoreError> {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR username LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\') AND id > $2 ORDER BY id LIMIT $3"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(q.map(like_pattern))
+                    .bind(after.unwrap_or(""))
+                    .bind(fetch)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn set_email(&self, id: &str, email: &str) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let done = sqlx::query(SET_EMAIL)
+                    .bind(id)
+                    .bind(email)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| if is_unique_violation(&e) { StoreError::Taken("email") } else { e.into() })?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_password(&self, id: &str, hash: &str) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(SET_PASSWORD).bind(id).bind(hash).bind(Utc::now()).execute(&mut *tx).await?;
+                sqlx::query(REVOKE_USER).bind(id).bind(Utc::now()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_access(&self, id: &str, roles: &str, disabled: bool) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let done = sqlx::query(SET_ACCESS)
+                    .bind(id)
+                    .bind(roles)
+                    .bind(disabled)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                if disabled {
+                    sqlx::query(REVOKE_USER).bind(id).bind(Utc::now()).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_refresh(&self, t: &RefreshRow) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                insert_refresh!(t).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn refresh_by_hash(&self, hash: &str) -> Result<Option<RefreshRow>, StoreError> {
+                let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+                Ok(sqlx::query_as(&sql).bind(hash).fetch_optional(&self.pool).await?)
+            }
+
+            async fn rotate_refresh(&self, old: &str, new: &RefreshRow) -> Result<bool, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let used = sqlx::query(USE_REFRESH).bind(old).bind(Utc::now()).execute(&mut *tx).await?;
+                if used.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_refresh!(new).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn revoke_family(&self, family: &str) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(REVOKE_FAMILY).bind(family).bind(Utc::now()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
+                self.write_client(INSERT_CLIENT, c).await
+            }
+
+            async fn upsert_client(&self, c: &ClientRow) -> Result<(), StoreError> {
+                self.write_client(UPSERT_CLIENT, c).await
+            }
+
+            async fn client(&self, id: &str) -> Result<Option<ClientRow>, StoreError> {
+                let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1 AND deleted_at IS NULL");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn clients(&self) -> Result<Vec<ClientRow>, StoreError> {
+                let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE deleted_at IS NULL ORDER BY created_at, id");
+                Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+            }
+
+            async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let done = sqlx::query(DELETE_CLIENT).bind(id).bind(Utc::now()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+                Ok(sqlx::query_as(SELECT_KEYS).fetch_all(&self.pool).await?)
+            }
+
+            async fn insert_key(&self, k: &KeyRow) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(INSERT_KEY)
+                    .bind(&k.kid)
+                    .bind(&k.private_key)
+                    .bind(k.encrypted)
+                    .bind(&k.public_key)
+                    .bind(k.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        impl $store {
+            async fn write_client(&self, sql: &str, c: &ClientRow) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(sql)
+                    .bind(&c.id)
+                    .bind(&c.name)
+                    .bind(&c.secret_hash)
+                    .bind(&c.scopes)
+                    .bind(c.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| if is_unique_violation(&e) { StoreError::Taken("client id") } else { e.into() })?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+backend!(SqliteStore, platform::db::sqlite_write);
+backend!(PostgresStore, sqlx::PgPool::begin);

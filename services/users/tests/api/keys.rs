@@ -1,0 +1,60 @@
+use serde_json::{json, Value};
+
+use crate::{spawn_with, start};
+
+const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const OTHER_KEK: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+#[tokio::test]
+async fn an_encrypted_signing_key_survives_a_restart_and_a_wrong_key_stops_the_start() {
+    for db in testkit::TestDatabase::all().await {
+        let app = spawn_with(db, json!({"key_encryption_key": KEK}))
+            .await
+            .unwrap();
+        let jwks: Value = app
+            .http
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kid = jwks["keys"][0]["kid"].clone();
+        assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+        let (db, dir) = (app.db, app.dir);
+
+        let again = start(db, dir, json!({"key_encryption_key": KEK}))
+            .await
+            .unwrap();
+        let jwks: Value = again
+            .http
+            .get(again.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(jwks["keys"][0]["kid"], kid, "the same key after a restart");
+        assert_eq!(
+            again.login("admin", "root secret phrase 42").await.status(),
+            200
+        );
+        let (db, dir) = (again.db, again.dir);
+
+        let wrong = start(db, dir, json!({"key_encryption_key": OTHER_KEK})).await;
+        let message = wrong.err().unwrap().to_string();
+        assert!(message.contains("AGORA_KEY_ENCRYPTION_KEY"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_weak_admin_password_stops_the_start_with_a_clear_message() {
+    let db = testkit::TestDatabase::sqlite();
+    let error = spawn_with(db, json!({"admin_password": "password1234"}))
+        .await
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("password"), "{error}");
+}
