@@ -122,20 +122,26 @@ pub struct Money {
 }
 
 impl Money {
-    pub fn parse(amount: i64, currency: &str) -> Result<Self, (&'static str, String)> {
+    /// A price, or every reason it is not one, by field.
+    pub fn parse(amount: i64, currency: &str) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
         if amount < 0 {
-            return Err(("price.amount", "must be zero or more (minor units)".into()));
+            errors.push(("price.amount", "must be zero or more (minor units)".into()));
         }
         if !CURRENCIES.contains(&currency) {
-            return Err((
+            errors.push((
                 "price.currency",
                 "must be an ISO 4217 code this catalog accepts, e.g. EUR or USD".into(),
             ));
         }
-        Ok(Self {
-            amount,
-            currency: currency.to_owned(),
-        })
+        if errors.is_empty() {
+            Ok(Self {
+                amount,
+                currency: currency.to_owned(),
+            })
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -193,9 +199,9 @@ mod tests {
     #[test]
     fn money_is_non_negative_minor_units_in_a_known_currency() {
         assert!(Money::parse(0, "EUR").is_ok());
-        assert_eq!(Money::parse(-1, "EUR").unwrap_err().0, "price.amount");
-        assert_eq!(Money::parse(1, "EURO").unwrap_err().0, "price.currency");
-        assert_eq!(Money::parse(1, "eur").unwrap_err().0, "price.currency");
+        assert_eq!(Money::parse(-1, "EUR").unwrap_err()[0].0, "price.amount");
+        assert_eq!(Money::parse(1, "EURO").unwrap_err()[0].0, "price.currency");
+        assert_eq!(Money::parse(-1, "eur").unwrap_err().len(), 2);
     }
 
     #[test]

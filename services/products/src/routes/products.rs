@@ -259,8 +259,10 @@ async fn create(
     let description = v.check("description", Description::parse(&body.description, 5000));
     let price = match Money::parse(body.price.amount, &body.price.currency) {
         Ok(price) => Some(price),
-        Err((field, message)) => {
-            v.add(field, message);
+        Err(errors) => {
+            for (field, message) in errors {
+                v.add(field, message);
+            }
             None
         }
     };
@@ -354,7 +356,11 @@ async fn update(
     if let Some(price) = &body.price {
         match Money::parse(price.amount, &price.currency) {
             Ok(money) => patch.price = Some(money),
-            Err((field, message)) => v.add(field, message),
+            Err(errors) => {
+                for (field, message) in errors {
+                    v.add(field, message);
+                }
+            }
         }
     }
     if let Some(category) = &body.category {

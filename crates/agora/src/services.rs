@@ -1,0 +1,111 @@
+//! The services this binary can run, and how to run one of them.
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use serde_json::{Map, Value};
+
+/// Every service `agora` knows, in start order, with its port offset from the gateway's 8080.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum ServiceName {
+    Gateway,
+    Users,
+    Products,
+}
+
+impl ServiceName {
+    /// Start order: the gateway last, in front of services that are already up.
+    pub const ALL: [ServiceName; 3] = [
+        ServiceName::Users,
+        ServiceName::Products,
+        ServiceName::Gateway,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Gateway => gateway::NAME,
+            ServiceName::Users => users::NAME,
+            ServiceName::Products => products::NAME,
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            ServiceName::Gateway => gateway::DEFAULT_PORT,
+            ServiceName::Users => users::DEFAULT_PORT,
+            ServiceName::Products => products::DEFAULT_PORT,
+        }
+    }
+
+    /// The port when the platform's base port (the gateway's) is `base` instead of 8080.
+    pub fn port_from(self, base: u16) -> u16 {
+        base.saturating_add(self.default_port() - 8080)
+    }
+
+    /// The OAuth2 scopes this service's own client may ask for.
+    pub fn client_scopes(self) -> &'static [&'static str] {
+        match self {
+            ServiceName::Gateway | ServiceName::Users => &[],
+            ServiceName::Products => &["events:read"],
+        }
+    }
+}
+
+/// Runs one service until SIGINT/SIGTERM, or until the launcher that started it goes away.
+pub async fn serve(
+    service: ServiceName,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    platform::telemetry::init(service.as_str());
+    let mut overrides = Map::new();
+    if let Some(port) = port {
+        overrides.insert("port".into(), Value::from(port));
+    }
+    if let Some(dir) = data_dir {
+        overrides.insert("data_dir".into(), Value::from(dir.display().to_string()));
+    }
+    if let Some(url) = database_url {
+        overrides.insert("database_url".into(), Value::from(url));
+    }
+    let shutdown = Box::pin(async {
+        tokio::select! {
+            _ = platform::shutdown::on_signal() => {},
+            _ = launcher_gone() => tracing::warn!("the launcher is gone; shutting down"),
+        }
+    });
+    match service {
+        ServiceName::Gateway => {
+            let app = gateway::Application::build(gateway::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "gateway listening");
+            app.run(shutdown).await
+        }
+        ServiceName::Users => {
+            let app = users::Application::build(users::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "users listening");
+            app.run(shutdown).await
+        }
+        ServiceName::Products => {
+            let app = products::Application::build(products::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "products listening");
+            app.run(shutdown).await
+        }
+    }
+}
+
+/// Completes when the `agora up` that started this process has died, so that even a launcher
+/// killed with SIGKILL leaves no orphan behind. Never completes for a service started by hand.
+async fn launcher_gone() {
+    let Some(launcher) = std::env::var("AGORA_LAUNCHER_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<i32>().ok())
+    else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if nix::unistd::getppid().as_raw() != launcher {
+            return;
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! `agora up`: the whole platform from one command. Every service runs as a child process of this
+//! executable (`agora serve <name>`), each on its own port with its own SQLite file; the launcher
+//! waits until each is ready, restarts one that dies, and stops them all on Ctrl-C or SIGTERM.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use crate::credentials::{self, AdminCredentials, ADMIN_USERNAME};
+use crate::seed;
+use crate::services::ServiceName;
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Directory for the services' SQLite files, logs and generated credentials.
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Base port: the gateway's; every service's port shifts with it (users = base + 1, ...).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Load the demo catalog when the catalog is empty.
+    #[arg(long, value_enum, default_value_t = SeedChoice::Demo)]
+    pub seed: SeedChoice,
+    /// How long to wait for every service to become ready, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub ready_timeout: u64,
+    /// Run several instances of services behind the gateway, e.g. `products=3,users=2`. The first
+    /// instance keeps the service's port; the next ones take port + 100, port + 200, ...
+    #[arg(long, value_parser = parse_replicas, default_value = "")]
+    pub replicas: Replicas,
+}
+
+#[derive(Clone, Default)]
+pub struct Replicas(HashMap<ServiceName, usize>);
+
+impl Replicas {
+    fn of(&self, service: ServiceName) -> usize {
+        self.0.get(&service).copied().unwrap_or(1)
+    }
+}
+
+fn parse_replicas(text: &str) -> Result<Replicas, String> {
+    let mut replicas = HashMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, count) = item
+            .split_once('=')
+            .ok_or_else(|| format!("`{item}`: expected SERVICE=COUNT"))?;
+        let service = <ServiceName as ValueEnum>::from_str(name.trim(), true)
+            .map_err(|_| format!("`{name}` is not a service"))?;
+        if service == ServiceName::Gateway {
+            return Err("the gateway runs once; replicas are for the services behind it".into());
+        }
+        let count: usize = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|c| (1..=9).contains(c))
+            .ok_or_else(|| format!("`{count}`: the count must be 1 to 9"))?;
+        replicas.insert(service, count);
+    }
+    Ok(Replicas(replicas))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeedChoice {
+    Demo,
+    None,
+}
+
+/// A running child and what is needed to start it again.
+struct Supervised {
+    service: ServiceName,
+    /// 0 for the first instance of a service, 1.. for its extra replicas.
+    replica: usize,
+    port: u16,
+    child: Child,
+    restarts: u32,
+}
+
+impl Supervised {
+    fn name(&self) -> String {
+        instance_name(self.service, self.replica)
+    }
+}
+
+fn instance_name(service: ServiceName, replica: usize) -> String {
+    if replica == 0 {
+        service.as_str().to_owned()
+    } else {
+        format!("{}-{}", service.as_str(), replica + 1)
+    }
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    // Every instance to run: (service, replica, port).
+    let instances: Vec<(ServiceName, usize, u16)> = ServiceName::ALL
+        .iter()
+        .flat_map(|&s| {
+            let first = s.port_from(args.port);
+            (0..args.replicas.of(s)).map(move |r| (s, r, first.saturating_add(100 * r as u16)))
+        })
+        .collect();
+    check_ports_free(&instances)?;
+    let upstreams: Vec<(ServiceName, Vec<String>)> = ServiceName::ALL
+        .iter()
+        .filter(|&&s| s != ServiceName::Gateway)
+        .map(|&s| {
+            let urls = instances
+                .iter()
+                .filter(|(service, _, _)| *service == s)
+                .map(|(_, _, port)| format!("http://127.0.0.1:{port}"))
+                .collect();
+            (s, urls)
+        })
+        .collect();
+
+    let admin = AdminCredentials::resolve(&data_dir)?;
+    let configs: HashMap<ServiceName, PathBuf> =
+        credentials::write_service_configs(&data_dir, &upstreams)?
+            .into_iter()
+            .collect();
+    let logs = data_dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let users_url = format!(
+        "http://127.0.0.1:{}",
+        ServiceName::Users.port_from(args.port)
+    );
+    let launch = Launch {
+        data_dir: data_dir.clone(),
+        logs: logs.clone(),
+        users_url: users_url.clone(),
+        admin: &admin,
+        configs: &configs,
+    };
+
+    println!(
+        "Starting Agora ({} processes; logs in {})",
+        instances.len(),
+        logs.display()
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.ready_timeout);
+    let mut shutdown = platform::shutdown::on_signal();
+    // One at a time: replicas of a service share its database, and only the first may migrate it.
+    let mut children: Vec<Supervised> = Vec::new();
+    for (service, replica, port) in instances {
+        let child = launch.spawn(service, replica, port)?;
+        children.push(Supervised {
+            service,
+            replica,
+            port,
+            child,
+            restarts: 0,
+        });
+        let Some(entry) = children.last_mut() else {
+            continue;
+        };
+        tokio::select! {
+            ready = wait_ready(&http, entry, deadline) => {
+                if let Err(e) = ready {
+                    stop_all(&mut children).await;
+                    return Err(e);
+                }
+            }
+            _ = &mut shutdown => {
+                stop_all(&mut children).await;
+                return Ok(());
+            }
+        }
+        println!(
+            "  ✓ {:<12} ready after {:.1}s",
+            entry.name(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    if args.seed == SeedChoice::Demo {
+        let target = seed::Target::local(args.port, &admin);
+        match seed::demo_if_empty(&target).await {
+            Ok(Some(report)) => println!("  ✓ demo catalog: {report}"),
+            Ok(None) => println!("  ✓ catalog already has products; demo seed skipped"),
+            Err(e) => println!("  ! demo seed failed: {e:#}"),
+        }
+    }
+
+    print_table(&children, &admin, args.port);
+
+    supervise(&mut children, &launch, &mut shutdown).await;
+    println!("\nStopping Agora…");
+    stop_all(&mut children).await;
+    println!("Stopped.");
+    Ok(())
+}
+
+/// What every child start needs.
+struct Launch<'a> {
+    data_dir: PathBuf,
+    logs: PathBuf,
+    users_url: String,
+    admin: &'a AdminCredentials,
+    configs: &'a HashMap<ServiceName, PathBuf>,
+}
+
+impl Launch<'_> {
+    fn spawn(&self, service: ServiceName, replica: usize, port: u16) -> anyhow::Result<Child> {
+        let exe = std::env::current_exe()?;
+        let log = log_file(&self.logs, &instance_name(service, replica))?;
+        let mut command = Command::new(exe);
+        command
+            .arg("serve")
+            .arg(service.as_str())
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("AGORA_USERS_URL", &self.users_url)
+            .env("AGORA_LAUNCHER_PID", std::process::id().to_string())
+            .env("AGORA_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Some(config) = self.configs.get(&service) {
+            command.env("AGORA_CONFIG", config);
+        }
+        if service == ServiceName::Users {
+            command
+                .env("AGORA_ADMIN_USERNAME", ADMIN_USERNAME)
+                .env("AGORA_ADMIN_EMAIL", &self.admin.email)
+                .env("AGORA_ADMIN_PASSWORD", &self.admin.password);
+        }
+        command
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("starting {}: {e}", service.as_str()))
+    }
+}
+
+fn log_file(dir: &Path, instance: &str) -> anyhow::Result<std::fs::File> {
+    Ok(std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{instance}.log")))?)
+}
+
+/// Fails with a clear message when a port the platform needs is taken.
+fn check_ports_free(instances: &[(ServiceName, usize, u16)]) -> anyhow::Result<()> {
+    for &(service, replica, port) in instances {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            anyhow::bail!(
+                "port {port} (for {}) is not free: {e}. Stop what uses it, or pass --port to shift every port (e.g. --port 9080)",
+                instance_name(service, replica)
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn wait_ready(
+    http: &reqwest::Client,
+    entry: &mut Supervised,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}/health/ready", entry.port);
+    loop {
+        if let Some(status) = entry.child.try_wait()? {
+            anyhow::bail!(
+                "{} exited while starting ({status}); see its log in <data-dir>/logs/{}.log",
+                entry.name(),
+                entry.name()
+            );
+        }
+        if let Ok(response) = http.get(&url).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{} did not become ready in time", entry.name());
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+fn print_table(children: &[Supervised], admin: &AdminCredentials, base_port: u16) {
+    println!("\nAgora is up. Use the gateway: http://127.0.0.1:{base_port}/api/  (docs: http://127.0.0.1:{base_port}/docs)\n");
+    println!("  {:<12} {:<28} API DOCS", "SERVICE", "URL");
+    for entry in children {
+        let url = format!("http://127.0.0.1:{}", entry.port);
+        println!("  {:<12} {:<28} {url}/docs", entry.name(), url);
+    }
+    println!();
+    match (&admin.file, admin.generated) {
+        (Some(file), true) => println!(
+            "  Admin login: {ADMIN_USERNAME} / {}  (generated now, shown once; kept in {})",
+            admin.password,
+            file.display()
+        ),
+        (Some(file), false) => {
+            println!(
+                "  Admin login: {ADMIN_USERNAME}; the password is in {}",
+                file.display()
+            )
+        }
+        (None, _) => println!("  Admin login: {ADMIN_USERNAME}, with AGORA_ADMIN_PASSWORD"),
+    }
+    println!("\n  Press Ctrl-C to stop.");
+}
+
+/// Keeps the children running until `shutdown`: one that exits is restarted with a backoff that
+/// grows with its restarts (1 s, 2 s, 4 s, ... up to 30 s).
+async fn supervise(
+    children: &mut [Supervised],
+    launch: &Launch<'_>,
+    shutdown: &mut std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut *shutdown => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        for entry in children.iter_mut() {
+            let Ok(Some(status)) = entry.child.try_wait() else {
+                continue;
+            };
+            let delay =
+                Duration::from_secs(1u64 << entry.restarts.min(5)).min(Duration::from_secs(30));
+            println!(
+                "  ! {} exited ({status}); restarting in {}s (log: {})",
+                entry.name(),
+                delay.as_secs(),
+                launch.logs.join(format!("{}.log", entry.name())).display()
+            );
+            tokio::select! {
+                _ = &mut *shutdown => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            entry.restarts += 1;
+            match launch.spawn(entry.service, entry.replica, entry.port) {
+                Ok(child) => {
+                    entry.child = child;
+                    println!("  ✓ {} restarted", entry.name());
+                }
+                Err(e) => println!("  ! restarting {} failed: {e:#}", entry.name()),
+            }
+        }
+    }
+}
+
+/// SIGTERM to every child, then up to 10 s for them to finish in-flight work, then SIGKILL.
+async fn stop_all(children: &mut [Supervised]) {
+    for entry in children.iter() {
+        if let Some(pid) = entry.child.id().and_then(|id| i32::try_from(id).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for entry in children.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, entry.child.wait())
+            .await
+            .is_err()
+        {
+            println!("  ! {} did not stop in time; killing it", entry.name());
+            let _ = entry.child.kill().await;
+        }
+    }
+}
