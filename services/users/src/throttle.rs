@@ -1,5 +1,7 @@
 //! Login throttling: failures are counted per account and per client address over a sliding
 //! window, in memory (so per process; a restart forgets them, which errs on the side of users).
+//! The address is the TCP peer: behind the gateway it is the gateway's, so there the per-address
+//! limit applies to all of its traffic together.
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@ pub struct Username(String);
 
 impl Username {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let lower = text.trim().to_lowercase();
+        let lower = text.to_lowercase();
         let ok = (3..=32).contains(&lower.chars().count())
             && lower.chars().all(|c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
@@ -134,7 +134,14 @@ mod tests {
     #[test]
     fn usernames_are_lower_cased_and_limited_to_their_alphabet() {
         assert_eq!(Username::parse("Alice.B").unwrap().as_str(), "alice.b");
-        for bad in ["ab", "a b c", "ålice", "x".repeat(33).as_str(), "bob!"] {
+        for bad in [
+            "ab",
+            "a b c",
+            " alice",
+            "ålice",
+            "x".repeat(33).as_str(),
+            "bob!",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }

@@ -54,7 +54,10 @@ fn throttled(wait: std::time::Duration) -> ApiError {
 /// Logs in with a username or email and a password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = TokenPair),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn login(
@@ -62,7 +65,11 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<Login>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let account = body.login.trim().to_lowercase();
+    let login = body.login.trim().to_lowercase();
+    let user = state.store.user_by_login(&login).await?;
+    // Failures count against the account, however it is named (username or email); against
+    // the text tried when there is no such account.
+    let account = user.as_ref().map_or(login, |u| u.id.clone());
     let address = peer.ip().to_string();
     if let Some(wait) = state
         .account_throttle
@@ -71,7 +78,6 @@ async fn login(
     {
         return Err(throttled(wait));
     }
-    let user = state.store.user_by_login(&account).await?;
     let matched = state
         .hasher
         .verify(
@@ -102,7 +108,11 @@ pub struct RefreshBody {
 /// every token descended from the same login.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = TokenPair),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,
@@ -131,7 +141,11 @@ async fn refresh(
 
 /// Ends a login: the refresh token and every one rotated from the same login stop working.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshBody,
-    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn logout(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,

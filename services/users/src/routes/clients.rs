@@ -60,8 +60,11 @@ pub struct CreateClient {
 /// Creates a client (admin) and shows its secret once.
 #[utoipa::path(post, path = "/clients", tag = "clients", request_body = CreateClient, security(("bearer" = [])),
     responses((status = 201, body = NewClient),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,

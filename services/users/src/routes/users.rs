@@ -63,6 +63,7 @@ pub struct Register {
     responses((status = 201, body = UserView, headers(("Location" = String))),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn register(
@@ -134,7 +135,9 @@ impl AppState {
 /// The signed-in user's account.
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -154,18 +157,24 @@ pub struct UpdateMe {
 #[derive(Serialize, ToSchema)]
 pub struct UpdatedMe {
     user: UserView,
-    /// After a password change every other login is ended; these tokens keep this one going.
+    /// After a password change every login of the user is ended; these tokens start a new one.
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens: Option<TokenPair>,
 }
 
-/// Changes the signed-in user's email or password. A password change needs the current
-/// password and ends every other login.
+/// Changes the signed-in user's email or password, both or neither, in one step. A password
+/// change needs the current password and revokes every refresh-token family of the user (every
+/// login, this one included: an access token does not say which family it came from); the answer
+/// then carries a new token pair so that this client stays signed in.
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateMe, security(("bearer" = [])),
     responses((status = 200, body = UpdatedMe),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn update_me(
     State(state): State<AppState>,
@@ -183,20 +192,25 @@ async fn update_me(
         .as_deref()
         .and_then(|p| v.check("password", NewPassword::parse(p, &user.username)));
     v.finish()?;
-    if let Some(password) = &password {
-        let current = body.current_password.as_deref().unwrap_or_default();
-        if !state
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await
-        {
-            return Err(Problem::forbidden("The current password is wrong.").into());
+    let hash = match &password {
+        Some(password) => {
+            let current = body.current_password.as_deref().unwrap_or_default();
+            if !state
+                .hasher
+                .verify(current, Some(&user.password_hash))
+                .await
+            {
+                return Err(Problem::forbidden("The current password is wrong.").into());
+            }
+            Some(state.hasher.hash(password.expose()).await?)
         }
-        let hash = state.hasher.hash(password.expose()).await?;
-        state.store.set_password(&user.id, &hash).await?;
-    }
-    if let Some(email) = &email {
-        state.store.set_email(&user.id, email.as_str()).await?;
+        None => None,
+    };
+    if email.is_some() || hash.is_some() {
+        state
+            .store
+            .update_account(&user.id, email.as_ref().map(Email::as_str), hash.as_deref())
+            .await?;
     }
     let updated = state
         .store
@@ -262,6 +276,7 @@ async fn find(state: &AppState, id: &str) -> Result<UserRow, ApiError> {
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn get_one(
@@ -284,8 +299,11 @@ pub struct UpdateUser {
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UpdateUser, security(("bearer" = [])),
     responses((status = 200, body = UserView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn update_one(
     State(state): State<AppState>,

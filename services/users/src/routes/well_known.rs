@@ -30,7 +30,8 @@ async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
         "issuer": state.issuer,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/oauth/token"),
-        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
+        // Users log in and refresh at /auth/login and /auth/refresh, outside OAuth2.
+        "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["EdDSA"],
         "scopes_supported": crate::domain::KNOWN_SCOPES,

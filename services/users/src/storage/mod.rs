@@ -1,11 +1,12 @@
-//! Identity storage: one trait, implemented for SQLite and PostgreSQL. All SQL lives here. The
-//! two dialects agree on every statement this service needs, so one implementation body is
-//! instantiated for both pools (`backend!`); only how a write transaction starts differs.
+//! Identity storage: one trait, implemented for SQLite (`sqlite.rs`) and PostgreSQL
+//! (`postgres.rs`). All SQL lives here. The two dialects agree on every statement this service
+//! needs, so one implementation body is instantiated for both pools (`backend!`); only how a write
+//! transaction starts differs.
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, Database};
+use platform::db::Database;
 use sqlx::migrate::Migrator;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -87,9 +88,14 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         fetch: i64,
     ) -> Result<Vec<UserRow>, StoreError>;
-    async fn set_email(&self, id: &str, email: &str) -> Result<(), StoreError>;
-    /// Sets a new password hash and revokes every refresh family of the user, together.
-    async fn set_password(&self, id: &str, hash: &str) -> Result<(), StoreError>;
+    /// Changes the email and/or the password hash in one transaction; a new password also
+    /// revokes every refresh family of the user. Nothing changes when any part fails.
+    async fn update_account(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Sets roles and the disabled flag; disabling also revokes every refresh family.
     async fn set_access(&self, id: &str, roles: &str, disabled: bool) -> Result<(), StoreError>;
 
@@ -124,8 +130,8 @@ pub async fn connect(
     )
     .await?;
     let store: Arc<dyn Store> = match &db {
-        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
-        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
+        Database::Sqlite(pool) => Arc::new(sqlite::SqliteStore::new(pool.clone())),
+        Database::Postgres(pool) => Arc::new(postgres::PostgresStore::new(pool.clone())),
     };
     Ok((store, db))
 }
@@ -162,14 +168,6 @@ fn like_pattern(q: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{}%", escaped.to_lowercase())
-}
-
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
-}
-
-pub struct PostgresStore {
-    pool: sqlx::PgPool,
 }
 
 /// The insert of a refresh token, bound; `.execute(...)` runs it.
@@ -239,26 +237,28 @@ macro_rules! backend {
                     .await?)
             }
 
-            async fn set_email(&self, id: &str, email: &str) -> Result<(), StoreError> {
+            async fn update_account(&self, id: &str, email: Option<&str>, password_hash: Option<&str>) -> Result<(), StoreError> {
                 let mut tx = $begin(&self.pool).await?;
-                let done = sqlx::query(SET_EMAIL)
-                    .bind(id)
-                    .bind(email)
-                    .bind(Utc::now())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| if is_unique_violation(&e) { StoreError::Taken("email") } else { e.into() })?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                let now = Utc::now();
+                if let Some(email) = email {
+                    let done = sqlx::query(SET_EMAIL)
+                        .bind(id)
+                        .bind(email)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| if is_unique_violation(&e) { StoreError::Taken("email") } else { e.into() })?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
                 }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn set_password(&self, id: &str, hash: &str) -> Result<(), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                sqlx::query(SET_PASSWORD).bind(id).bind(hash).bind(Utc::now()).execute(&mut *tx).await?;
-                sqlx::query(REVOKE_USER).bind(id).bind(Utc::now()).execute(&mut *tx).await?;
+                if let Some(hash) = password_hash {
+                    let done = sqlx::query(SET_PASSWORD).bind(id).bind(hash).bind(now).execute(&mut *tx).await?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query(REVOKE_USER).bind(id).bind(now).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -375,5 +375,6 @@ macro_rules! backend {
     };
 }
 
-backend!(SqliteStore, platform::db::sqlite_write);
-backend!(PostgresStore, sqlx::PgPool::begin);
+// After the macros, so that the backend modules can use them.
+mod postgres;
+mod sqlite;

@@ -205,3 +205,37 @@ async fn the_signed_in_user_reads_and_changes_their_account() {
         assert_eq!(mine.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn a_change_with_a_taken_email_changes_nothing_not_even_the_password() {
+    for app in apps().await {
+        app.register("bob").await;
+        let tokens = app.customer("alice").await;
+        let r = app
+            .http
+            .patch(app.url("/users/me"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .json(&json!({"email": "BOB@example.com", "password": "another long phrase", "current_password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            fields(&problem(r, 409).await),
+            vec!["email"],
+            "{}",
+            app.backend
+        );
+        assert_eq!(
+            app.login("alice", PASSWORD).await.status(),
+            200,
+            "the old password still works"
+        );
+        let refresh = app
+            .post(
+                "/auth/refresh",
+                json!({"refresh_token": tokens["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(refresh.status(), 200, "no login was ended");
+    }
+}

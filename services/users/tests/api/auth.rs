@@ -161,3 +161,108 @@ async fn logout_ends_the_login() {
         );
     }
 }
+
+#[tokio::test]
+async fn failures_by_username_and_by_email_count_against_the_same_account() {
+    for db in testkit::TestDatabase::all().await {
+        let app = spawn_with(db, json!({"login_failures_per_account": 2}))
+            .await
+            .unwrap();
+        app.register("alice").await;
+        problem(app.login("alice", "not the password").await, 401).await;
+        problem(
+            app.login("ALICE@example.com", "not the password").await,
+            401,
+        )
+        .await;
+        let r = app.login("alice@example.com", "not the password").await;
+        assert_eq!(r.status(), 429, "{}", app.backend);
+        let seconds: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&seconds), "{seconds}");
+    }
+}
+
+#[tokio::test]
+async fn the_published_keys_and_the_spec_name_everything() {
+    for app in apps().await {
+        let jwks: Value = app
+            .http
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = &jwks["keys"][0];
+        for (field, value) in [
+            ("kty", "OKP"),
+            ("crv", "Ed25519"),
+            ("alg", "EdDSA"),
+            ("use", "sig"),
+        ] {
+            assert_eq!(key[field], value, "{jwks}");
+        }
+        assert!(key["kid"].is_string() && key["x"].is_string(), "{jwks}");
+        assert!(key.get("d").is_none(), "never the private part");
+
+        let spec: Value = app
+            .http
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let paths = spec["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/users", "post"),
+            ("/users", "get"),
+            ("/users/me", "get"),
+            ("/users/me", "patch"),
+            ("/users/{id}", "get"),
+            ("/users/{id}", "patch"),
+            ("/auth/login", "post"),
+            ("/auth/refresh", "post"),
+            ("/auth/logout", "post"),
+            ("/oauth/token", "post"),
+            ("/clients", "post"),
+            ("/clients", "get"),
+            ("/clients/{id}", "delete"),
+            ("/.well-known/jwks.json", "get"),
+            ("/.well-known/openid-configuration", "get"),
+        ] {
+            assert!(
+                paths[path][method].is_object(),
+                "{method} {path} is in the spec"
+            );
+        }
+        let config: Value = app
+            .http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(config["issuer"], "agora");
+        assert_eq!(
+            config["grant_types_supported"],
+            json!(["client_credentials"])
+        );
+        assert!(config["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/.well-known/jwks.json"));
+        assert!(config["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth/token"));
+    }
+}

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::{spawn_with, start};
+use crate::{spawn_with, start, PASSWORD};
 
 const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const OTHER_KEK: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
@@ -57,4 +57,42 @@ async fn a_weak_admin_password_stops_the_start_with_a_clear_message() {
         .err()
         .unwrap();
     assert!(error.to_string().contains("password"), "{error}");
+}
+
+#[tokio::test]
+async fn the_admin_from_config_is_created_once_and_left_alone_afterwards() {
+    for db in testkit::TestDatabase::all().await {
+        let app = spawn_with(db, json!({})).await.unwrap();
+        let admin = app.admin().await;
+        let me: Value = app
+            .http
+            .get(app.url("/users/me"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["username"], "admin");
+        assert_eq!(me["email"], "root@example.com");
+        assert_eq!(me["roles"], json!(["admin", "customer"]));
+        let (db, dir) = (app.db, app.dir);
+
+        // Other settings on restart: the existing admin is not touched.
+        let again = start(
+            db,
+            dir,
+            json!({"admin_email": "other@example.com", "admin_password": PASSWORD}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            again.login("admin", "root secret phrase 42").await.status(),
+            200,
+            "{}",
+            again.backend
+        );
+        assert_eq!(again.login("admin", PASSWORD).await.status(), 401);
+    }
 }
