@@ -161,6 +161,22 @@ const DELETE_CLIENT: &str =
 const SELECT_KEYS: &str = "SELECT kid, private_key, encrypted, public_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, kid";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, private_key, encrypted, public_key, created_at) VALUES ($1, $2, $3, $4, $5)";
 
+/// Which of a user's unique fields a violation is about, for a registration that lost a race
+/// (PostgreSQL names the constraint `users_email_key`; SQLite says `users.email`).
+fn taken_field(error: &sqlx::Error) -> &'static str {
+    let names_email = match error {
+        sqlx::Error::Database(db) => {
+            db.constraint().is_some_and(|c| c.contains("email")) || db.message().contains("email")
+        }
+        _ => false,
+    };
+    if names_email {
+        "email"
+    } else {
+        "username"
+    }
+}
+
 /// `%` and `_` in a search are literal characters, not wildcards.
 fn like_pattern(q: &str) -> String {
     let escaped = q
@@ -210,7 +226,7 @@ macro_rules! backend {
                     .bind(user.updated_at)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| if is_unique_violation(&e) { StoreError::Taken("username or email") } else { e.into() })?;
+                    .map_err(|e| if is_unique_violation(&e) { StoreError::Taken(taken_field(&e)) } else { e.into() })?;
                 tx.commit().await?;
                 Ok(())
             }

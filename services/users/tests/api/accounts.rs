@@ -239,3 +239,35 @@ async fn a_change_with_a_taken_email_changes_nothing_not_even_the_password() {
         assert_eq!(refresh.status(), 200, "no login was ended");
     }
 }
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_name_or_email_create_one_account() {
+    for app in apps().await {
+        for (a, b, field) in [
+            (
+                ("carol", "c1@example.com"),
+                ("CAROL", "c2@example.com"),
+                "username",
+            ),
+            (
+                ("dave1", "d@example.com"),
+                ("dave2", "D@example.com"),
+                "email",
+            ),
+        ] {
+            let register = |(username, email): (&str, &str)| {
+                app.post(
+                    "/users",
+                    json!({"username": username, "email": email, "password": PASSWORD}),
+                )
+            };
+            let (first, second) = tokio::join!(register(a), register(b));
+            let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+            statuses.sort();
+            assert_eq!(statuses, [201, 409], "{field} on {}", app.backend);
+            let loser = if first.status() == 409 { first } else { second };
+            assert_eq!(fields(&problem(loser, 409).await), vec![field]);
+        }
+        assert_eq!(app.count_users().await, 3, "admin, carol, one dave");
+    }
+}
