@@ -1,1 +1,170 @@
+//! The inventory service: stock per SKU, a ledger of every change, and reservations that never
+//! oversell. It publishes stock changes through its outbox and follows the catalog's product events.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::FromRef;
+use axum::Router;
+use platform::auth::JwtVerifier;
+use platform::client::{ClientCredentials, ServiceClient};
+use platform::db::Database;
+use platform::events::FeedConsumer;
+use platform::http::{Readiness, Service};
+use platform::shutdown::Shutdown;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub mod config;
+pub mod domain;
+mod error;
+pub mod events;
+mod routes;
+pub mod storage;
+
+pub use config::Config;
+
+pub const NAME: &str = "inventory";
+pub const DEFAULT_PORT: u16 = 8083;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn storage::Store>,
+    pub verifier: Arc<JwtVerifier>,
+}
+
+impl FromRef<AppState> for Arc<JwtVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "Agora inventory",
+    description = "Stock levels, the stock ledger, and reservations that never oversell."
+))]
+struct ApiDoc;
+
+pub fn router(state: AppState, db: Database) -> (Router, utoipa::openapi::OpenApi) {
+    let verifier = state.verifier.clone();
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::stock::router())
+        .merge(routes::reservations::router())
+        .with_state(state)
+        .merge(platform::events::feed::router(db, verifier))
+        .split_for_parts()
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    app: Router,
+    port: u16,
+    store: Arc<dyn storage::Store>,
+    expiry_interval: Duration,
+    consumer: Option<FeedConsumer>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let common = &config.common;
+        let (store, db) =
+            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
+        let verifier = Arc::new(JwtVerifier::remote(
+            &common.jwks_url(),
+            &common.token_issuer,
+            &common.token_audience,
+        ));
+        let consumer = match (&common.client_id, &common.client_secret) {
+            (Some(id), Some(secret)) => Some(FeedConsumer {
+                consumer: NAME.into(),
+                producer: "products".into(),
+                client: ServiceClient::new(
+                    "products",
+                    &config.settings.products_url,
+                    Duration::from_secs(40),
+                )
+                .with_credentials(ClientCredentials::new(
+                    &common.users_url,
+                    id.clone(),
+                    secret.clone(),
+                )),
+                db: db.clone(),
+                handler: Arc::new(events::ProductEvents {
+                    store: store.clone(),
+                }),
+                max_attempts: 5,
+            }),
+            _ => {
+                tracing::info!(
+                    "no client credentials: new products will not get stock rows by themselves"
+                );
+                None
+            }
+        };
+        let (router, openapi) = router(
+            AppState {
+                store: store.clone(),
+                verifier,
+            },
+            db.clone(),
+        );
+        let app = platform::http::app(Service {
+            name: NAME,
+            router,
+            openapi,
+            readiness: Readiness::database(db),
+            request_timeout: Duration::from_millis(common.request_timeout_ms),
+            body_limit: common.body_limit_bytes,
+        });
+        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            app,
+            port,
+            store,
+            expiry_interval: Duration::from_millis(config.settings.expiry_interval_ms.max(50)),
+            consumer,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves requests, releases expired reservations and follows product events until `shutdown`.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let expiry = tokio::spawn(expire_forever(self.store.clone(), self.expiry_interval));
+        let (stop_consumer, consumer_stopped) = tokio::sync::oneshot::channel::<()>();
+        let consumer = self.consumer.map(|consumer| {
+            tokio::spawn(consumer.run(Box::pin(async {
+                let _ = consumer_stopped.await;
+            })))
+        });
+        let served = platform::http::serve(self.listener, self.app, shutdown).await;
+        expiry.abort();
+        let _ = stop_consumer.send(());
+        if let Some(consumer) = consumer {
+            let _ = consumer.await;
+        }
+        Ok(served?)
+    }
+}
+
+/// Releases reservations whose TTL ran out, each in its own transaction.
+async fn expire_forever(store: Arc<dyn storage::Store>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match store.due(chrono::Utc::now()).await {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = store.release(&id, true).await {
+                        tracing::warn!(reservation = %id, error = %e, "expiring a reservation failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for expired reservations failed"),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The inventory service's configuration.
+use platform::config::CommonConfig;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Base URL of the products service, whose product events create and discontinue SKUs
+    /// (`AGORA_PRODUCTS_URL`). Followed only when this service has client credentials.
+    pub products_url: String,
+    /// How often expired reservations are looked for.
+    pub expiry_interval_ms: u64,
+}
+
+pub struct Config {
+    pub common: CommonConfig,
+    pub settings: Settings,
+}
+
+impl Config {
+    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
+        let defaults = json!({
+            "port": crate::DEFAULT_PORT,
+            "products_url": "http://127.0.0.1:8082",
+            "expiry_interval_ms": 500,
+        });
+        Ok(Self {
+            common: platform::config::load(defaults.clone(), overrides.clone())?,
+            settings: platform::config::load(defaults, overrides)?,
+        })
+    }
+}

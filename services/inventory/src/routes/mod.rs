@@ -1,0 +1,2 @@
+pub mod reservations;
+pub mod stock;

@@ -1,0 +1,495 @@
+//! Inventory storage: one trait, implemented for SQLite and PostgreSQL. Every statement is the same
+//! in both dialects, so one implementation body is instantiated for both (`backend!`); only how a
+//! write transaction starts and how events are written differ.
+//!
+//! No oversell: a reservation line is taken with one conditional update
+//! (`reserved = reserved + q WHERE on_hand - reserved >= q`), all lines in one transaction, in SKU
+//! order (so two reservations never wait on each other's rows in opposite orders).
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use platform::db::{is_unique_violation, Database};
+use platform::events::{store as events, Event};
+use serde_json::json;
+use sqlx::migrate::Migrator;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StockRow {
+    pub sku: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub low_stock_threshold: Option<i64>,
+    pub discontinued: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MovementRow {
+    pub seq: i64,
+    pub id: String,
+    pub sku: String,
+    pub delta: i64,
+    pub kind: String,
+    pub reason: String,
+    pub reservation_id: Option<String>,
+    pub on_hand_after: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReservationRow {
+    pub id: String,
+    pub status: String,
+    pub request_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub row: ReservationRow,
+    pub lines: Vec<(String, i64)>,
+}
+
+/// A line that could not be reserved.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Short {
+    pub sku: String,
+    pub requested: i64,
+    pub available: i64,
+}
+
+pub enum Reserved {
+    Created(Reservation),
+    /// The same request again: the stored reservation.
+    Replayed(Reservation),
+    /// The same id with another request.
+    Mismatch,
+    Short(Vec<Short>),
+    /// SKUs inventory does not know, or that are discontinued.
+    Unknown(Vec<String>),
+}
+
+pub const PENDING: &str = "pending";
+pub const COMMITTED: &str = "committed";
+pub const RELEASED: &str = "released";
+pub const EXPIRED: &str = "expired";
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn stock(&self, sku: &str) -> Result<Option<StockRow>, StoreError>;
+    async fn stocks(&self, skus: &[String]) -> Result<Vec<StockRow>, StoreError>;
+    /// Sets on_hand (creating the SKU when new); below what is reserved is a conflict.
+    async fn set_on_hand(
+        &self,
+        sku: &str,
+        on_hand: i64,
+        reason: &str,
+        threshold: Option<Option<i64>>,
+    ) -> Result<StockRow, StoreError>;
+    async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError>;
+    /// Newest first, before `before` (a movement's `seq`).
+    async fn movements(
+        &self,
+        sku: &str,
+        before: Option<i64>,
+        fetch: i64,
+    ) -> Result<Vec<MovementRow>, StoreError>;
+    /// `lines` sorted by SKU, one per SKU.
+    async fn reserve(
+        &self,
+        id: &str,
+        lines: &[(String, i64)],
+        request_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Reserved, StoreError>;
+    async fn reservation(&self, id: &str) -> Result<Option<Reservation>, StoreError>;
+    async fn commit(&self, id: &str) -> Result<Reservation, StoreError>;
+    /// Gives the stock back; `expired` when the service does it because the TTL ran out.
+    async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError>;
+    /// Pending reservations whose TTL has run out.
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// Applies a products event once: a new product gets a stock row at 0, a deleted one is
+    /// discontinued.
+    async fn apply_product(
+        &self,
+        event: &Event,
+        sku: &str,
+        deleted: bool,
+    ) -> Result<(), StoreError>;
+}
+
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<(Arc<dyn Store>, Database)> {
+    let db = Database::connect(
+        url,
+        max_connections,
+        &SQLITE_MIGRATIONS,
+        &POSTGRES_MIGRATIONS,
+    )
+    .await?;
+    events::migrate(&db).await?;
+    let store: Arc<dyn Store> = match &db {
+        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
+        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
+    };
+    Ok((store, db))
+}
+
+const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+const INSERT_STOCK: &str = "INSERT INTO stock (sku, on_hand, reserved, low_stock_threshold, updated_at) VALUES ($1, $2, 0, $3, $4)";
+const SET_STOCK: &str =
+    "UPDATE stock SET on_hand = $2, low_stock_threshold = $3, updated_at = $4 WHERE sku = $1";
+const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved";
+const TAKE: &str = "UPDATE stock SET reserved = reserved + $2, updated_at = $3 WHERE sku = $1 AND on_hand - reserved >= $2";
+const GIVE_BACK: &str = "UPDATE stock SET reserved = reserved - $2, updated_at = $3 WHERE sku = $1";
+const SELL: &str = "UPDATE stock SET on_hand = on_hand - $2, reserved = reserved - $2, updated_at = $3 WHERE sku = $1";
+const INSERT_MOVEMENT: &str = "INSERT INTO movements (id, sku, delta, kind, reason, reservation_id, on_hand_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const MOVEMENTS: &str = "SELECT seq, id, sku, delta, kind, reason, reservation_id, on_hand_after, created_at FROM movements WHERE sku = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+const RESERVATION: &str =
+    "SELECT id, status, request_hash, expires_at, created_at FROM reservations WHERE id = $1";
+const INSERT_RESERVATION: &str = "INSERT INTO reservations (id, status, request_hash, expires_at, created_at, updated_at) VALUES ($1, 'pending', $2, $3, $4, $4)";
+const SET_STATUS: &str = "UPDATE reservations SET status = $2, updated_at = $3 WHERE id = $1";
+const LINES: &str =
+    "SELECT sku, quantity FROM reservation_lines WHERE reservation_id = $1 ORDER BY sku";
+const INSERT_LINE: &str =
+    "INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES ($1, $2, $3)";
+const DUE: &str = "SELECT id FROM reservations WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT 100";
+const NEW_PRODUCT: &str = "INSERT INTO stock (sku, on_hand, reserved, updated_at) VALUES ($1, 0, 0, $2) ON CONFLICT (sku) DO NOTHING";
+const DISCONTINUE: &str = "UPDATE stock SET discontinued = TRUE, updated_at = $2 WHERE sku = $1";
+
+fn stock_changed(row: &StockRow) -> Event {
+    Event::new(
+        crate::NAME,
+        "stock_changed",
+        row.sku.clone(),
+        json!({"sku": row.sku, "on_hand": row.on_hand, "reserved": row.reserved, "available": row.on_hand - row.reserved}),
+    )
+}
+
+/// `low_stock` when availability has just dropped to or below the threshold.
+fn low_stock(before: i64, row: &StockRow) -> Option<Event> {
+    let threshold = row.low_stock_threshold?;
+    let available = row.on_hand - row.reserved;
+    (available <= threshold && before > threshold).then(|| {
+        Event::new(
+            crate::NAME,
+            "low_stock",
+            row.sku.clone(),
+            json!({"sku": row.sku, "available": available, "threshold": threshold}),
+        )
+    })
+}
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue` and
+/// `$claim` are the platform's outbox and inbox functions for the dialect.
+macro_rules! backend {
+    ($store:ty, $begin:expr, $enqueue:path, $claim:path) => {
+        impl $store {
+            async fn read_stock<'e, E>(executor: E, sku: &str) -> Result<Option<StockRow>, sqlx::Error>
+            where
+                E: sqlx::Executor<'e, Database = <$store as Backend>::Db>,
+            {
+                sqlx::query_as(&format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = $1"))
+                    .bind(sku)
+                    .fetch_optional(executor)
+                    .await
+            }
+
+            /// Records a movement and publishes the new level, in the caller's transaction.
+            async fn record(
+                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                before_available: i64,
+                row: &StockRow,
+                delta: i64,
+                kind: &str,
+                reason: &str,
+                reservation: Option<&str>,
+            ) -> Result<(), sqlx::Error> {
+                if delta != 0 || kind == "set" {
+                    sqlx::query(INSERT_MOVEMENT)
+                        .bind(uuid::Uuid::now_v7().to_string())
+                        .bind(&row.sku)
+                        .bind(delta)
+                        .bind(kind)
+                        .bind(reason)
+                        .bind(reservation)
+                        .bind(row.on_hand)
+                        .bind(Utc::now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Self::publish(tx, before_available, row).await
+            }
+
+            async fn publish(
+                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                before_available: i64,
+                row: &StockRow,
+            ) -> Result<(), sqlx::Error> {
+                $enqueue(&mut *tx, &stock_changed(row)).await?;
+                if let Some(event) = low_stock(before_available, row) {
+                    $enqueue(&mut *tx, &event).await?;
+                }
+                Ok(())
+            }
+
+            async fn load(
+                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                id: &str,
+            ) -> Result<Option<Reservation>, sqlx::Error> {
+                let row: Option<ReservationRow> = sqlx::query_as(RESERVATION).bind(id).fetch_optional(&mut *tx).await?;
+                let Some(row) = row else { return Ok(None) };
+                let lines: Vec<(String, i64)> = sqlx::query_as(LINES).bind(id).fetch_all(&mut *tx).await?;
+                Ok(Some(Reservation { row, lines }))
+            }
+
+            /// Gives a pending reservation's stock back and marks it `status`.
+            async fn give_back(
+                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                reservation: &mut Reservation,
+                status: &str,
+            ) -> Result<(), sqlx::Error> {
+                for (sku, quantity) in &reservation.lines {
+                    let before = Self::read_stock(&mut *tx, sku).await?;
+                    sqlx::query(GIVE_BACK).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
+                    if let (Some(before), Some(after)) = (before, Self::read_stock(&mut *tx, sku).await?) {
+                        Self::publish(tx, before.on_hand - before.reserved, &after).await?;
+                    }
+                }
+                sqlx::query(SET_STATUS).bind(&reservation.row.id).bind(status).bind(Utc::now()).execute(&mut *tx).await?;
+                if status == EXPIRED {
+                    let items: Vec<_> = reservation.lines.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q})).collect();
+                    let event = Event::new(crate::NAME, "reservation_expired", reservation.row.id.clone(),
+                        json!({"reservation_id": reservation.row.id, "items": items}));
+                    $enqueue(&mut *tx, &event).await?;
+                }
+                reservation.row.status = status.to_owned();
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn stock(&self, sku: &str) -> Result<Option<StockRow>, StoreError> {
+                Ok(Self::read_stock(&self.pool, sku).await?)
+            }
+
+            async fn stocks(&self, skus: &[String]) -> Result<Vec<StockRow>, StoreError> {
+                let mut rows = Vec::new();
+                for sku in skus {
+                    rows.extend(Self::read_stock(&self.pool, sku).await?);
+                }
+                Ok(rows)
+            }
+
+            async fn set_on_hand(&self, sku: &str, on_hand: i64, reason: &str, threshold: Option<Option<i64>>) -> Result<StockRow, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let before = Self::read_stock(&mut *tx, sku).await?;
+                let (old_on_hand, old_available) = before.as_ref().map_or((0, 0), |b| (b.on_hand, b.on_hand - b.reserved));
+                match &before {
+                    None => {
+                        sqlx::query(INSERT_STOCK).bind(sku).bind(on_hand).bind(threshold.flatten()).bind(Utc::now()).execute(&mut *tx).await?;
+                    }
+                    Some(row) => {
+                        if on_hand < row.reserved {
+                            return Err(StoreError::Conflict(format!(
+                                "{} units of {sku} are reserved; on_hand cannot go below that", row.reserved
+                            )));
+                        }
+                        let threshold = threshold.unwrap_or(row.low_stock_threshold);
+                        sqlx::query(SET_STOCK).bind(sku).bind(on_hand).bind(threshold).bind(Utc::now()).execute(&mut *tx).await?;
+                    }
+                }
+                let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                Self::record(&mut tx, old_available, &after, on_hand - old_on_hand, "set", reason, None).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+
+            async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                let done = sqlx::query(ADJUST).bind(sku).bind(delta).bind(Utc::now()).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "{sku} has {} on hand and {} reserved; a change of {delta} would leave less than is reserved",
+                        before.on_hand, before.reserved
+                    )));
+                }
+                let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                Self::record(&mut tx, before.on_hand - before.reserved, &after, delta, "adjustment", reason, None).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+
+            async fn movements(&self, sku: &str, before: Option<i64>, fetch: i64) -> Result<Vec<MovementRow>, StoreError> {
+                Ok(sqlx::query_as(MOVEMENTS).bind(sku).bind(before.unwrap_or(i64::MAX)).bind(fetch).fetch_all(&self.pool).await?)
+            }
+
+            async fn reserve(&self, id: &str, lines: &[(String, i64)], request_hash: &str, expires_at: DateTime<Utc>) -> Result<Reserved, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                if let Some(existing) = Self::load(&mut tx, id).await? {
+                    return Ok(if existing.row.request_hash == request_hash { Reserved::Replayed(existing) } else { Reserved::Mismatch });
+                }
+                let mut unknown = Vec::new();
+                for (sku, _) in lines {
+                    match Self::read_stock(&mut *tx, sku).await? {
+                        Some(row) if !row.discontinued => {}
+                        _ => unknown.push(sku.clone()),
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Ok(Reserved::Unknown(unknown));
+                }
+                let now = Utc::now();
+                let inserted = sqlx::query(INSERT_RESERVATION).bind(id).bind(request_hash).bind(expires_at).bind(now).execute(&mut *tx).await;
+                if let Err(e) = inserted {
+                    // The same id reserved concurrently: answer as for a repeat.
+                    if is_unique_violation(&e) {
+                        drop(tx);
+                        return match self.reservation(id).await? {
+                            Some(r) if r.row.request_hash == request_hash => Ok(Reserved::Replayed(r)),
+                            _ => Ok(Reserved::Mismatch),
+                        };
+                    }
+                    return Err(e.into());
+                }
+                let mut short = Vec::new();
+                for (sku, quantity) in lines {
+                    let taken = sqlx::query(TAKE).bind(sku).bind(*quantity).bind(now).execute(&mut *tx).await?;
+                    if taken.rows_affected() == 0 {
+                        short.push(Short { sku: sku.clone(), requested: *quantity, available: 0 });
+                    }
+                }
+                if !short.is_empty() {
+                    tx.rollback().await?;
+                    for line in &mut short {
+                        if let Some(row) = Self::read_stock(&self.pool, &line.sku).await? {
+                            line.available = row.on_hand - row.reserved;
+                        }
+                    }
+                    return Ok(Reserved::Short(short));
+                }
+                for (sku, quantity) in lines {
+                    sqlx::query(INSERT_LINE).bind(id).bind(sku).bind(*quantity).execute(&mut *tx).await?;
+                    if let Some(after) = Self::read_stock(&mut *tx, sku).await? {
+                        Self::publish(&mut tx, after.on_hand - after.reserved + quantity, &after).await?;
+                    }
+                }
+                let created = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(Reserved::Created(created))
+            }
+
+            async fn reservation(&self, id: &str) -> Result<Option<Reservation>, StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                Ok(Self::load(&mut conn, id).await?)
+            }
+
+            async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let mut reservation = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                match reservation.row.status.as_str() {
+                    COMMITTED => return Ok(reservation),
+                    PENDING if reservation.row.expires_at <= Utc::now() => {
+                        Self::give_back(&mut tx, &mut reservation, EXPIRED).await?;
+                        tx.commit().await?;
+                        return Err(StoreError::Conflict("the reservation expired before it was committed".into()));
+                    }
+                    PENDING => {}
+                    other => return Err(StoreError::Conflict(format!("the reservation is {other}; it cannot be committed"))),
+                }
+                for (sku, quantity) in &reservation.lines {
+                    let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                    sqlx::query(SELL).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
+                    let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                    Self::record(&mut tx, before.on_hand - before.reserved, &after, -quantity, "sale", "sale", Some(id)).await?;
+                }
+                sqlx::query(SET_STATUS).bind(id).bind(COMMITTED).bind(Utc::now()).execute(&mut *tx).await?;
+                reservation.row.status = COMMITTED.into();
+                tx.commit().await?;
+                Ok(reservation)
+            }
+
+            async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let mut reservation = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                match reservation.row.status.as_str() {
+                    PENDING => {
+                        Self::give_back(&mut tx, &mut reservation, if expired { EXPIRED } else { RELEASED }).await?;
+                        tx.commit().await?;
+                        Ok(reservation)
+                    }
+                    RELEASED | EXPIRED => Ok(reservation),
+                    other => Err(StoreError::Conflict(format!("the reservation is {other}; it cannot be released"))),
+                }
+            }
+
+            async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+                let rows: Vec<(String,)> = sqlx::query_as(DUE).bind(now).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn apply_product(&self, event: &Event, sku: &str, deleted: bool) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                if $claim(&mut *tx, crate::NAME, event).await? {
+                    let sql = if deleted { DISCONTINUE } else { NEW_PRODUCT };
+                    sqlx::query(sql).bind(sku).bind(Utc::now()).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// The sqlx database of each store, for the shared body's signatures.
+trait Backend {
+    type Db: sqlx::Database;
+}
+
+impl Backend for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl Backend for PostgresStore {
+    type Db = sqlx::Postgres;
+}
+
+backend!(
+    SqliteStore,
+    platform::db::sqlite_write,
+    events::enqueue_sqlite,
+    events::claim_sqlite
+);
+backend!(
+    PostgresStore,
+    sqlx::PgPool::begin,
+    events::enqueue_postgres,
+    events::claim_postgres
+);

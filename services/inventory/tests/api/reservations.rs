@@ -1,0 +1,211 @@
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::{apps, new_id, problem};
+
+#[tokio::test]
+async fn sixty_four_buyers_of_the_last_ten_units_never_oversell() {
+    for app in apps().await {
+        app.set_stock("LAST-1", 10).await;
+        let ids: Vec<String> = (0..64).map(|_| new_id()).collect();
+        let buyers = ids
+            .iter()
+            .map(|id| app.reserve(id, json!([{"sku": "LAST-1", "quantity": 1}]), 60));
+        let statuses: Vec<u16> = join_all(buyers)
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            10,
+            "{} {statuses:?}",
+            app.backend
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 409).count(),
+            54,
+            "{} {statuses:?}",
+            app.backend
+        );
+        let stock = app.stock("LAST-1").await;
+        assert_eq!(
+            (
+                stock["on_hand"].as_i64(),
+                stock["reserved"].as_i64(),
+                stock["available"].as_i64()
+            ),
+            (Some(10), Some(10), Some(0))
+        );
+        app.check_invariants("LAST-1").await;
+    }
+}
+
+#[tokio::test]
+async fn a_reservation_takes_all_lines_or_none_and_names_what_is_short() {
+    for app in apps().await {
+        app.set_stock("A-1", 5).await;
+        app.set_stock("B-1", 1).await;
+        let r = app
+            .reserve(
+                &new_id(),
+                json!([{"sku": "A-1", "quantity": 2}, {"sku": "B-1", "quantity": 2}]),
+                60,
+            )
+            .await;
+        let body = problem(r, 409).await;
+        assert_eq!(
+            body["short"],
+            json!([{"sku": "B-1", "requested": 2, "available": 1}])
+        );
+        assert_eq!(
+            app.stock("A-1").await["reserved"],
+            0,
+            "{} nothing reserved",
+            app.backend
+        );
+        let r = app
+            .reserve(
+                &new_id(),
+                json!([{"sku": "A-1", "quantity": 2}, {"sku": "GHOST-1", "quantity": 1}]),
+                60,
+            )
+            .await;
+        let body = problem(r, 422).await;
+        assert_eq!(body["unknown_skus"], json!(["GHOST-1"]));
+        app.check_invariants("A-1").await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_request_again_gets_the_same_answer_and_another_body_is_refused() {
+    for app in apps().await {
+        app.set_stock("A-1", 5).await;
+        let id = new_id();
+        let items = json!([{"sku": "A-1", "quantity": 2}]);
+        let first: Value = app
+            .reserve(&id, items.clone(), 60)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let again = app.reserve(&id, items, 60).await;
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.json::<Value>().await.unwrap(), first);
+        assert_eq!(app.stock("A-1").await["reserved"], 2, "reserved once");
+        problem(
+            app.reserve(&id, json!([{"sku": "A-1", "quantity": 3}]), 60)
+                .await,
+            422,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn commit_sells_release_gives_back_and_illegal_moves_are_409() {
+    for app in apps().await {
+        app.set_stock("A-1", 5).await;
+        let sold = new_id();
+        app.reserve(&sold, json!([{"sku": "A-1", "quantity": 2}]), 60)
+            .await;
+        let committed: Value = app.act(&sold, "commit").await.json().await.unwrap();
+        assert_eq!(committed["status"], "committed");
+        assert_eq!(app.act(&sold, "commit").await.status(), 200, "idempotent");
+        problem(app.act(&sold, "release").await, 409).await;
+        let stock = app.stock("A-1").await;
+        assert_eq!(
+            (stock["on_hand"].as_i64(), stock["reserved"].as_i64()),
+            (Some(3), Some(0))
+        );
+
+        let returned = new_id();
+        app.reserve(&returned, json!([{"sku": "A-1", "quantity": 3}]), 60)
+            .await;
+        assert_eq!(
+            app.act(&returned, "release")
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["status"],
+            "released"
+        );
+        assert_eq!(
+            app.act(&returned, "release").await.status(),
+            200,
+            "idempotent"
+        );
+        problem(app.act(&returned, "commit").await, 409).await;
+        assert_eq!(app.stock("A-1").await["available"], 3);
+        problem(app.act(&new_id(), "commit").await, 404).await;
+        problem(app.act("not-an-id", "commit").await, 400).await;
+        app.check_invariants("A-1").await;
+    }
+}
+
+#[tokio::test]
+async fn an_uncommitted_reservation_expires_and_its_stock_comes_back() {
+    for app in apps().await {
+        app.set_stock("A-1", 5).await;
+        let id = new_id();
+        app.reserve(&id, json!([{"sku": "A-1", "quantity": 4}]), 1)
+            .await;
+        assert_eq!(app.stock("A-1").await["available"], 1);
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        let r: Value = app
+            .http
+            .get(app.url(&format!("/reservations/{id}")))
+            .bearer_auth(&app.orders)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "expired", "{}", app.backend);
+        assert_eq!(app.stock("A-1").await["available"], 5);
+        problem(app.act(&id, "commit").await, 409).await;
+        let types: Vec<String> = app
+            .events()
+            .await
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            types.contains(&"agora.inventory.reservation_expired.v1".to_owned()),
+            "{types:?}"
+        );
+        app.check_invariants("A-1").await;
+    }
+}
+
+#[tokio::test]
+async fn bad_reservations_are_refused_and_reserve_nothing() {
+    for app in apps().await {
+        app.set_stock("A-1", 5).await;
+        for (id, items, ttl) in [
+            (new_id(), json!([{"sku": "A-1", "quantity": 0}]), 60),
+            (new_id(), json!([{"sku": "A-1", "quantity": -2}]), 60),
+            (new_id(), json!([{"sku": "A-1", "quantity": 1}]), 0),
+            (new_id(), json!([{"sku": "A-1", "quantity": 1}]), 100_000),
+            (new_id(), json!([]), 60),
+            (
+                "not-a-uuid".to_owned(),
+                json!([{"sku": "A-1", "quantity": 1}]),
+                60,
+            ),
+            (new_id(), json!([{"sku": "a 1", "quantity": 1}]), 60),
+        ] {
+            problem(app.reserve(&id, items, ttl).await, 422).await;
+        }
+        let no_scope = app.http.post(app.url("/reservations")).bearer_auth(app.issuer.service("x", "events:read"))
+            .json(&json!({"reservation_id": new_id(), "items": [{"sku": "A-1", "quantity": 1}], "ttl_seconds": 60})).send().await.unwrap();
+        problem(no_scope, 403).await;
+        let customer = app.http.post(app.url("/reservations")).bearer_auth(app.issuer.customer())
+            .json(&json!({"reservation_id": new_id(), "items": [{"sku": "A-1", "quantity": 1}], "ttl_seconds": 60})).send().await.unwrap();
+        problem(customer, 403).await;
+        assert_eq!(app.stock("A-1").await["reserved"], 0, "{}", app.backend);
+    }
+}

@@ -1,0 +1,160 @@
+use serde_json::{json, Value};
+
+use crate::{apps, problem};
+
+#[tokio::test]
+async fn stock_is_set_adjusted_and_every_change_is_in_the_ledger() {
+    for app in apps().await {
+        let set = app.set_stock("MUG-1", 10).await;
+        assert_eq!(set["available"], 10);
+        let adjust = |delta: i64, reason: &'static str| {
+            app.http
+                .post(app.url("/stock/MUG-1/adjustments"))
+                .bearer_auth(&app.admin)
+                .json(&json!({"delta": delta, "reason": reason}))
+                .send()
+        };
+        assert_eq!(adjust(5, "received").await.unwrap().status(), 200);
+        assert_eq!(adjust(-3, "damaged").await.unwrap().status(), 200);
+        problem(adjust(-100, "lost").await.unwrap(), 409).await;
+        app.set_stock("MUG-1", 4).await;
+        let stock = app.stock("MUG-1").await;
+        assert_eq!(stock["on_hand"], 4);
+        let movements: Value = app
+            .http
+            .get(app.url("/stock/MUG-1/movements?limit=2"))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(movements["items"][0]["kind"], "set");
+        assert_eq!(movements["items"][0]["delta"], -8);
+        assert!(movements["next_cursor"].is_string());
+        app.check_invariants("MUG-1").await;
+        let many: Value = app
+            .http
+            .get(app.url("/stock?sku=MUG-1,NOPE-1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(many["items"].as_array().unwrap().len(), 1);
+        let types: Vec<String> = app
+            .events()
+            .await
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(types.len(), 4, "{types:?}");
+        assert!(types
+            .iter()
+            .all(|t| t == "agora.inventory.stock_changed.v1"));
+    }
+}
+
+#[tokio::test]
+async fn bad_stock_requests_are_refused_and_change_nothing() {
+    for app in apps().await {
+        app.set_stock("MUG-1", 10).await;
+        let put = |sku: &str, body: Value| {
+            app.http
+                .put(app.url(&format!("/stock/{sku}")))
+                .bearer_auth(&app.admin)
+                .json(&body)
+                .send()
+        };
+        problem(
+            put("MUG-1", json!({"on_hand": -1, "reason": "x"}))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await;
+        problem(
+            put("MUG-1", json!({"on_hand": 1, "reason": ""}))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await;
+        problem(
+            put("MUG-1", json!({"on_hand": "1", "reason": "x"}))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await;
+        problem(
+            put("mug 1", json!({"on_hand": 1, "reason": "x"}))
+                .await
+                .unwrap(),
+            400,
+        )
+        .await;
+        let adjust = |body: Value| {
+            app.http
+                .post(app.url("/stock/MUG-1/adjustments"))
+                .bearer_auth(&app.admin)
+                .json(&body)
+                .send()
+        };
+        problem(
+            adjust(json!({"delta": 0, "reason": "received"}))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await;
+        problem(
+            adjust(json!({"delta": 1, "reason": "because"}))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await;
+        problem(
+            app.http
+                .post(app.url("/stock/NOPE-1/adjustments"))
+                .bearer_auth(&app.admin)
+                .json(&json!({"delta": 1, "reason": "received"}))
+                .send()
+                .await
+                .unwrap(),
+            404,
+        )
+        .await;
+        problem(
+            app.http.get(app.url("/stock/NOPE-1")).send().await.unwrap(),
+            404,
+        )
+        .await;
+        problem(
+            app.http
+                .put(app.url("/stock/MUG-1"))
+                .bearer_auth(app.issuer.customer())
+                .json(&json!({"on_hand": 1, "reason": "x"}))
+                .send()
+                .await
+                .unwrap(),
+            403,
+        )
+        .await;
+        problem(
+            app.http
+                .put(app.url("/stock/MUG-1"))
+                .json(&json!({"on_hand": 1, "reason": "x"}))
+                .send()
+                .await
+                .unwrap(),
+            401,
+        )
+        .await;
+        assert_eq!(app.stock("MUG-1").await["on_hand"], 10, "{}", app.backend);
+        app.check_invariants("MUG-1").await;
+    }
+}
