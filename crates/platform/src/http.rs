@@ -162,6 +162,23 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     })
 }
 
+/// The address of the client that sent a request. Behind a proxy on this machine (the gateway),
+/// the peer is the proxy, so the last address the proxy appended to `X-Forwarded-For` is taken;
+/// from any other peer the header is ignored, since a client could write anything in it.
+pub fn client_ip(peer: SocketAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+    if !peer.ip().is_loopback() {
+        return peer.ip();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .last()
+        .unwrap_or(peer.ip())
+}
+
 /// Request metrics by route template and status, plus one access-log line per request.
 async fn observe(request: Request, next: Next) -> Response {
     let route = request
@@ -258,4 +275,26 @@ async fn metrics() -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_address_counts_only_behind_a_local_proxy() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 10.1.2.3"),
+        );
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        assert_eq!(client_ip(local, &headers).to_string(), "10.1.2.3");
+        assert_eq!(client_ip(remote, &headers).to_string(), "192.0.2.7");
+        assert_eq!(
+            client_ip(local, &axum::http::HeaderMap::new()).to_string(),
+            "127.0.0.1"
+        );
+    }
 }

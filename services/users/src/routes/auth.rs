@@ -63,6 +63,7 @@ fn throttled(wait: std::time::Duration) -> ApiError {
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<Login>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let login = body.login.trim().to_lowercase();
@@ -70,7 +71,7 @@ async fn login(
     // Failures count against the account, however it is named (username or email); against
     // the text tried when there is no such account.
     let account = user.as_ref().map_or(login, |u| u.id.clone());
-    let address = peer.ip().to_string();
+    let address = platform::http::client_ip(peer, &headers).to_string();
     if let Some(wait) = state
         .account_throttle
         .blocked(&account)
