@@ -175,7 +175,7 @@ pub fn client_ip(peer: SocketAddr, headers: &axum::http::HeaderMap) -> std::net:
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|a| a.trim().parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(peer.ip())
 }
 
