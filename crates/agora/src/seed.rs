@@ -105,10 +105,49 @@ pub async fn demo(target: &Target) -> anyhow::Result<String> {
             }
         }
     }
+    let stocked = stock_demo(&http, target, &token, &catalog.products).await?;
     Ok(format!(
-        "{} categories and {} products created ({} and {} were already there)",
+        "{} categories and {} products created ({} and {} were already there), stock set for {stocked}",
         created[0], created[1], existing[0], existing[1]
     ))
+}
+
+/// Sets a plausible quantity for each demo product that has no stock yet; every eleventh is sold
+/// out, so that availability shows both states.
+async fn stock_demo(
+    http: &reqwest::Client,
+    target: &Target,
+    token: &str,
+    products: &[Value],
+) -> anyhow::Result<usize> {
+    let mut stocked = 0;
+    for (i, product) in products.iter().enumerate() {
+        let Some(sku) = product["sku"].as_str() else {
+            continue;
+        };
+        let current = http
+            .get(target.url(ServiceName::Inventory, &format!("/stock/{sku}")))
+            .send()
+            .await?;
+        if current.status().is_success() {
+            let stock: Value = current.json().await?;
+            if stock["on_hand"].as_i64().unwrap_or(0) > 0 {
+                continue;
+            }
+        }
+        let on_hand = if i % 11 == 10 { 0 } else { 5 + (i * 7) % 40 };
+        let response = http
+            .put(target.url(ServiceName::Inventory, &format!("/stock/{sku}")))
+            .bearer_auth(token)
+            .json(&json!({"on_hand": on_hand, "reason": "demo seed", "low_stock_threshold": 3}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            anyhow::bail!("PUT /stock/{sku} answered {}", response.status());
+        }
+        stocked += 1;
+    }
+    Ok(stocked)
 }
 
 async fn admin_token(http: &reqwest::Client, target: &Target) -> anyhow::Result<String> {

@@ -10,13 +10,15 @@ pub enum ServiceName {
     Gateway,
     Users,
     Products,
+    Inventory,
 }
 
 impl ServiceName {
     /// Start order: the gateway last, in front of services that are already up.
-    pub const ALL: [ServiceName; 3] = [
+    pub const ALL: [ServiceName; 4] = [
         ServiceName::Users,
         ServiceName::Products,
+        ServiceName::Inventory,
         ServiceName::Gateway,
     ];
 
@@ -25,6 +27,7 @@ impl ServiceName {
             ServiceName::Gateway => gateway::NAME,
             ServiceName::Users => users::NAME,
             ServiceName::Products => products::NAME,
+            ServiceName::Inventory => inventory::NAME,
         }
     }
 
@@ -33,6 +36,7 @@ impl ServiceName {
             ServiceName::Gateway => gateway::DEFAULT_PORT,
             ServiceName::Users => users::DEFAULT_PORT,
             ServiceName::Products => products::DEFAULT_PORT,
+            ServiceName::Inventory => inventory::DEFAULT_PORT,
         }
     }
 
@@ -45,7 +49,8 @@ impl ServiceName {
     pub fn client_scopes(self) -> &'static [&'static str] {
         match self {
             ServiceName::Gateway | ServiceName::Users => &[],
-            ServiceName::Products => &["events:read"],
+            // Each follows the other's event feed.
+            ServiceName::Products | ServiceName::Inventory => &["events:read"],
         }
     }
 }
@@ -88,6 +93,11 @@ pub async fn serve(
         ServiceName::Products => {
             let app = products::Application::build(products::Config::load(overrides)?).await?;
             tracing::info!(port = app.port(), "products listening");
+            app.run(shutdown).await
+        }
+        ServiceName::Inventory => {
+            let app = inventory::Application::build(inventory::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "inventory listening");
             app.run(shutdown).await
         }
     }

@@ -128,14 +128,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .collect();
     let logs = data_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let users_url = format!(
-        "http://127.0.0.1:{}",
-        ServiceName::Users.port_from(args.port)
-    );
+    let local = |service: ServiceName| format!("http://127.0.0.1:{}", service.port_from(args.port));
     let launch = Launch {
         data_dir: data_dir.clone(),
         logs: logs.clone(),
-        users_url: users_url.clone(),
+        users_url: local(ServiceName::Users),
+        products_url: local(ServiceName::Products),
+        inventory_url: local(ServiceName::Inventory),
         admin: &admin,
         configs: &configs,
     };
@@ -207,6 +206,8 @@ struct Launch<'a> {
     data_dir: PathBuf,
     logs: PathBuf,
     users_url: String,
+    products_url: String,
+    inventory_url: String,
     admin: &'a AdminCredentials,
     configs: &'a HashMap<ServiceName, PathBuf>,
 }
@@ -224,6 +225,8 @@ impl Launch<'_> {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("AGORA_USERS_URL", &self.users_url)
+            .env("AGORA_PRODUCTS_URL", &self.products_url)
+            .env("AGORA_INVENTORY_URL", &self.inventory_url)
             .env("AGORA_LAUNCHER_PID", std::process::id().to_string())
             .env("AGORA_LOG_FORMAT", "json")
             .stdin(Stdio::null())

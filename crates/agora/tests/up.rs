@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 /// Ports `base..=base + PORTS` are the gateway's and the services'.
-const PORTS: u16 = 2;
+const PORTS: u16 = 3;
 
 fn free_base_port() -> u16 {
     loop {
@@ -96,11 +96,48 @@ async fn up_starts_every_service_seeds_the_catalog_and_stops_cleanly_on_ctrl_c()
         .unwrap();
     assert!(!search["items"].as_array().unwrap().is_empty(), "{search}");
 
+    // Across services: the admin sets stock in inventory; the catalog shows it shortly after,
+    // through inventory's outbox and the event feed products follows.
+    let admin = login["access_token"].as_str().unwrap();
+    let product = &search["items"][0];
+    let (id, sku) = (
+        product["id"].as_str().unwrap(),
+        product["sku"].as_str().unwrap(),
+    );
+    let set = http
+        .put(format!("{gateway}/api/stock/{sku}"))
+        .bearer_auth(admin)
+        .json(&json!({"on_hand": 77, "reason": "count"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen: Value = http
+            .get(format!("{gateway}/api/products/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if seen["availability"]["available"] == 77 {
+            assert_eq!(seen["availability"]["status"], "in_stock");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "availability did not follow: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Ctrl-C: every child stops, and so does the launcher, within seconds.
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGINT).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(8), child.wait())
         .await
-        .expect("agora up stops within 15 s of Ctrl-C")
+        .expect("agora up stops within 8 s of Ctrl-C")
         .unwrap();
     assert!(status.success(), "{status}");
     for port in base..=base + PORTS {

@@ -34,3 +34,40 @@ pub fn on_signal() -> Shutdown {
 pub fn never() -> Shutdown {
     Box::pin(std::future::pending())
 }
+
+/// Tells long-running handlers (long polls) that the server is shutting down, so that graceful
+/// shutdown does not wait out their full timeout.
+#[derive(Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+/// The sending side of [`Stopping`].
+pub struct StopSignal(tokio::sync::watch::Sender<bool>);
+
+pub fn stopping() -> (StopSignal, Stopping) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    (StopSignal(tx), Stopping(rx))
+}
+
+impl StopSignal {
+    /// Wraps `shutdown` so that handlers learn of it the moment it completes.
+    pub fn on(self, shutdown: Shutdown) -> Shutdown {
+        Box::pin(async move {
+            shutdown.await;
+            let _ = self.0.send(true);
+        })
+    }
+}
+
+impl Stopping {
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits at most `pause`, less if shutdown begins meanwhile.
+    pub async fn pause(&mut self, pause: std::time::Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            Ok(()) = self.0.changed() => {}
+        }
+    }
+}

@@ -123,7 +123,8 @@ async fn serve_feed(db: Database, issuer: &TestIssuer) -> String {
         testkit::issuer::ISSUER,
         testkit::issuer::AUDIENCE,
     ));
-    let (router, _) = platform::events::feed::router(db, verifier).split_for_parts();
+    let (_, stopping) = platform::shutdown::stopping();
+    let (router, _) = platform::events::feed::router(db, verifier, stopping).split_for_parts();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -89,6 +89,7 @@ fn defaults() -> Value {
         "upstreams": {
             "users": ["http://127.0.0.1:8081"],
             "products": ["http://127.0.0.1:8082"],
+            "inventory": ["http://127.0.0.1:8083"],
         },
         "routes": [
             api("/users/me", "users", "authenticated"),

@@ -46,13 +46,17 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 ))]
 struct ApiDoc;
 
-pub fn router(state: AppState, db: Database) -> (Router, utoipa::openapi::OpenApi) {
+pub fn router(
+    state: AppState,
+    db: Database,
+    stopping: platform::shutdown::Stopping,
+) -> (Router, utoipa::openapi::OpenApi) {
     let verifier = state.verifier.clone();
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::stock::router())
         .merge(routes::reservations::router())
         .with_state(state)
-        .merge(platform::events::feed::router(db, verifier))
+        .merge(platform::events::feed::router(db, verifier, stopping))
         .split_for_parts()
 }
 
@@ -63,6 +67,7 @@ pub struct Application {
     store: Arc<dyn storage::Store>,
     expiry_interval: Duration,
     consumer: Option<FeedConsumer>,
+    stop_signal: platform::shutdown::StopSignal,
 }
 
 impl Application {
@@ -102,12 +107,14 @@ impl Application {
                 None
             }
         };
+        let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(
             AppState {
                 store: store.clone(),
                 verifier,
             },
             db.clone(),
+            stopping,
         );
         let app = platform::http::app(Service {
             name: NAME,
@@ -126,6 +133,7 @@ impl Application {
             store,
             expiry_interval: Duration::from_millis(config.settings.expiry_interval_ms.max(50)),
             consumer,
+            stop_signal,
         })
     }
 
@@ -142,6 +150,7 @@ impl Application {
                 let _ = consumer_stopped.await;
             })))
         });
+        let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
         expiry.abort();
         let _ = stop_consumer.send(());

@@ -65,13 +65,17 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The service's routes and their OpenAPI document.
-pub fn router(state: AppState, db: Database) -> (Router, utoipa::openapi::OpenApi) {
+pub fn router(
+    state: AppState,
+    db: Database,
+    stopping: platform::shutdown::Stopping,
+) -> (Router, utoipa::openapi::OpenApi) {
     let verifier = state.verifier.clone();
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::categories::router())
         .merge(routes::products::router())
         .with_state(state)
-        .merge(platform::events::feed::router(db, verifier))
+        .merge(platform::events::feed::router(db, verifier, stopping))
         .split_for_parts()
 }
 
@@ -80,6 +84,7 @@ pub struct Application {
     app: Router,
     port: u16,
     consumer: Option<FeedConsumer>,
+    stop_signal: platform::shutdown::StopSignal,
 }
 
 impl Application {
@@ -117,7 +122,8 @@ impl Application {
                 None
             }
         };
-        let (router, openapi) = router(AppState { store, verifier }, db.clone());
+        let (stop_signal, stopping) = platform::shutdown::stopping();
+        let (router, openapi) = router(AppState { store, verifier }, db.clone(), stopping);
         let app = platform::http::app(Service {
             name: NAME,
             router,
@@ -133,6 +139,7 @@ impl Application {
             app,
             port,
             consumer,
+            stop_signal,
         })
     }
 
@@ -147,6 +154,7 @@ impl Application {
                 let _ = consumer_stopped.await;
             })))
         });
+        let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
         let _ = stop_consumer.send(());
         if let Some(consumer) = consumer {

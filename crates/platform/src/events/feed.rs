@@ -15,6 +15,7 @@ use crate::auth::{JwtVerifier, ScopeName, Scoped};
 use crate::db::Database;
 use crate::error::Problem;
 use crate::extract::{Json, Query};
+use crate::shutdown::Stopping;
 
 pub struct EventsRead;
 impl ScopeName for EventsRead {
@@ -25,6 +26,7 @@ impl ScopeName for EventsRead {
 pub struct FeedState {
     db: Database,
     verifier: Arc<JwtVerifier>,
+    stopping: Stopping,
 }
 
 impl FromRef<FeedState> for Arc<JwtVerifier> {
@@ -53,11 +55,16 @@ pub struct FeedPage {
     pub last_position: i64,
 }
 
-/// The feed routes for a producer, with their state applied.
-pub fn router(db: Database, verifier: Arc<JwtVerifier>) -> OpenApiRouter {
+/// The feed routes for a producer, with their state applied. Long polls end early once
+/// `stopping` is set, so that shutdown does not wait for them.
+pub fn router(db: Database, verifier: Arc<JwtVerifier>, stopping: Stopping) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(events))
-        .with_state(FeedState { db, verifier })
+        .with_state(FeedState {
+            db,
+            verifier,
+            stopping,
+        })
 }
 
 /// The producer's events after a position, oldest first (long-poll with `wait`).
@@ -80,6 +87,7 @@ async fn events(
         ));
     }
     let deadline = Instant::now() + Duration::from_secs(query.wait);
+    let mut stopping = state.stopping.clone();
     loop {
         let items = store::read_after(&state.db, query.after, limit)
             .await
@@ -87,13 +95,13 @@ async fn events(
                 tracing::error!(error = %e, "reading the outbox failed");
                 Problem::internal()
             })?;
-        if !items.is_empty() || Instant::now() >= deadline {
+        if !items.is_empty() || Instant::now() >= deadline || stopping.is_set() {
             let last_position = items.last().map_or(query.after, |e| e.position);
             return Ok(Json(FeedPage {
                 items,
                 last_position,
             }));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopping.pause(Duration::from_millis(50)).await;
     }
 }
