@@ -236,6 +236,25 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     problem
 }
 
+/// Declares the `bearer` security scheme (JWT) that routes name in `security(("bearer" = ...))`.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct HealthStatus {
     status: &'static str,

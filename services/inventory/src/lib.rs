@@ -7,10 +7,9 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::Router;
 use platform::auth::JwtVerifier;
-use platform::client::{ClientCredentials, ServiceClient};
 use platform::db::Database;
 use platform::events::FeedConsumer;
-use platform::http::{Readiness, Service};
+use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -40,10 +39,13 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "Agora inventory",
-    description = "Stock levels, the stock ledger, and reservations that never oversell."
-))]
+#[openapi(
+    info(
+        title = "Agora inventory",
+        description = "Stock levels, the stock ledger, and reservations that never oversell."
+    ),
+    modifiers(&BearerAuth)
+)]
 struct ApiDoc;
 
 pub fn router(
@@ -80,33 +82,16 @@ impl Application {
             &common.token_issuer,
             &common.token_audience,
         ));
-        let consumer = match (&common.client_id, &common.client_secret) {
-            (Some(id), Some(secret)) => Some(FeedConsumer {
-                consumer: NAME.into(),
-                producer: "products".into(),
-                client: ServiceClient::new(
-                    "products",
-                    &config.settings.products_url,
-                    Duration::from_secs(40),
-                )
-                .with_credentials(ClientCredentials::new(
-                    &common.users_url,
-                    id.clone(),
-                    secret.clone(),
-                )),
-                db: db.clone(),
-                handler: Arc::new(events::ProductEvents {
-                    store: store.clone(),
-                }),
-                max_attempts: 5,
+        let consumer = FeedConsumer::for_service(
+            common,
+            NAME,
+            "products",
+            &config.settings.products_url,
+            db.clone(),
+            Arc::new(events::ProductEvents {
+                store: store.clone(),
             }),
-            _ => {
-                tracing::info!(
-                    "no client credentials: new products will not get stock rows by themselves"
-                );
-                None
-            }
-        };
+        );
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(
             AppState {
@@ -144,19 +129,11 @@ impl Application {
     /// Serves requests, releases expired reservations and follows product events until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let expiry = tokio::spawn(expire_forever(self.store.clone(), self.expiry_interval));
-        let (stop_consumer, consumer_stopped) = tokio::sync::oneshot::channel::<()>();
-        let consumer = self.consumer.map(|consumer| {
-            tokio::spawn(consumer.run(Box::pin(async {
-                let _ = consumer_stopped.await;
-            })))
-        });
+        let consumer = FeedConsumer::spawn(self.consumer);
         let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
         expiry.abort();
-        let _ = stop_consumer.send(());
-        if let Some(consumer) = consumer {
-            let _ = consumer.await;
-        }
+        consumer.stop().await;
         Ok(served?)
     }
 }

@@ -7,10 +7,9 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::Router;
 use platform::auth::JwtVerifier;
-use platform::client::{ClientCredentials, ServiceClient};
 use platform::db::Database;
 use platform::events::FeedConsumer;
-use platform::http::{Readiness, Service};
+use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,24 +45,6 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 )]
 struct ApiDoc;
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
 /// The service's routes and their OpenAPI document.
 pub fn router(
     state: AppState,
@@ -97,31 +78,16 @@ impl Application {
             &common.token_issuer,
             &common.token_audience,
         ));
-        let consumer = match (&common.client_id, &common.client_secret) {
-            (Some(id), Some(secret)) => Some(FeedConsumer {
-                consumer: NAME.into(),
-                producer: "inventory".into(),
-                client: ServiceClient::new(
-                    "inventory",
-                    &config.settings.inventory_url,
-                    Duration::from_secs(40),
-                )
-                .with_credentials(ClientCredentials::new(
-                    &common.users_url,
-                    id.clone(),
-                    secret.clone(),
-                )),
-                db: db.clone(),
-                handler: Arc::new(events::InventoryEvents {
-                    store: store.clone(),
-                }),
-                max_attempts: 5,
+        let consumer = FeedConsumer::for_service(
+            common,
+            NAME,
+            "inventory",
+            &config.settings.inventory_url,
+            db.clone(),
+            Arc::new(events::InventoryEvents {
+                store: store.clone(),
             }),
-            _ => {
-                tracing::info!("no client credentials: availability will not follow inventory");
-                None
-            }
-        };
+        );
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(AppState { store, verifier }, db.clone(), stopping);
         let app = platform::http::app(Service {
@@ -148,18 +114,10 @@ impl Application {
     }
 
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let (stop_consumer, consumer_stopped) = tokio::sync::oneshot::channel::<()>();
-        let consumer = self.consumer.map(|consumer| {
-            tokio::spawn(consumer.run(Box::pin(async {
-                let _ = consumer_stopped.await;
-            })))
-        });
+        let consumer = FeedConsumer::spawn(self.consumer);
         let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
-        let _ = stop_consumer.send(());
-        if let Some(consumer) = consumer {
-            let _ = consumer.await;
-        }
+        consumer.stop().await;
         Ok(served?)
     }
 }

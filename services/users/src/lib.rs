@@ -9,7 +9,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use chrono::Utc;
 use platform::auth::{JwtVerifier, KeySource};
-use platform::http::{Readiness, Service};
+use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use secrecy::ExposeSecret;
 use utoipa::OpenApi;
@@ -70,24 +70,6 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())

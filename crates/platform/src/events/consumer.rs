@@ -59,6 +59,51 @@ pub struct FeedConsumer {
 }
 
 impl FeedConsumer {
+    /// A consumer for a service, when it has client credentials to read the producer's feed
+    /// (`agora up` gives every service its own); `None`, after saying so, when it has none.
+    pub fn for_service(
+        common: &crate::config::CommonConfig,
+        consumer: &str,
+        producer: &str,
+        producer_url: &str,
+        db: Database,
+        handler: Arc<dyn EventHandler>,
+    ) -> Option<Self> {
+        let (Some(id), Some(secret)) = (&common.client_id, &common.client_secret) else {
+            tracing::info!(
+                producer,
+                "no client credentials: not following {producer}'s events"
+            );
+            return None;
+        };
+        // Longer than the longest long poll the consumer asks for.
+        let client = ServiceClient::new(producer, producer_url, Duration::from_secs(40))
+            .with_credentials(crate::client::ClientCredentials::new(
+                &common.users_url,
+                id.clone(),
+                secret.clone(),
+            ));
+        Some(Self {
+            consumer: consumer.to_owned(),
+            producer: producer.to_owned(),
+            client,
+            db,
+            handler,
+            max_attempts: 5,
+        })
+    }
+
+    /// Runs in the background until [`Running::stop`].
+    pub fn spawn(consumer: Option<Self>) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = consumer.map(|consumer| {
+            tokio::spawn(consumer.run(Box::pin(async {
+                let _ = stopped.await;
+            })))
+        });
+        Running { stop, task }
+    }
+
     /// Runs until `shutdown`. Events are applied one at a time in feed order, which keeps the
     /// order per subject.
     pub async fn run(self, mut shutdown: Shutdown) {
@@ -135,6 +180,21 @@ impl FeedConsumer {
                     return Ok(());
                 }
             }
+        }
+    }
+}
+
+/// A consumer running in the background (or none).
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Some(task) = self.task {
+            let _ = task.await;
         }
     }
 }
