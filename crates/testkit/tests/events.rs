@@ -311,3 +311,79 @@ async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+#[tokio::test]
+async fn an_admin_lists_dead_letters_and_replays_one_once_it_can_apply() {
+    for db in TestDatabase::all().await {
+        let backend = db.backend;
+        let issuer = TestIssuer::start().await;
+        let consuming = connect(&db).await;
+        create_applied_table(&consuming).await;
+        let fixed = Event::new("test", "thing_happened", "a", json!({"n": 7}));
+        let poison = Event::new(
+            "test",
+            "thing_happened",
+            "a",
+            json!({"n": 8, "poison": true}),
+        );
+        for event in [&fixed, &poison] {
+            store::add_dead_letter(&consuming, "test-consumer", event, "failed before", 5)
+                .await
+                .unwrap();
+        }
+        let verifier = Arc::new(JwtVerifier::remote(
+            &format!("{}/.well-known/jwks.json", issuer.users_url),
+            testkit::issuer::ISSUER,
+            testkit::issuer::AUDIENCE,
+        ));
+        let handler = Arc::new(Recorder {
+            db: consuming.clone(),
+        });
+        let (router, _) = platform::events::dead_letters::router(
+            consuming.clone(),
+            verifier,
+            "test-consumer",
+            handler,
+        )
+        .split_for_parts();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let http = reqwest::Client::new();
+        let admin = issuer.admin();
+        let listed: serde_json::Value = http
+            .get(format!("{base}/admin/dead-letters"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{backend}");
+        let replay = |id: String| {
+            http.post(format!("{base}/admin/dead-letters/{id}/replay"))
+                .bearer_auth(&admin)
+                .send()
+        };
+        assert_eq!(replay(fixed.id.to_string()).await.unwrap().status(), 204);
+        assert_eq!(
+            replay(poison.id.to_string()).await.unwrap().status(),
+            409,
+            "still failing: kept"
+        );
+        assert_eq!(replay(fixed.id.to_string()).await.unwrap().status(), 404);
+        assert_eq!(applied(&consuming).await, vec![("a".into(), 7)]);
+        let customer = http
+            .get(format!("{base}/admin/dead-letters"))
+            .bearer_auth(issuer.customer())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(customer.status(), 403);
+        let left = store::dead_letters(&consuming, "test-consumer")
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+    }
+}

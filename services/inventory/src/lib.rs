@@ -52,13 +52,21 @@ pub fn router(
     state: AppState,
     db: Database,
     stopping: platform::shutdown::Stopping,
+    handler: Arc<dyn platform::events::EventHandler>,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let verifier = state.verifier.clone();
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::stock::router())
         .merge(routes::reservations::router())
         .with_state(state)
-        .merge(platform::events::feed::router(db, verifier, stopping))
+        .merge(platform::events::feed::router(
+            db.clone(),
+            verifier.clone(),
+            stopping,
+        ))
+        .merge(platform::events::dead_letters::router(
+            db, verifier, NAME, handler,
+        ))
         .split_for_parts()
 }
 
@@ -82,15 +90,16 @@ impl Application {
             &common.token_issuer,
             &common.token_audience,
         ));
+        let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::ProductEvents {
+            store: store.clone(),
+        });
         let consumer = FeedConsumer::for_service(
             common,
             NAME,
             "products",
             &config.settings.products_url,
             db.clone(),
-            Arc::new(events::ProductEvents {
-                store: store.clone(),
-            }),
+            handler.clone(),
         );
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(
@@ -100,6 +109,7 @@ impl Application {
             },
             db.clone(),
             stopping,
+            handler,
         );
         let app = platform::http::app(Service {
             name: NAME,

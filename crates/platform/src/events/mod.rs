@@ -6,6 +6,7 @@
 //! Every service that produces or consumes events calls [`store::migrate`] at start; the tables are
 //! the platform's own (`agora_outbox`, `agora_inbox`, `agora_cursors`, `agora_dead_letters`).
 pub mod consumer;
+pub mod dead_letters;
 pub mod envelope;
 pub mod feed;
 pub mod store;
