@@ -13,6 +13,297 @@ use sqlx::QueryBuilder;
 
 use crate::domain::{Attributes, CategoryName, Description, Money, ProductName, Sku, Slug};
 
+/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue`
+/// and `$claim` are the platform's outbox and inbox functions for the dialect. Each backend adds
+/// what differs: `index`/`unindex` (the SQLite full-text table) and `search_rows`.
+macro_rules! backend {
+    ($store:ty, $conn:ty, $begin:expr, $enqueue:path, $claim:path) => {
+        impl $store {
+            async fn fetch_product(tx: &mut $conn, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+                sqlx::query_as(&select_product()).bind(id).fetch_optional(tx).await
+            }
+
+            async fn ancestors(tx: &mut $conn, slug: &str) -> Result<Vec<String>, sqlx::Error> {
+                let rows: Vec<(String,)> = sqlx::query_as(ANCESTORS).bind(slug).fetch_all(tx).await?;
+                Ok(rows.into_iter().map(|(s,)| s).collect())
+            }
+        }
+
+#[async_trait]
+impl Store for $store {
+    async fn create_category(&self, c: &NewCategory) -> Result<Category, StoreError> {
+        let mut tx = $begin(&self.pool).await?;
+        if let Some(parent) = &c.parent {
+            let found: Option<Category> = sqlx::query_as(SELECT_CATEGORY)
+                .bind(parent.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::Invalid {
+                    field: "parent".into(),
+                    message: format!("no category `{parent}`"),
+                });
+            }
+        }
+        sqlx::query(INSERT_CATEGORY)
+            .bind(c.slug.as_str())
+            .bind(&c.name.0)
+            .bind(&c.description.0)
+            .bind(c.parent.as_ref().map(Slug::as_str))
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_write_error(e, &format!("category `{}`", c.slug)))?;
+        tx.commit().await?;
+        Ok(Category {
+            slug: c.slug.as_str().to_owned(),
+            name: c.name.0.clone(),
+            description: c.description.0.clone(),
+            parent: c.parent.as_ref().map(|p| p.as_str().to_owned()),
+        })
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        Ok(sqlx::query_as(SELECT_CATEGORIES)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn category(&self, slug: &Slug) -> Result<Option<Category>, StoreError> {
+        Ok(sqlx::query_as(SELECT_CATEGORY)
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn update_category(
+        &self,
+        slug: &Slug,
+        patch: &CategoryPatch,
+    ) -> Result<Category, StoreError> {
+        let mut tx = $begin(&self.pool).await?;
+        let current: Category = sqlx::query_as(SELECT_CATEGORY)
+            .bind(slug.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let parent = match &patch.parent {
+            Some(Some(parent)) => {
+                let chain = Self::ancestors(&mut tx, parent.as_str()).await?;
+                if chain.is_empty() {
+                    return Err(StoreError::Invalid {
+                        field: "parent".into(),
+                        message: format!("no category `{parent}`"),
+                    });
+                }
+                if chain.iter().any(|s| s == slug.as_str()) {
+                    return Err(StoreError::Invalid {
+                        field: "parent".into(),
+                        message: "a category cannot be inside itself".into(),
+                    });
+                }
+                Some(parent.as_str().to_owned())
+            }
+            Some(None) => None,
+            None => current.parent.clone(),
+        };
+        let updated = Category {
+            slug: current.slug,
+            name: patch.name.as_ref().map_or(current.name, |n| n.0.clone()),
+            description: patch
+                .description
+                .as_ref()
+                .map_or(current.description, |d| d.0.clone()),
+            parent,
+        };
+        sqlx::query(UPDATE_CATEGORY)
+            .bind(&updated.slug)
+            .bind(&updated.name)
+            .bind(&updated.description)
+            .bind(&updated.parent)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn delete_category(&self, slug: &Slug) -> Result<(), StoreError> {
+        let mut tx = $begin(&self.pool).await?;
+        let (children,): (i64,) = sqlx::query_as(COUNT_CHILDREN)
+            .bind(slug.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let (products,): (i64,) = sqlx::query_as(COUNT_PRODUCTS_IN)
+            .bind(slug.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if children > 0 || products > 0 {
+            return Err(StoreError::Conflict(format!(
+                "category `{slug}` has {children} subcategories and {products} products (deleted products count too)"
+            )));
+        }
+        let done = sqlx::query(DELETE_CATEGORY)
+            .bind(slug.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_product(&self, p: &NewProduct) -> Result<ProductRow, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let attributes = serde_json::to_string(&p.attributes.0).unwrap_or_else(|_| "{}".into());
+        let mut tx = $begin(&self.pool).await?;
+        sqlx::query(INSERT_PRODUCT)
+            .bind(&id)
+            .bind(p.sku.as_str())
+            .bind(&p.name.0)
+            .bind(&p.description.0)
+            .bind(p.price.amount)
+            .bind(&p.price.currency)
+            .bind(p.category.as_str())
+            .bind(attributes)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_write_error(e, &format!("a product with SKU {}", p.sku.as_str())))?;
+        let row = Self::fetch_product(&mut tx, &id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Self::index(&mut tx, &row).await?;
+        $enqueue(&mut tx, &product_event("product_created", &row)).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn product(&self, id: &str) -> Result<Option<ProductRow>, StoreError> {
+        Ok(sqlx::query_as(&select_product())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn update_product(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        patch: &ProductPatch,
+    ) -> Result<ProductRow, StoreError> {
+        let mut tx = $begin(&self.pool).await?;
+        let current = Self::fetch_product(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(StoreError::VersionMismatch);
+        }
+        let price_changed = patch
+            .price
+            .as_ref()
+            .is_some_and(|p| p.amount != current.price_amount || p.currency != current.currency);
+        let (amount, currency) = patch
+            .price
+            .as_ref()
+            .map_or((current.price_amount, current.currency.clone()), |p| {
+                (p.amount, p.currency.clone())
+            });
+        let attributes = match &patch.attributes {
+            Some(a) => serde_json::to_string(&a.0).unwrap_or_else(|_| "{}".into()),
+            None => current.attributes.clone(),
+        };
+        sqlx::query(UPDATE_PRODUCT)
+            .bind(id)
+            .bind(patch.name.as_ref().map_or(&current.name, |n| &n.0))
+            .bind(
+                patch
+                    .description
+                    .as_ref()
+                    .map_or(&current.description, |d| &d.0),
+            )
+            .bind(amount)
+            .bind(currency)
+            .bind(
+                patch
+                    .category
+                    .as_ref()
+                    .map_or(current.category.as_str(), Slug::as_str),
+            )
+            .bind(attributes)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_write_error(e, "that product"))?;
+        let row = Self::fetch_product(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Self::index(&mut tx, &row).await?;
+        $enqueue(&mut tx, &product_event("product_updated", &row)).await?;
+        if price_changed {
+            $enqueue(&mut tx, &product_event("price_changed", &row)).await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn delete_product(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = $begin(&self.pool).await?;
+        let row = Self::fetch_product(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        sqlx::query(DELETE_PRODUCT)
+            .bind(id)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        Self::unindex(&mut tx, id).await?;
+        $enqueue(&mut tx, &product_event("product_deleted", &row)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        self.search_rows(q).await
+    }
+
+    async fn apply_availability(&self, event: &Event, a: &Availability) -> Result<(), StoreError> {
+        let mut tx = $begin(&self.pool).await?;
+        if $claim(&mut tx, crate::NAME, event).await? {
+            let status = if a.available > 0 {
+                "in_stock"
+            } else {
+                "out_of_stock"
+            };
+            sqlx::query(UPDATE_AVAILABILITY)
+                .bind(&a.sku)
+                .bind(status)
+                .bind(a.available)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+    };
+}
+
+/// A failed write as the API should see it: a taken SKU or slug, or an unknown category.
+fn map_write_error(e: sqlx::Error, what: &str) -> StoreError {
+    if platform::db::is_unique_violation(&e) {
+        StoreError::Conflict(format!("{what} already exists"))
+    } else if platform::db::is_foreign_key_violation(&e) {
+        StoreError::Invalid {
+            field: "category".into(),
+            message: "no such category".into(),
+        }
+    } else {
+        StoreError::Database(e)
+    }
+}
+
 mod postgres;
 mod sqlite;
 
