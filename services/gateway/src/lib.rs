@@ -32,8 +32,9 @@ pub mod routes;
 
 pub use config::Config;
 
-use balancer::{Breaker, Upstream};
+use balancer::Upstream;
 use config::Settings;
+use platform::breaker::Breaker;
 use routes::RouteTable;
 
 pub const NAME: &str = "gateway";

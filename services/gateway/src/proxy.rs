@@ -12,9 +12,10 @@ use governor::clock::{Clock, DefaultClock};
 use platform::auth::bearer_from_headers;
 use platform::error::Problem;
 
-use crate::balancer::{Admission, Replica, Upstream};
+use crate::balancer::{Replica, Upstream};
 use crate::config::Access;
 use crate::Gateway;
+use platform::breaker::Admission;
 
 /// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
