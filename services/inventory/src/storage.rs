@@ -88,6 +88,8 @@ pub const PENDING: &str = "pending";
 pub const COMMITTED: &str = "committed";
 pub const RELEASED: &str = "released";
 pub const EXPIRED: &str = "expired";
+/// Sold, then given back (an order cancelled after its stock was committed).
+pub const RETURNED: &str = "returned";
 
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -121,6 +123,8 @@ pub trait Store: Send + Sync {
     async fn commit(&self, id: &str) -> Result<Reservation, StoreError>;
     /// Gives the stock back; `expired` when the service does it because the TTL ran out.
     async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError>;
+    /// Puts a committed reservation's units back on hand (ledger kind `return`).
+    async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError>;
     /// Pending reservations whose TTL has run out.
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Applies a products event once: a new product gets a stock row at 0, a deleted one is
@@ -448,6 +452,26 @@ macro_rules! backend {
                     RELEASED | EXPIRED => Ok(reservation),
                     other => Err(StoreError::Conflict(format!("the reservation is {other}; it cannot be released"))),
                 }
+            }
+
+            async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let mut reservation = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                match reservation.row.status.as_str() {
+                    RETURNED => return Ok(reservation),
+                    COMMITTED => {}
+                    other => return Err(StoreError::Conflict(format!("the reservation is {other}; only committed stock can be returned"))),
+                }
+                for (sku, quantity) in &reservation.lines {
+                    let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                    sqlx::query(ADJUST).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
+                    let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                    Self::record(&mut tx, before.on_hand - before.reserved, &after, *quantity, "return", "returned", Some(id)).await?;
+                }
+                sqlx::query(SET_STATUS).bind(id).bind(RETURNED).bind(Utc::now()).execute(&mut *tx).await?;
+                reservation.row.status = RETURNED.into();
+                tx.commit().await?;
+                Ok(reservation)
             }
 
             async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {

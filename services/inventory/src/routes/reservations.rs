@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one))
         .routes(routes!(commit))
         .routes(routes!(release))
+        .routes(routes!(give_back))
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
@@ -41,7 +42,7 @@ pub struct Line {
 #[derive(Serialize, ToSchema)]
 pub struct ReservationView {
     id: String,
-    /// pending, committed, released or expired.
+    /// pending, committed, released, expired or returned.
     status: String,
     items: Vec<Line>,
     expires_at: DateTime<Utc>,
@@ -221,4 +222,19 @@ async fn release(
 ) -> Result<Json<ReservationView>, ApiError> {
     let id = id_in_path(&id)?;
     Ok(Json(state.store.release(&id, false).await?.into()))
+}
+
+/// Puts the units of a committed reservation back on hand, as when an order is cancelled after
+/// its stock was sold. Returning again answers the same.
+#[utoipa::path(post, path = "/reservations/{id}/return", tag = "reservations", security(("bearer" = ["inventory:reserve"])),
+    responses((status = 200, body = ReservationView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Not committed")))]
+async fn give_back(
+    State(state): State<AppState>,
+    _caller: Scoped<Reserve>,
+    Path(id): Path<String>,
+) -> Result<Json<ReservationView>, ApiError> {
+    let id = id_in_path(&id)?;
+    Ok(Json(state.store.give_back_sold(&id).await?.into()))
 }

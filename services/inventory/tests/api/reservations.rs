@@ -209,3 +209,32 @@ async fn bad_reservations_are_refused_and_reserve_nothing() {
         assert_eq!(app.stock("A-1").await["reserved"], 0, "{}", app.backend);
     }
 }
+
+#[tokio::test]
+async fn committed_stock_can_be_returned_once_and_the_ledger_still_sums() {
+    for app in apps().await {
+        app.set_stock("RET-1", 5).await;
+        let id = new_id();
+        let r = app
+            .reserve(&id, json!([{"sku": "RET-1", "quantity": 2}]), 60)
+            .await;
+        assert_eq!(r.status(), 201);
+        // Only committed stock can be returned.
+        problem(app.act(&id, "return").await, 409).await;
+        assert_eq!(app.act(&id, "commit").await.status(), 200);
+        assert_eq!(app.stock("RET-1").await["on_hand"], 3);
+        for _ in 0..2 {
+            let r = app.act(&id, "return").await;
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["status"], "returned");
+        }
+        let stock = app.stock("RET-1").await;
+        assert_eq!(
+            (stock["on_hand"].as_i64(), stock["reserved"].as_i64()),
+            (Some(5), Some(0))
+        );
+        app.check_invariants("RET-1").await;
+        problem(app.act(&new_id(), "return").await, 404).await;
+    }
+}
