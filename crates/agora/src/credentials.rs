@@ -71,19 +71,52 @@ pub struct ServiceClient {
     pub secret: String,
 }
 
+/// The payment gateway's API key and webhook secret, shared by payments and the simulator, the
+/// way a Stripe account's keys are configured into payments. From `AGORA_PSP_API_KEY` and
+/// `AGORA_PSP_WEBHOOK_SECRET` when set, new on every start otherwise.
+pub struct Psp {
+    pub api_key: String,
+    pub webhook_secret: String,
+    /// Where payments finds the gateway (the simulator).
+    pub url: String,
+    /// Where the gateway posts its webhooks (through Agora's API gateway, as Stripe would).
+    pub webhook_url: String,
+}
+
+impl Psp {
+    pub fn resolve(url: String, webhook_url: String) -> Self {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            api_key: from_env("AGORA_PSP_API_KEY")
+                .unwrap_or_else(|| format!("sk_test_{}", random_secret(32))),
+            webhook_secret: from_env("AGORA_PSP_WEBHOOK_SECRET")
+                .unwrap_or_else(|| format!("whsec_{}", random_secret(32))),
+            url,
+            webhook_url,
+        }
+    }
+}
+
 /// Writes one config file per service into `<data-dir>/config/` (mode 0600): the users service
 /// learns every service client (it stores only hashes), each other service its own id and secret,
-/// and the gateway the replicas of each service (`upstreams`: service name → base URLs).
-/// Secrets are new on every start; users replaces the stored hashes at start.
+/// the gateway the replicas of each service (`upstreams`: service name → base URLs), payments and
+/// the gateway simulator the PSP keys. Secrets are new on every start; users replaces the stored
+/// hashes at start.
 pub fn write_service_configs(
     data_dir: &Path,
     upstreams: &[(ServiceName, Vec<String>)],
+    psp: &Psp,
 ) -> anyhow::Result<Vec<(ServiceName, PathBuf)>> {
     let dir = data_dir.join("config");
     std::fs::create_dir_all(&dir)?;
     let clients: Vec<ServiceClient> = ServiceName::ALL
         .iter()
-        .filter(|s| !matches!(s, ServiceName::Users | ServiceName::Gateway))
+        .filter(|s| {
+            !matches!(
+                s,
+                ServiceName::Users | ServiceName::Gateway | ServiceName::PaymentGatewaySim
+            )
+        })
         .map(|&service| ServiceClient {
             service,
             secret: random_secret(40),
@@ -122,6 +155,15 @@ pub fn write_service_configs(
                 service.as_str(),
                 client.secret
             );
+        }
+        let psp_keys = format!(
+            "psp_api_key = \"{}\"\npsp_webhook_secret = \"{}\"\n",
+            psp.api_key, psp.webhook_secret
+        );
+        if service == ServiceName::Payments {
+            let _ = writeln!(text, "{psp_keys}psp_url = \"{}\"", psp.url);
+        } else if service == ServiceName::PaymentGatewaySim {
+            let _ = writeln!(text, "{psp_keys}webhook_url = \"{}\"", psp.webhook_url);
         }
         let path = dir.join(format!("{}.toml", service.as_str()));
         write_private(&path, &text)?;

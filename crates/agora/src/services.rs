@@ -11,14 +11,20 @@ pub enum ServiceName {
     Users,
     Products,
     Inventory,
+    PaymentGatewaySim,
+    Payments,
+    Orders,
 }
 
 impl ServiceName {
     /// Start order: the gateway last, in front of services that are already up.
-    pub const ALL: [ServiceName; 4] = [
+    pub const ALL: [ServiceName; 7] = [
         ServiceName::Users,
         ServiceName::Products,
         ServiceName::Inventory,
+        ServiceName::PaymentGatewaySim,
+        ServiceName::Payments,
+        ServiceName::Orders,
         ServiceName::Gateway,
     ];
 
@@ -28,6 +34,9 @@ impl ServiceName {
             ServiceName::Users => users::NAME,
             ServiceName::Products => products::NAME,
             ServiceName::Inventory => inventory::NAME,
+            ServiceName::PaymentGatewaySim => payment_gateway_sim::NAME,
+            ServiceName::Payments => payments::NAME,
+            ServiceName::Orders => orders::NAME,
         }
     }
 
@@ -37,6 +46,9 @@ impl ServiceName {
             ServiceName::Users => users::DEFAULT_PORT,
             ServiceName::Products => products::DEFAULT_PORT,
             ServiceName::Inventory => inventory::DEFAULT_PORT,
+            ServiceName::PaymentGatewaySim => payment_gateway_sim::DEFAULT_PORT,
+            ServiceName::Payments => payments::DEFAULT_PORT,
+            ServiceName::Orders => orders::DEFAULT_PORT,
         }
     }
 
@@ -48,9 +60,14 @@ impl ServiceName {
     /// The OAuth2 scopes this service's own client may ask for.
     pub fn client_scopes(self) -> &'static [&'static str] {
         match self {
-            ServiceName::Gateway | ServiceName::Users => &[],
+            ServiceName::Gateway
+            | ServiceName::Users
+            | ServiceName::Payments
+            | ServiceName::PaymentGatewaySim => &[],
             // Each follows the other's event feed.
             ServiceName::Products | ServiceName::Inventory => &["events:read"],
+            // The checkout holds stock and takes payments.
+            ServiceName::Orders => &["inventory:reserve", "payments:write", "events:read"],
         }
     }
 }
@@ -98,6 +115,24 @@ pub async fn serve(
         ServiceName::Inventory => {
             let app = inventory::Application::build(inventory::Config::load(overrides)?).await?;
             tracing::info!(port = app.port(), "inventory listening");
+            app.run(shutdown).await
+        }
+        ServiceName::PaymentGatewaySim => {
+            let app = payment_gateway_sim::Application::build(payment_gateway_sim::Config::load(
+                overrides,
+            )?)
+            .await?;
+            tracing::info!(port = app.port(), "payment gateway simulator listening");
+            app.run(shutdown).await
+        }
+        ServiceName::Payments => {
+            let app = payments::Application::build(payments::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "payments listening");
+            app.run(shutdown).await
+        }
+        ServiceName::Orders => {
+            let app = orders::Application::build(orders::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "orders listening");
             app.run(shutdown).await
         }
     }

@@ -110,7 +110,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     check_ports_free(&instances)?;
     let upstreams: Vec<(ServiceName, Vec<String>)> = ServiceName::ALL
         .iter()
-        .filter(|&&s| s != ServiceName::Gateway)
+        // The gateway simulator stands for an outside system: nothing routes to it.
+        .filter(|&&s| !matches!(s, ServiceName::Gateway | ServiceName::PaymentGatewaySim))
         .map(|&s| {
             let urls = instances
                 .iter()
@@ -122,19 +123,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .collect();
 
     let admin = AdminCredentials::resolve(&data_dir)?;
+    let local = |service: ServiceName| format!("http://127.0.0.1:{}", service.port_from(args.port));
+    let psp = credentials::Psp::resolve(
+        local(ServiceName::PaymentGatewaySim),
+        format!("{}/webhooks/gateway", local(ServiceName::Gateway)),
+    );
     let configs: HashMap<ServiceName, PathBuf> =
-        credentials::write_service_configs(&data_dir, &upstreams)?
+        credentials::write_service_configs(&data_dir, &upstreams, &psp)?
             .into_iter()
             .collect();
     let logs = data_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let local = |service: ServiceName| format!("http://127.0.0.1:{}", service.port_from(args.port));
     let launch = Launch {
         data_dir: data_dir.clone(),
         logs: logs.clone(),
         users_url: local(ServiceName::Users),
         products_url: local(ServiceName::Products),
         inventory_url: local(ServiceName::Inventory),
+        payments_url: local(ServiceName::Payments),
         admin: &admin,
         configs: &configs,
     };
@@ -208,6 +214,7 @@ struct Launch<'a> {
     users_url: String,
     products_url: String,
     inventory_url: String,
+    payments_url: String,
     admin: &'a AdminCredentials,
     configs: &'a HashMap<ServiceName, PathBuf>,
 }
@@ -227,6 +234,7 @@ impl Launch<'_> {
             .env("AGORA_USERS_URL", &self.users_url)
             .env("AGORA_PRODUCTS_URL", &self.products_url)
             .env("AGORA_INVENTORY_URL", &self.inventory_url)
+            .env("AGORA_PAYMENTS_URL", &self.payments_url)
             .env("AGORA_LAUNCHER_PID", std::process::id().to_string())
             .env("AGORA_LOG_FORMAT", "json")
             .stdin(Stdio::null())

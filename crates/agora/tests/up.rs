@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 /// Ports `base..=base + PORTS` are the gateway's and the services'.
-const PORTS: u16 = 3;
+const PORTS: u16 = 6;
 
 fn free_base_port() -> u16 {
     loop {

@@ -14,6 +14,8 @@ use serde_json::json;
 
 pub const ISSUER: &str = "agora";
 pub const AUDIENCE: &str = "agora";
+/// What the stand-in `/oauth/token` grants.
+pub const SERVICE_SCOPES: &str = "events:read inventory:reserve payments:write";
 
 pub struct TestIssuer {
     /// Pass as the service's `users_url`; the JWKS is at `<users_url>/.well-known/jwks.json`.
@@ -38,8 +40,8 @@ impl TestIssuer {
             key,
         });
         let minting = issuer.clone();
-        // A client-credentials endpoint that trusts every caller and grants `events:read`: enough
-        // for a service under test to read another's event feed.
+        // A client-credentials endpoint that trusts every caller and grants every service scope:
+        // enough for a service under test to read another's event feed or call another service.
         let app = Router::new()
             .route(
                 "/.well-known/jwks.json",
@@ -51,9 +53,9 @@ impl TestIssuer {
             .route(
                 "/oauth/token",
                 post(move || {
-                    let token = minting.service("test-client", "events:read");
+                    let token = minting.service("test-client", SERVICE_SCOPES);
                     async move {
-                        axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 900, "scope": "events:read"}))
+                        axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 900, "scope": SERVICE_SCOPES}))
                     }
                 }),
             );

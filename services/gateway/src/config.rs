@@ -90,6 +90,8 @@ fn defaults() -> Value {
             "users": ["http://127.0.0.1:8081"],
             "products": ["http://127.0.0.1:8082"],
             "inventory": ["http://127.0.0.1:8083"],
+            "orders": ["http://127.0.0.1:8084"],
+            "payments": ["http://127.0.0.1:8085"],
         },
         "routes": [
             api("/users/me", "users", "authenticated"),

@@ -170,6 +170,11 @@ const RESERVATION: &str =
     "SELECT id, status, request_hash, expires_at, created_at FROM reservations WHERE id = $1";
 const INSERT_RESERVATION: &str = "INSERT INTO reservations (id, status, request_hash, expires_at, created_at, updated_at) VALUES ($1, 'pending', $2, $3, $4, $4)";
 const SET_STATUS: &str = "UPDATE reservations SET status = $2, updated_at = $3 WHERE id = $1";
+/// Taken first by whatever moves a reservation on (commit, release, expiry, return): on PostgreSQL
+/// it row-locks the reservation, so two of them for one reservation run one after the other and
+/// the second sees what the first did (without it both could sell the same units). SQLite's write
+/// transactions are serial already.
+const LOCK_RESERVATION: &str = "UPDATE reservations SET updated_at = updated_at WHERE id = $1";
 const LINES: &str =
     "SELECT sku, quantity FROM reservation_lines WHERE reservation_id = $1 ORDER BY sku";
 const INSERT_LINE: &str =
@@ -260,6 +265,15 @@ macro_rules! backend {
                     $enqueue(&mut *tx, &event).await?;
                 }
                 Ok(())
+            }
+
+            /// Locks the reservation (see `LOCK_RESERVATION`) and reads it, in a write transaction.
+            async fn load_for_update(
+                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                id: &str,
+            ) -> Result<Option<Reservation>, sqlx::Error> {
+                sqlx::query(LOCK_RESERVATION).bind(id).execute(&mut *tx).await?;
+                Self::load(tx, id).await
             }
 
             async fn load(
@@ -417,7 +431,7 @@ macro_rules! backend {
 
             async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
                 let mut tx = $begin(&self.pool).await?;
-                let mut reservation = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 match reservation.row.status.as_str() {
                     COMMITTED => return Ok(reservation),
                     PENDING if reservation.row.expires_at <= Utc::now() => {
@@ -442,7 +456,7 @@ macro_rules! backend {
 
             async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
                 let mut tx = $begin(&self.pool).await?;
-                let mut reservation = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 match reservation.row.status.as_str() {
                     PENDING => {
                         Self::give_back(&mut tx, &mut reservation, if expired { EXPIRED } else { RELEASED }).await?;
@@ -456,7 +470,7 @@ macro_rules! backend {
 
             async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError> {
                 let mut tx = $begin(&self.pool).await?;
-                let mut reservation = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 match reservation.row.status.as_str() {
                     RETURNED => return Ok(reservation),
                     COMMITTED => {}

@@ -223,7 +223,7 @@ pub struct MovementView {
     id: String,
     sku: String,
     delta: i64,
-    /// set, adjustment or sale.
+    /// set, adjustment, sale or return.
     kind: String,
     reason: String,
     reservation_id: Option<String>,

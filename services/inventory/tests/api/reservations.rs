@@ -238,3 +238,41 @@ async fn committed_stock_can_be_returned_once_and_the_ledger_still_sums() {
         problem(app.act(&new_id(), "return").await, 404).await;
     }
 }
+
+#[tokio::test]
+async fn racing_commits_and_releases_of_one_reservation_apply_once() {
+    for app in apps().await {
+        app.set_stock("RACE-1", 10).await;
+        for round in 0..5 {
+            let id = new_id();
+            let r = app
+                .reserve(&id, json!([{"sku": "RACE-1", "quantity": 1}]), 60)
+                .await;
+            assert_eq!(r.status(), 201);
+            // Eight callers at once (a saga and its recovery worker, say), one of them releasing.
+            let actions = (0..8).map(|i| {
+                let action = if i == 3 { "release" } else { "commit" };
+                app.act(&id, action)
+            });
+            let statuses: Vec<u16> = join_all(actions)
+                .await
+                .iter()
+                .map(|r| r.status().as_u16())
+                .collect();
+            assert!(
+                statuses.iter().all(|s| [200, 409].contains(s)),
+                "{statuses:?}"
+            );
+            let stock = app.stock("RACE-1").await;
+            assert_eq!(
+                stock["reserved"], 0,
+                "{} round {round}: {stock}",
+                app.backend
+            );
+            app.check_invariants("RACE-1").await;
+        }
+        let stock = app.stock("RACE-1").await;
+        let sold = 10 - stock["on_hand"].as_i64().unwrap();
+        assert!((0..=5).contains(&sold), "{stock}");
+    }
+}

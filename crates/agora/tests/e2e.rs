@@ -1,0 +1,494 @@
+//! End to end over real processes: `agora up` runs every service as its own process, and the
+//! tests act as customers and admins through the gateway, as a new user would. Every test ends
+//! with the conservation check (`testkit::conservation`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The gateway's port and the six after it.
+const PORTS: u16 = 6;
+
+struct Platform {
+    child: Child,
+    base: u16,
+    http: reqwest::Client,
+    admin: String,
+    psp_key: String,
+    _data: tempfile::TempDir,
+}
+
+fn free_base_port() -> u16 {
+    loop {
+        let base = 20_000 + (rand::random::<u16>() % 20_000);
+        if (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+impl Platform {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let base = free_base_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+            .args(["up", "--port", &base.to_string(), "--data-dir"])
+            .arg(data.path())
+            .env_remove("AGORA_ADMIN_EMAIL")
+            .env_remove("AGORA_ADMIN_PASSWORD")
+            .env_remove("AGORA_DATABASE_URL")
+            .env_remove("AGORA_PSP_API_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut output = String::new();
+        while !output.contains("Press Ctrl-C") {
+            match tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    output.push_str(&line);
+                    output.push('\n');
+                }
+                other => panic!("agora up stopped early ({other:?}):\n{output}"),
+            }
+        }
+        // Keep draining the launcher's output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let read = |file: &str, key: &str| {
+            let text = std::fs::read_to_string(data.path().join(file)).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap()
+                .trim()
+                .trim_start_matches('=')
+                .trim()
+                .trim_matches('"')
+                .to_owned()
+        };
+        let password = read("admin-credentials", "password:");
+        let psp_key = read("config/payment-gateway-sim.toml", "psp_api_key");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut platform = Self {
+            child,
+            base,
+            http,
+            admin: String::new(),
+            psp_key,
+            _data: data,
+        };
+        platform.admin = platform.login("admin", &password).await;
+        platform
+    }
+
+    fn gateway(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.base)
+    }
+
+    fn service(&self, offset: u16) -> String {
+        format!("http://127.0.0.1:{}", self.base + offset)
+    }
+
+    async fn login(&self, login: &str, password: &str) -> String {
+        let r = self
+            .http
+            .post(self.gateway("/api/auth/login"))
+            .json(&json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let body: Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a new customer and logs in; returns the access token.
+    async fn customer(&self) -> String {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        // The random end of the id (usernames are at most 32 characters).
+        let name = format!("u{}", &id[12..]);
+        let password = "correct horse battery staple";
+        let r = self
+            .http
+            .post(self.gateway("/api/users"))
+            .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        self.login(&name, password).await
+    }
+
+    /// A demo product found by search, with its stock set to `units`.
+    async fn product(&self, query: &str, units: i64) -> (String, String, i64) {
+        let found: Value = self
+            .http
+            .get(self.gateway(&format!("/api/products?q={query}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let p = &found["items"][0];
+        let (id, sku) = (p["id"].as_str().unwrap(), p["sku"].as_str().unwrap());
+        let r = self
+            .http
+            .put(self.gateway(&format!("/api/stock/{sku}")))
+            .bearer_auth(&self.admin)
+            .json(&json!({"on_hand": units, "reason": "e2e stock count"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        (
+            id.to_owned(),
+            sku.to_owned(),
+            p["price"]["amount"].as_i64().unwrap(),
+        )
+    }
+
+    async fn order(&self, token: &str, items: Value, method: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.gateway("/api/orders"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+            .json(&json!({"items": items, "payment_method": method,
+                "shipping_address": {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington",
+                    "postal_code": "22202", "country": "US"}}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Value {
+        let r = self
+            .http
+            .get(self.gateway(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    async fn post(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .post(self.gateway(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the order is no longer pending.
+    async fn settled(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let order = self.get(&self.admin, &format!("/api/orders/{id}")).await;
+            if order["status"] != "pending" {
+                return order;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order {id} never settled: {order}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn set_faults(&self, faults: Value) {
+        let r = self
+            .http
+            .put(format!("{}/admin/faults", self.service(6)))
+            .bearer_auth(&self.psp_key)
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
+    async fn conserved(&self, skus: &[&str]) {
+        testkit::conservation::check(
+            &testkit::conservation::Platform {
+                http: &self.http,
+                inventory: &self.service(3),
+                orders: &self.service(4),
+                payments: &self.service(5),
+                psp: &self.service(6),
+                psp_key: &self.psp_key,
+                admin_token: &self.admin,
+            },
+            skus,
+        )
+        .await;
+    }
+
+    /// The pid of the running `agora serve <service>` child of the launcher.
+    fn pid_of(&self, service: &str) -> Option<i32> {
+        let launcher = self.child.id().unwrap().to_string();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .nth(1);
+            if args.iter().any(|a| a == "serve")
+                && args.iter().any(|a| a == service)
+                && parent == Some(launcher.as_str())
+            {
+                return Some(pid);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_customer_orders_an_admin_ships_and_every_failure_leaves_the_shop_consistent() {
+    let p = Platform::start().await;
+    let (mug, mug_sku, price) = p.product("kettle", 5).await;
+    let ada = p.customer().await;
+
+    // Happy path: order → confirmed → admin ships (captures) → delivers; history shows it.
+    let (status, order) = p
+        .order(
+            &ada,
+            json!([{"product_id": mug, "quantity": 2}]),
+            "pm_card_visa",
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["total"]["amount"], 2 * price);
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(
+        p.post(&p.admin, &format!("/api/orders/{id}/ship"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        p.post(&p.admin, &format!("/api/orders/{id}/deliver"))
+            .await
+            .status(),
+        200
+    );
+    let mine = p.get(&ada, "/api/orders").await;
+    assert_eq!(mine["items"][0]["id"], id);
+    assert_eq!(mine["items"][0]["status"], "delivered");
+
+    // Someone else's order does not exist for you.
+    let grace = p.customer().await;
+    let r = p
+        .http
+        .get(p.gateway(&format!("/api/orders/{id}")))
+        .bearer_auth(&grace)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Declined card, out of stock, unknown product.
+    let (status, declined) = p
+        .order(
+            &grace,
+            json!([{"product_id": mug, "quantity": 1}]),
+            "pm_card_chargeDeclined",
+        )
+        .await;
+    assert_eq!(status, 402, "{declined}");
+    let (status, short) = p
+        .order(
+            &grace,
+            json!([{"product_id": mug, "quantity": 4}]),
+            "pm_card_visa",
+        )
+        .await;
+    assert_eq!(status, 409, "{short}");
+    assert!(short["detail"].as_str().unwrap().contains(&mug_sku));
+    let (status, _) = p
+        .order(
+            &grace,
+            json!([{"product_id": uuid::Uuid::now_v7().to_string(), "quantity": 1}]),
+            "pm_card_visa",
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // Cancel before capture: the units come back.
+    let (_, order) = p
+        .order(
+            &grace,
+            json!([{"product_id": mug, "quantity": 1}]),
+            "pm_card_visa",
+        )
+        .await;
+    let id = order["id"].as_str().unwrap();
+    let cancelled = p.post(&grace, &format!("/api/orders/{id}/cancel")).await;
+    assert_eq!(cancelled.status(), 200);
+    let stock = p.get(&p.admin, &format!("/api/stock/{mug_sku}")).await;
+    assert_eq!(stock["available"], 3);
+    p.conserved(&[&mug_sku]).await;
+}
+
+#[tokio::test]
+async fn ten_units_two_hundred_checkouts_fifty_users_exactly_ten_confirmed() {
+    let p = Platform::start().await;
+    let (tea, tea_sku, _) = p.product("sencha", 10).await;
+    let users: Vec<String> = futures::stream::iter(0..50)
+        .map(|_| p.customer())
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let p = &p;
+    let tea = &tea;
+    let answers: Vec<(u16, Value)> = futures::stream::iter(0..200)
+        .map(|i| {
+            let token = &users[i % users.len()];
+            async move {
+                p.order(
+                    token,
+                    json!([{"product_id": tea, "quantity": 1}]),
+                    "pm_card_visa",
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut confirmed = 0;
+    for (status, body) in &answers {
+        assert!([201, 202, 409].contains(status), "{status} {body}");
+        let id = body["id"]
+            .as_str()
+            .or(body["order"]["id"].as_str())
+            .unwrap();
+        let order = p.settled(id).await;
+        match order["status"].as_str().unwrap() {
+            "confirmed" => confirmed += 1,
+            "rejected" => {}
+            other => panic!("unexpected {other}: {order}"),
+        }
+    }
+    assert_eq!(confirmed, 10);
+    let stock = p.get(&p.admin, &format!("/api/stock/{tea_sku}")).await;
+    assert_eq!(
+        (stock["available"].as_i64(), stock["on_hand"].as_i64()),
+        (Some(0), Some(0))
+    );
+    p.conserved(&[&tea_sku]).await;
+}
+
+#[tokio::test]
+async fn orders_killed_mid_saga_resumes_and_leaves_nothing_dangling() {
+    let p = Platform::start().await;
+    let (coffee, coffee_sku, _) = p.product("grinder", 20).await;
+    let buyer = p.customer().await;
+    // A slow gateway widens the window in which sagas are in flight.
+    p.set_faults(json!({"latency_ms": 1500})).await;
+    let p = &p;
+    let coffee = &coffee;
+    let buyer = &buyer;
+    let placing = futures::stream::iter(0..8)
+        .map(|_| async move {
+            p.order(
+                buyer,
+                json!([{"product_id": coffee, "quantity": 1}]),
+                "pm_card_visa",
+            )
+            .await
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let pid = p.pid_of("orders").expect("orders runs");
+        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        pid
+    };
+    let (answers, killed) = tokio::join!(placing, killer);
+    // Requests cut off by the kill get no answer (or a 502 from the gateway); the orders were
+    // written before the saga started, so they are found in the buyer's history.
+    assert!(
+        answers.iter().any(|(s, _)| *s >= 500 || *s == 202),
+        "{answers:?}"
+    );
+    p.set_faults(json!({"latency_ms": 0})).await;
+    // The launcher restarts orders; its recovery worker takes the sagas up when their leases end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while p.pid_of("orders").is_none_or(|pid| pid == killed) {
+        assert!(Instant::now() < deadline, "orders was not restarted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every order that was written (all those answered, maybe some cut off) ends confirmed.
+    let answered = answers.iter().filter(|(s, _)| *s < 500).count();
+    let mut history = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while history.is_empty() {
+        assert!(Instant::now() < deadline, "orders did not come back");
+        if let Ok(r) = p
+            .http
+            .get(p.gateway("/api/orders?limit=100"))
+            .bearer_auth(buyer)
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                let v: Value = r.json().await.unwrap();
+                history = v["items"].as_array().unwrap().clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        history.len() >= answered && history.len() <= 8,
+        "{} orders, {answered} answered",
+        history.len()
+    );
+    for order in &history {
+        let settled = p.settled(order["id"].as_str().unwrap()).await;
+        assert_eq!(settled["status"], "confirmed", "{settled}");
+    }
+    let stock = p.get(&p.admin, &format!("/api/stock/{coffee_sku}")).await;
+    let sold = history.len() as i64;
+    assert_eq!(
+        (stock["on_hand"].as_i64(), stock["reserved"].as_i64()),
+        (Some(20 - sold), Some(0))
+    );
+    p.conserved(&[&coffee_sku]).await;
+}

@@ -1,0 +1,322 @@
+//! The checkout saga, orchestrated by orders and persisted after every step:
+//!
+//! ```text
+//! reserve ──ok──▶ authorize ──ok──▶ commit ──ok──▶ confirmed
+//!    │ short          │ declined        │ reservation gone
+//!    ▼                ▼                 ▼
+//! rejected       compensate ──▶ payment_failed / rejected / cancelled
+//! ```
+//!
+//! Each step calls one service with a key derived from the order id, so running a step twice
+//! (after a crash, or by the request and the recovery worker at once) has the effect of running it
+//! once; moving to the next step is a compare-and-set. A service that cannot be reached is retried
+//! with backoff; past the saga's deadline the saga compensates instead (except `commit` and the
+//! compensation itself, which hold money and stock and so are retried until they succeed).
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use platform::events::Event;
+use serde_json::json;
+
+use crate::clients::{Authorize, Clients, Reserve, Transient};
+use crate::domain::{Status, Step};
+use crate::storage::{Change, Order, Store, StoreError};
+
+pub struct Saga {
+    pub store: Arc<dyn Store>,
+    pub clients: Clients,
+    pub reservation_ttl_seconds: i64,
+    pub lease: Duration,
+}
+
+/// What a step came to.
+enum Next {
+    /// The order moved on (by us or by someone else): look again.
+    Moved,
+    /// Not now: try again later, for this reason.
+    Later(String),
+}
+
+impl Saga {
+    /// Runs the order's saga as far as it can go now.
+    pub async fn advance(&self, id: &str) -> Result<(), StoreError> {
+        // A saga has at most five steps; the bound only guards against a loop.
+        for _ in 0..8 {
+            let Some(order) = self.store.order(id).await? else {
+                return Ok(());
+            };
+            let Some(step) = order.row.step() else {
+                return Ok(());
+            };
+            self.store
+                .lease(
+                    id,
+                    Utc::now() + chrono::Duration::from_std(self.lease).unwrap_or_default(),
+                )
+                .await?;
+            match self.step(&order, step).await? {
+                Next::Moved => continue,
+                Next::Later(reason) => {
+                    let backoff = Duration::from_millis(200)
+                        .saturating_mul(1 << order.row.attempts.clamp(0, 5))
+                        .min(Duration::from_secs(5));
+                    tracing::info!(order = %id, step = step.as_str(), %reason, "saga step postponed");
+                    self.store
+                        .schedule(
+                            id,
+                            Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default(),
+                            Some(&reason),
+                        )
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&self, order: &Order, step: Step) -> Result<Next, StoreError> {
+        let o = &order.row;
+        let past_deadline = Utc::now() > o.saga_deadline;
+        match step {
+            Step::Reserve => {
+                match self
+                    .clients
+                    .reserve(&o.id, &order.lines, self.reservation_ttl_seconds)
+                    .await
+                {
+                    Ok(Reserve::Reserved) => self.go(o.id.as_str(), step, Step::Authorize).await,
+                    Ok(Reserve::Short(short)) => {
+                        let skus = skus_of(&short);
+                        let note = format!("out of stock: {skus}");
+                        self.finish(
+                            order,
+                            step,
+                            Status::Rejected,
+                            &note,
+                            json!({"short": short}),
+                        )
+                        .await
+                    }
+                    Ok(Reserve::Unknown(skus)) => {
+                        let note = format!("no longer sold: {}", skus_of(&skus));
+                        self.finish(
+                            order,
+                            step,
+                            Status::Rejected,
+                            &note,
+                            json!({"unknown": skus}),
+                        )
+                        .await
+                    }
+                    Err(e) if past_deadline => {
+                        self.compensate(o.id.as_str(), step, Status::Rejected, &e)
+                            .await
+                    }
+                    Err(e) => Ok(Next::Later(e.0)),
+                }
+            }
+            Step::Authorize => match self.clients.authorize(o).await {
+                Ok(Authorize::Authorized { payment_id }) => {
+                    let change = Change {
+                        payment_id: Some(&payment_id),
+                        ..self.moving(step, Some(Step::Commit))
+                    };
+                    self.store.change(&o.id, &change).await?;
+                    Ok(Next::Moved)
+                }
+                Ok(Authorize::Failed { reason }) => {
+                    self.compensate(&o.id, step, Status::PaymentFailed, &Transient(reason))
+                        .await
+                }
+                Err(e) if past_deadline => {
+                    self.compensate(&o.id, step, Status::PaymentFailed, &e)
+                        .await
+                }
+                Err(e) => Ok(Next::Later(e.0)),
+            },
+            Step::Commit => match self.clients.reservation(&o.id, "commit").await {
+                Ok(Ok(())) => {
+                    self.finish(
+                        order,
+                        step,
+                        Status::Confirmed,
+                        "stock sold, payment authorized",
+                        json!({}),
+                    )
+                    .await
+                }
+                // The hold ran out before the order got here: give the money back, reject.
+                Ok(Err(refusal)) => {
+                    self.compensate(&o.id, step, Status::Rejected, &Transient(refusal))
+                        .await
+                }
+                Err(e) => Ok(Next::Later(e.0)),
+            },
+            Step::Compensate => self.undo(order).await,
+            Step::Cancel => self.undo(order).await,
+        }
+    }
+
+    /// Voids or refunds what was paid and gives the stock back, then ends the order in the saga's
+    /// outcome (cancelled for a cancellation).
+    async fn undo(&self, order: &Order) -> Result<Next, StoreError> {
+        let o = &order.row;
+        let step = o.step().unwrap_or(Step::Compensate);
+        let outcome = if step == Step::Cancel {
+            Status::Cancelled
+        } else {
+            o.saga_outcome
+                .as_deref()
+                .and_then(Status::parse)
+                .unwrap_or(Status::Rejected)
+        };
+        // Payments was (or may have been) asked: ask again with the same key, which tells the
+        // outcome for sure, even when the first call's answer was lost.
+        let paid = o.payment_id.is_some() || outcome == Status::PaymentFailed;
+        if paid {
+            if let Err(e) = self.clients.authorize(o).await {
+                return Ok(Next::Later(e.0));
+            }
+            let payments = match self.clients.payments_of(&o.id).await {
+                Ok(p) => p,
+                Err(e) => return Ok(Next::Later(e.0)),
+            };
+            for p in payments {
+                let done = match p.status.as_str() {
+                    "authorized" | "void_pending" => self.clients.payment(&p.id, "void").await,
+                    "captured" => {
+                        self.clients
+                            .refund(&p.id, &format!("order-{}-undo", o.id))
+                            .await
+                    }
+                    "pending" | "capture_pending" => {
+                        return Ok(Next::Later(format!("payment {} is {}", p.id, p.status)))
+                    }
+                    _ => Ok(Ok(())),
+                };
+                match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(refusal)) => return Ok(Next::Later(refusal)),
+                    Err(e) => return Ok(Next::Later(e.0)),
+                }
+            }
+        }
+        // Held stock is released; sold stock (a confirmed order) is returned.
+        let released = match self.clients.reservation(&o.id, "release").await {
+            Ok(Err(_)) => self.clients.reservation(&o.id, "return").await,
+            other => other,
+        };
+        match released {
+            Ok(Ok(())) => {}
+            Ok(Err(refusal)) => return Ok(Next::Later(refusal)),
+            Err(e) => return Ok(Next::Later(e.0)),
+        }
+        let note = o
+            .failure
+            .clone()
+            .unwrap_or_else(|| outcome.as_str().to_owned());
+        self.finish(order, step, outcome, &note, json!({})).await
+    }
+
+    /// Moves the saga to its next step.
+    async fn go(&self, id: &str, from: Step, to: Step) -> Result<Next, StoreError> {
+        self.store.change(id, &self.moving(from, Some(to))).await?;
+        Ok(Next::Moved)
+    }
+
+    /// Starts compensating towards `outcome`.
+    async fn compensate(
+        &self,
+        id: &str,
+        from: Step,
+        outcome: Status,
+        why: &Transient,
+    ) -> Result<Next, StoreError> {
+        let change = Change {
+            outcome: Some(outcome),
+            failure: Some(&why.0),
+            ..self.moving(from, Some(Step::Compensate))
+        };
+        self.store.change(id, &change).await?;
+        Ok(Next::Moved)
+    }
+
+    /// Ends the saga in `status`, with its history line and event.
+    async fn finish(
+        &self,
+        order: &Order,
+        from: Step,
+        status: Status,
+        note: &str,
+        extra: serde_json::Value,
+    ) -> Result<Next, StoreError> {
+        let event = order_event(order, status, note, extra);
+        let failure = (status != Status::Confirmed).then_some(note);
+        let change = Change {
+            status: Some((status, Some(note))),
+            failure,
+            event: Some(&event),
+            ..self.moving(from, None)
+        };
+        self.store.change(&order.row.id, &change).await?;
+        Ok(Next::Moved)
+    }
+
+    fn moving(&self, from: Step, to: Option<Step>) -> Change<'static> {
+        Change {
+            from_step: Some(from),
+            to_step: to,
+            outcome: None,
+            status: None,
+            payment_id: None,
+            failure: None,
+            next_attempt_at: Utc::now(),
+            event: None,
+        }
+    }
+}
+
+fn skus_of(list: &serde_json::Value) -> String {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["sku"].as_str().or(i.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// The event for an order reaching `status`: order_confirmed, order_rejected (for payment_failed
+/// too, with the status saying which), order_cancelled, order_shipped, order_delivered.
+pub fn order_event(order: &Order, status: Status, note: &str, extra: serde_json::Value) -> Event {
+    let name = match status {
+        Status::Pending => "order_placed",
+        Status::Confirmed => "order_confirmed",
+        Status::Rejected | Status::PaymentFailed => "order_rejected",
+        Status::Shipped => "order_shipped",
+        Status::Delivered => "order_delivered",
+        Status::Cancelled => "order_cancelled",
+    };
+    let lines: Vec<_> = order
+        .lines
+        .iter()
+        .map(|l| json!({"product_id": l.product_id, "sku": l.sku, "quantity": l.quantity, "unit_price": l.unit_price}))
+        .collect();
+    let mut data = json!({
+        "order_id": order.row.id,
+        "user_id": order.row.user_id,
+        "status": status.as_str(),
+        "total_amount": order.row.total_amount,
+        "currency": order.row.currency,
+        "lines": lines,
+        "note": note,
+    });
+    if let (Some(data), Some(extra)) = (data.as_object_mut(), extra.as_object()) {
+        data.extend(extra.clone());
+    }
+    Event::new(crate::NAME, name, order.row.id.clone(), data)
+}

@@ -1,0 +1,346 @@
+//! Orders storage: one trait, implemented for SQLite and PostgreSQL with one body (`backend!`).
+//!
+//! The saga's progress is a compare-and-set on `saga_step`: whoever moves an order from a step
+//! (the request that placed it, the recovery worker after a crash) does so once.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use platform::db::{is_unique_violation, Database};
+use platform::events::{store as events, Event};
+use sqlx::migrate::Migrator;
+
+use crate::domain::{Status, Step};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub user_id: String,
+    pub status: String,
+    pub currency: String,
+    pub total_amount: i64,
+    pub payment_method: String,
+    /// JSON of [`crate::domain::Address`].
+    pub shipping_address: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub saga_step: Option<String>,
+    /// Where a compensation ends: rejected or payment_failed.
+    pub saga_outcome: Option<String>,
+    /// After this, a step that cannot reach its service gives up and compensates.
+    pub saga_deadline: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub payment_id: Option<String>,
+    /// Why the order was rejected, failed payment, or why a step is retrying.
+    pub failure: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OrderRow {
+    pub fn state(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Pending)
+    }
+
+    pub fn step(&self) -> Option<Step> {
+        self.saga_step.as_deref().and_then(Step::parse)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LineRow {
+    pub line_no: i32,
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub status: String,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub row: OrderRow,
+    pub lines: Vec<LineRow>,
+    pub history: Vec<HistoryRow>,
+}
+
+pub enum Placed {
+    New(Order),
+    /// An order already exists for this user and idempotency key.
+    Existing(Order),
+}
+
+/// Which orders to list, newest first.
+pub struct Filter<'a> {
+    pub user_id: Option<&'a str>,
+    pub status: Option<Status>,
+    /// Orders older than this id (ids are time-ordered UUIDs).
+    pub before: Option<&'a str>,
+    pub fetch: i64,
+}
+
+/// A change of an order's saga and, when `status` is set, of its status (with a history line and
+/// an event).
+pub struct Change<'a> {
+    pub from_step: Option<Step>,
+    pub to_step: Option<Step>,
+    pub outcome: Option<Status>,
+    pub status: Option<(Status, Option<&'a str>)>,
+    pub payment_id: Option<&'a str>,
+    pub failure: Option<&'a str>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub event: Option<&'a Event>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts a new order with its lines, its first history line and its event; or finds the
+    /// order the same user placed with the same idempotency key.
+    async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError>;
+    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+    /// The order a user placed with an idempotency key.
+    async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError>;
+    async fn list(&self, filter: &Filter<'_>) -> Result<Vec<Order>, StoreError>;
+    /// Applies `change` if the order is still at `change.from_step` (and, for a status change,
+    /// in a status that allows it). False when someone else moved it first.
+    async fn change(&self, id: &str, change: &Change<'_>) -> Result<bool, StoreError>;
+    /// Sets when the saga's step is tried again after a failure (counted in `attempts`).
+    async fn schedule(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        failure: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Keeps the recovery worker away from an order while a step runs; a crash ends the lease.
+    async fn lease(&self, id: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Orders whose saga step is due.
+    async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError>;
+}
+
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<(Arc<dyn Store>, Database)> {
+    let db = Database::connect(
+        url,
+        max_connections,
+        &SQLITE_MIGRATIONS,
+        &POSTGRES_MIGRATIONS,
+    )
+    .await?;
+    events::migrate(&db).await?;
+    let store: Arc<dyn Store> = match &db {
+        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
+        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
+    };
+    Ok((store, db))
+}
+
+const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at";
+const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)";
+const INSERT_LINE: &str = "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_HISTORY: &str =
+    "INSERT INTO order_history (order_id, status, note, at) VALUES ($1, $2, $3, $4)";
+const LINES: &str = "SELECT line_no, product_id, sku, name, unit_price, quantity FROM order_lines WHERE order_id = $1 ORDER BY line_no";
+const HISTORY: &str = "SELECT status, note, at FROM order_history WHERE order_id = $1 ORDER BY seq";
+/// `$2` is the step the change starts from ('' for none), so the update is a compare-and-set.
+const CHANGE: &str = "UPDATE orders SET saga_step = $3, saga_outcome = COALESCE($4, saga_outcome), payment_id = COALESCE($5, payment_id), failure = COALESCE($6, failure), next_attempt_at = $7, attempts = 0, updated_at = $8 WHERE id = $1 AND COALESCE(saga_step, '') = $2";
+const SET_STATUS: &str = "UPDATE orders SET status = $2 WHERE id = $1 AND status = $3";
+const SCHEDULE: &str = "UPDATE orders SET next_attempt_at = $2, attempts = attempts + 1, failure = COALESCE($3, failure), updated_at = $4 WHERE id = $1 AND saga_step IS NOT NULL";
+const DUE: &str = "SELECT id FROM orders WHERE saga_step IS NOT NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2";
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+macro_rules! backend {
+    ($store:ty, $begin:expr, $enqueue:path, $conn:ty) => {
+        impl $store {
+            async fn load(conn: &mut $conn, id: &str) -> Result<Option<Order>, sqlx::Error> {
+                let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let lines = sqlx::query_as(LINES).bind(id).fetch_all(&mut *conn).await?;
+                let history = sqlx::query_as(HISTORY).bind(id).fetch_all(&mut *conn).await?;
+                Ok(Some(Order { row, lines, history }))
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError> {
+                let o = &order.row;
+                let mut tx = $begin(&self.pool).await?;
+                let inserted = sqlx::query(INSERT_ORDER)
+                    .bind(&o.id)
+                    .bind(&o.user_id)
+                    .bind(&o.status)
+                    .bind(&o.currency)
+                    .bind(o.total_amount)
+                    .bind(&o.payment_method)
+                    .bind(&o.shipping_address)
+                    .bind(&o.idempotency_key)
+                    .bind(&o.request_hash)
+                    .bind(&o.saga_step)
+                    .bind(o.saga_deadline)
+                    .bind(o.next_attempt_at)
+                    .bind(o.created_at)
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        drop(tx);
+                        let (id,): (String,) = sqlx::query_as("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
+                            .bind(&o.user_id)
+                            .bind(&o.idempotency_key)
+                            .fetch_one(&self.pool)
+                            .await?;
+                        let mut conn = self.pool.acquire().await?;
+                        let existing = Self::load(&mut conn, &id).await?.ok_or(StoreError::NotFound)?;
+                        return Ok(Placed::Existing(existing));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                for line in &order.lines {
+                    sqlx::query(INSERT_LINE)
+                        .bind(&o.id)
+                        .bind(line.line_no)
+                        .bind(&line.product_id)
+                        .bind(&line.sku)
+                        .bind(&line.name)
+                        .bind(line.unit_price)
+                        .bind(line.quantity)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(INSERT_HISTORY).bind(&o.id).bind(&o.status).bind(None::<String>).bind(o.created_at).execute(&mut *tx).await?;
+                $enqueue(&mut *tx, event).await?;
+                let placed = Self::load(&mut tx, &o.id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(Placed::New(placed))
+            }
+
+            async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                Ok(Self::load(&mut conn, id).await?)
+            }
+
+            async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError> {
+                let id: Option<(String,)> = sqlx::query_as("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
+                    .bind(user_id)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some((id,)) = id else { return Ok(None) };
+                self.order(&id).await
+            }
+
+            async fn list(&self, f: &Filter<'_>) -> Result<Vec<Order>, StoreError> {
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "SELECT id FROM orders WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+                )
+                .bind(f.user_id)
+                .bind(f.status.map(Status::as_str))
+                .bind(f.before)
+                .bind(f.fetch)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut conn = self.pool.acquire().await?;
+                let mut orders = Vec::with_capacity(ids.len());
+                for (id,) in ids {
+                    orders.extend(Self::load(&mut conn, &id).await?);
+                }
+                Ok(orders)
+            }
+
+            async fn change(&self, id: &str, c: &Change<'_>) -> Result<bool, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let now = Utc::now();
+                let moved = sqlx::query(CHANGE)
+                    .bind(id)
+                    .bind(c.from_step.map_or("", Step::as_str))
+                    .bind(c.to_step.map(Step::as_str))
+                    .bind(c.outcome.map(Status::as_str))
+                    .bind(c.payment_id)
+                    .bind(c.failure)
+                    .bind(c.next_attempt_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if !moved {
+                    return Ok(false);
+                }
+                if let Some((status, note)) = c.status {
+                    let current: (String,) = sqlx::query_as("SELECT status FROM orders WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+                    let allowed = Status::parse(&current.0).is_some_and(|s| s.can_become(status));
+                    if !allowed {
+                        return Ok(false);
+                    }
+                    sqlx::query(SET_STATUS).bind(id).bind(status.as_str()).bind(&current.0).execute(&mut *tx).await?;
+                    sqlx::query(INSERT_HISTORY).bind(id).bind(status.as_str()).bind(note).bind(now).execute(&mut *tx).await?;
+                }
+                if let Some(event) = c.event {
+                    $enqueue(&mut *tx, event).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn schedule(&self, id: &str, at: DateTime<Utc>, failure: Option<&str>) -> Result<(), StoreError> {
+                sqlx::query(SCHEDULE).bind(id).bind(at).bind(failure).bind(Utc::now()).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn lease(&self, id: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE orders SET next_attempt_at = $2 WHERE id = $1").bind(id).bind(until).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+                let rows: Vec<(String,)> = sqlx::query_as(DUE).bind(now).bind(limit).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+        }
+    };
+}
+
+backend!(
+    SqliteStore,
+    platform::db::sqlite_write,
+    events::enqueue_sqlite,
+    sqlx::SqliteConnection
+);
+backend!(
+    PostgresStore,
+    sqlx::PgPool::begin,
+    events::enqueue_postgres,
+    sqlx::PgConnection
+);

@@ -1,0 +1,133 @@
+//! `POST /webhooks/gateway`: the gateway tells what happened to an intent or a charge. Stripe signs
+//! each delivery (`Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`); a bad or old
+//! signature is 400 and changes nothing, and an event id seen before changes nothing either.
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use hmac::{Hmac, Mac};
+use platform::error::Problem;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use sha2::Sha256;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Deliveries signed longer ago than this are refused (replays).
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive))
+}
+
+#[derive(Deserialize)]
+struct GatewayEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Deserialize)]
+struct EventData {
+    object: serde_json::Value,
+}
+
+/// Receives a gateway event (no token: the signature is the authentication).
+#[utoipa::path(post, path = "/webhooks/gateway", tag = "webhooks",
+    request_body(content = String, content_type = "application/json", description = "A Stripe event object"),
+    params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
+    responses((status = 200, description = "Applied, or seen before"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad or old signature, or not an event")))]
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    verify(
+        signature,
+        &raw,
+        state.webhook_secret.expose_secret().as_bytes(),
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|e| Problem::bad_request(format!("Webhook signature rejected: {e}.")))?;
+    let event: GatewayEvent = serde_json::from_slice(&raw)
+        .map_err(|e| Problem::bad_request(format!("Not a gateway event: {e}")))?;
+    if state.payments.store.webhook_seen(&event.id).await? {
+        return Ok(axum::Json(
+            serde_json::json!({"received": true, "duplicate": true}),
+        ));
+    }
+    state
+        .payments
+        .on_webhook(&event.kind, &event.data.object)
+        .await?;
+    state
+        .payments
+        .store
+        .record_webhook(&event.id, &event.kind)
+        .await?;
+    Ok(axum::Json(serde_json::json!({"received": true})))
+}
+
+/// Checks a `Stripe-Signature` header against the body, in constant time.
+pub fn verify(header: &str, body: &[u8], secret: &[u8], now: i64) -> Result<(), &'static str> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or("no timestamp")?;
+    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+        return Err("the timestamp is outside the tolerance");
+    }
+    for signature in signatures {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            return Err("unusable secret");
+        };
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        if mac.verify_slice(&signature).is_ok() {
+            return Ok(());
+        }
+    }
+    Err("no valid v1 signature")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(t: i64, body: &[u8], secret: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signatures_are_checked_with_a_tolerance() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = sign(1000, body, b"whsec");
+        assert_eq!(verify(&header, body, b"whsec", 1100), Ok(()));
+        assert!(verify(&header, body, b"other", 1100).is_err());
+        assert!(verify(&header, b"{}", b"whsec", 1100).is_err());
+        assert!(verify(&header, body, b"whsec", 1000 + TOLERANCE_SECONDS + 1).is_err());
+        assert!(verify("t=1000", body, b"whsec", 1000).is_err());
+        assert!(verify("", body, b"whsec", 1000).is_err());
+        // Several v1 values (a secret being rolled): one valid is enough.
+        let both = format!("{header},v1=00ff");
+        assert_eq!(verify(&both, body, b"whsec", 1000), Ok(()));
+    }
+}

@@ -1,0 +1,629 @@
+//! What payments does with the gateway, apart from HTTP: authorize, capture, void, refund, and
+//! settle what is left unknown (reconciliation and webhooks).
+//!
+//! The rules that make it exactly-once:
+//! * every gateway call carries an idempotency key derived from our ids (`<payment>-authorize`,
+//!   `<payment>-capture`, ...), so repeating it never repeats its effect;
+//! * a call is written to the audit log before it is made and after its answer;
+//! * the state moves to `*_pending` before the call and out of it only by a compare-and-set, so a
+//!   request, its repeat, the reconciler and a webhook may all race and the effect is applied once;
+//! * an unknown outcome leaves the payment pending; the reconciler asks the gateway later.
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use platform::error::Problem;
+use platform::events::Event;
+use serde_json::json;
+
+use crate::domain::Status;
+use crate::error::ApiError;
+use crate::gateway::{Authorization, CardError, GatewayError, Intent, PaymentGateway};
+use crate::storage::{
+    Created, GatewayCall, Payment, Refund, RefundBegun, Store, StoreError, REFUND_FAILED,
+    REFUND_PENDING, REFUND_SUCCEEDED,
+};
+use crate::views::PaymentView;
+
+pub struct Payments {
+    pub store: Arc<dyn Store>,
+    pub gateway: Arc<dyn PaymentGateway>,
+}
+
+/// A final answer to `POST /payments`, kept with the payment and replayed byte for byte.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Payments {
+    /// Authorizes a new payment, or answers a repeat of the request that created one.
+    pub async fn authorize(&self, new: Payment) -> Result<Answer, ApiError> {
+        let payment = match self.store.create(&new).await? {
+            Created::New(p) => p,
+            Created::Existing(p) if p.request_hash != new.request_hash => {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency-mismatch",
+                    "Idempotency-Key reused",
+                )
+                .detail("This Idempotency-Key was used with another request.")
+                .into())
+            }
+            Created::Existing(p) => p,
+        };
+        if let Some(answer) = stored_answer(&payment) {
+            return Ok(answer);
+        }
+        self.drive_authorization(&payment).await?;
+        let payment = self.load(&payment.id).await?;
+        // Still pending: another request or the reconciler holds the outcome; ours is unknown.
+        stored_answer(&payment).ok_or_else(|| {
+            GatewayError::Unknown("the authorization has not settled yet".into()).into()
+        })
+    }
+
+    /// Makes (or repeats, with the same key) the authorization call and settles what it answers.
+    async fn drive_authorization(&self, p: &Payment) -> Result<(), ApiError> {
+        let key = format!("{}-authorize", p.id);
+        let request = Authorization {
+            payment_id: &p.id,
+            order_id: &p.order_id,
+            amount: p.amount,
+            currency: &p.currency,
+            payment_method: &p.payment_method,
+        };
+        let answer = self
+            .audited(p, "authorize", &key, self.gateway.authorize(&request, &key))
+            .await?;
+        match answer {
+            Ok(intent) => self.apply_intent(p, &intent).await?,
+            Err(GatewayError::Declined(card)) => {
+                self.settle(p, Status::Declined, None, 0, Some(&card))
+                    .await?
+            }
+            Err(GatewayError::Invalid(message)) => {
+                let refused = CardError {
+                    code: Some("invalid_request".into()),
+                    decline_code: None,
+                    message: Some(message),
+                };
+                self.settle(p, Status::Failed, None, 0, Some(&refused))
+                    .await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(())
+    }
+
+    /// Captures an authorized payment, all of it or `amount` of it (once).
+    pub async fn capture(&self, id: &str, amount: Option<i64>) -> Result<Payment, ApiError> {
+        let mut p = self.load(id).await?;
+        match p.state() {
+            Status::Captured | Status::Refunded
+                if amount.is_none_or(|a| a == p.captured_amount) =>
+            {
+                return Ok(p)
+            }
+            Status::Authorized => {
+                let amount = amount.unwrap_or(p.amount);
+                if amount > p.amount {
+                    return Err(Problem::validation(vec![platform::error::FieldError::new(
+                        "amount",
+                        format!("must not exceed the authorized {}", p.amount),
+                    )])
+                    .into());
+                }
+                let mut next = p.clone();
+                next.capture_amount = Some(amount);
+                next.set_state(Status::CapturePending);
+                if !self
+                    .store
+                    .transition(Status::Authorized, &next, None)
+                    .await?
+                {
+                    return Err(changed_meanwhile());
+                }
+                p = next;
+            }
+            Status::CapturePending if amount.is_none_or(|a| Some(a) == p.capture_amount) => {}
+            other => {
+                return Err(Problem::conflict(format!(
+                    "The payment is {}; only an authorized payment can be captured (once).",
+                    other.as_str()
+                ))
+                .into())
+            }
+        }
+        self.drive_capture(&p).await?;
+        self.load(id).await
+    }
+
+    async fn drive_capture(&self, p: &Payment) -> Result<(), ApiError> {
+        let intent_id = intent_of(p)?;
+        let amount = p.capture_amount.unwrap_or(p.amount);
+        let key = format!("{}-capture", p.id);
+        let answer = self
+            .audited(
+                p,
+                "capture",
+                &key,
+                self.gateway.capture(&intent_id, amount, &key),
+            )
+            .await?;
+        self.after_change(p, &intent_id, answer, Status::CapturePending)
+            .await
+    }
+
+    /// Cancels an authorization, so the customer is never charged.
+    pub async fn void(&self, id: &str) -> Result<Payment, ApiError> {
+        let mut p = self.load(id).await?;
+        match p.state() {
+            Status::Voided => return Ok(p),
+            Status::Authorized => {
+                let mut next = p.clone();
+                next.set_state(Status::VoidPending);
+                if !self
+                    .store
+                    .transition(Status::Authorized, &next, None)
+                    .await?
+                {
+                    return Err(changed_meanwhile());
+                }
+                p = next;
+            }
+            Status::VoidPending => {}
+            Status::Pending => {
+                return Err(Problem::conflict(
+                    "The authorization's outcome is not known yet; it is being settled. Try again shortly.",
+                )
+                .retry_after(2)
+                .into())
+            }
+            other => {
+                return Err(Problem::conflict(format!(
+                    "The payment is {}; only an authorized payment can be voided{}.",
+                    other.as_str(),
+                    if other == Status::Captured {
+                        " (refund it instead)"
+                    } else {
+                        ""
+                    }
+                ))
+                .into())
+            }
+        }
+        self.drive_void(&p).await?;
+        self.load(id).await
+    }
+
+    async fn drive_void(&self, p: &Payment) -> Result<(), ApiError> {
+        let intent_id = intent_of(p)?;
+        let key = format!("{}-void", p.id);
+        let answer = self
+            .audited(p, "void", &key, self.gateway.cancel(&intent_id, &key))
+            .await?;
+        self.after_change(p, &intent_id, answer, Status::VoidPending)
+            .await
+    }
+
+    /// Settles a capture or void from the gateway's answer. When the gateway says the intent is
+    /// not in a state for it, the intent itself tells what happened; when it refuses the call,
+    /// the payment goes back to authorized.
+    async fn after_change(
+        &self,
+        p: &Payment,
+        intent_id: &str,
+        answer: Result<Intent, GatewayError>,
+        pending: Status,
+    ) -> Result<(), ApiError> {
+        match answer {
+            Ok(intent) => {
+                self.apply_intent(p, &intent).await?;
+                Ok(())
+            }
+            Err(GatewayError::UnexpectedState(message)) => {
+                let intent = self.gateway.intent(intent_id).await?;
+                if !self.apply_intent(p, &intent).await? {
+                    return Err(Problem::conflict(message).into());
+                }
+                Ok(())
+            }
+            // Refused: it had no effect, so the payment is authorized as before.
+            Err(refused @ (GatewayError::Invalid(_) | GatewayError::Declined(_))) => {
+                let mut back = p.clone();
+                back.set_state(Status::Authorized);
+                back.capture_amount = None;
+                self.store.transition(pending, &back, None).await?;
+                Err(refused.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Refunds `amount` (default: what is left) of a captured payment. `key` makes it safe to
+    /// repeat; the sum of refunds never exceeds the capture.
+    pub async fn refund(
+        &self,
+        payment_id: &str,
+        key: &str,
+        amount: Option<i64>,
+        reason: Option<String>,
+    ) -> Result<Refund, ApiError> {
+        let p = self.load(payment_id).await?;
+        let amount = amount.unwrap_or(p.captured_amount - p.refunded_amount);
+        let now = Utc::now();
+        let refund = Refund {
+            id: uuid::Uuid::now_v7().to_string(),
+            payment_id: p.id.clone(),
+            idempotency_key: key.to_owned(),
+            amount,
+            reason,
+            status: REFUND_PENDING.into(),
+            gateway_refund_id: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let refund = match self.store.begin_refund(&refund).await? {
+            RefundBegun::New(r) => r,
+            RefundBegun::Existing(r) if r.amount != amount => {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency-mismatch",
+                    "Idempotency-Key reused",
+                )
+                .detail("This Idempotency-Key was used for a refund of another amount.")
+                .into())
+            }
+            RefundBegun::Existing(r) if r.status != REFUND_PENDING => return Ok(r),
+            RefundBegun::Existing(r) => r,
+            RefundBegun::NotRefundable(status) => {
+                return Err(Problem::conflict(format!(
+                    "The payment is {status}; only a captured payment can be refunded."
+                ))
+                .into())
+            }
+            RefundBegun::TooMuch { remaining } => {
+                return Err(Problem::conflict(format!(
+                    "Only {remaining} is left to refund on this payment."
+                ))
+                .extension("remaining", remaining)
+                .into())
+            }
+        };
+        self.drive_refund(&p, refund).await
+    }
+
+    async fn drive_refund(&self, p: &Payment, mut refund: Refund) -> Result<Refund, ApiError> {
+        let intent_id = intent_of(p)?;
+        let key = format!("{}-refund-{}", p.id, refund.id);
+        let answer = self
+            .audited(
+                p,
+                "refund",
+                &key,
+                self.gateway
+                    .refund(&intent_id, refund.amount, &key, &refund.id),
+            )
+            .await?;
+        let event = match answer {
+            Ok(done) => {
+                refund.status = REFUND_SUCCEEDED.into();
+                refund.gateway_refund_id = Some(done.id);
+                Some(refunded_event(p, &refund))
+            }
+            Err(GatewayError::Invalid(message) | GatewayError::UnexpectedState(message)) => {
+                refund.status = REFUND_FAILED.into();
+                refund.failure = Some(message);
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.store.finish_refund(&refund, event.as_ref()).await?;
+        Ok(refund)
+    }
+
+    /// Settles what is still unknown: payments and refunds whose gateway call did not answer,
+    /// untouched for `after`. Returns how many it looked at.
+    pub async fn reconcile(&self, after: std::time::Duration) -> Result<usize, StoreError> {
+        let before = Utc::now() - chrono::Duration::from_std(after).unwrap_or_default();
+        let payments = self.store.unsettled(before).await?;
+        let refunds = self.store.pending_refunds(before).await?;
+        let count = payments.len() + refunds.len();
+        for p in payments {
+            let settled = match p.state() {
+                // Ask first: the authorization may have been made with its answer lost. When the
+                // gateway knows nothing of it, making it again with the same key is safe.
+                Status::Pending => match self.gateway.find(&p.id).await {
+                    Ok(Some(intent)) => self
+                        .apply_intent(&p, &intent)
+                        .await
+                        .map(|_| ())
+                        .map_err(ApiError::from),
+                    Ok(None) => self.drive_authorization(&p).await,
+                    Err(e) => Err(e.into()),
+                },
+                Status::CapturePending => self.drive_capture(&p).await,
+                Status::VoidPending => self.drive_void(&p).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = settled {
+                tracing::warn!(payment = %p.id, error = %e, "reconciliation: not settled yet");
+            }
+        }
+        for refund in refunds {
+            if let Some(p) = self.store.payment(&refund.payment_id).await? {
+                if let Err(e) = self.drive_refund(&p, refund).await {
+                    tracing::warn!(payment = %p.id, error = %e, "reconciliation: refund not settled yet");
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Applies what a gateway webhook tells. Everything it does is a compare-and-set, so a
+    /// repeated or late event changes nothing.
+    pub async fn on_webhook(&self, kind: &str, object: &serde_json::Value) -> Result<(), ApiError> {
+        if kind.starts_with("payment_intent.") {
+            let Ok(intent) = serde_json::from_value::<Intent>(object.clone()) else {
+                return Err(
+                    Problem::bad_request("The event's object is not a payment intent.").into(),
+                );
+            };
+            if let Some(p) = self.payment_of(&intent).await? {
+                self.apply_intent(&p, &intent).await?;
+            }
+        } else if kind == "charge.refunded" {
+            let (Some(intent_id), Some(refunded), Some(charge)) = (
+                object["payment_intent"].as_str(),
+                object["amount_refunded"].as_i64(),
+                object["id"].as_str(),
+            ) else {
+                return Err(Problem::bad_request("The event's object is not a charge.").into());
+            };
+            if let Some(p) = self.store.by_intent(intent_id).await? {
+                self.record_outside_refund(&p, charge, refunded).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A refund made at the gateway directly (its dashboard): whatever the charge says was
+    /// refunded beyond the refunds we made or are making is recorded as one refund.
+    async fn record_outside_refund(
+        &self,
+        p: &Payment,
+        charge: &str,
+        refunded: i64,
+    ) -> Result<(), ApiError> {
+        let ours: i64 = self
+            .store
+            .refunds(&p.id)
+            .await?
+            .iter()
+            .filter(|r| r.status != REFUND_FAILED)
+            .map(|r| r.amount)
+            .sum();
+        if refunded <= ours {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let refund = Refund {
+            id: uuid::Uuid::now_v7().to_string(),
+            payment_id: p.id.clone(),
+            idempotency_key: format!("gateway-{charge}-{refunded}"),
+            amount: refunded - ours,
+            reason: Some("made at the payment gateway".into()),
+            status: REFUND_PENDING.into(),
+            gateway_refund_id: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if let RefundBegun::New(mut refund) = self.store.begin_refund(&refund).await? {
+            refund.status = REFUND_SUCCEEDED.into();
+            let event = refunded_event(p, &refund);
+            self.store.finish_refund(&refund, Some(&event)).await?;
+        }
+        Ok(())
+    }
+
+    async fn payment_of(&self, intent: &Intent) -> Result<Option<Payment>, StoreError> {
+        match intent.metadata.get("payment_id") {
+            Some(id) => self.store.payment(id).await,
+            None => self.store.by_intent(&intent.id).await,
+        }
+    }
+
+    /// Moves a payment to what the gateway's intent says, when that is news. True if it moved.
+    async fn apply_intent(&self, p: &Payment, intent: &Intent) -> Result<bool, StoreError> {
+        let target = match (p.state(), intent.status.as_str()) {
+            (Status::Pending, "requires_capture") => Status::Authorized,
+            (
+                Status::Pending | Status::Authorized | Status::CapturePending | Status::VoidPending,
+                "succeeded",
+            ) => Status::Captured,
+            (
+                Status::Pending | Status::Authorized | Status::CapturePending | Status::VoidPending,
+                "canceled",
+            ) => Status::Voided,
+            (Status::Pending, "requires_payment_method") => Status::Declined,
+            _ => return Ok(false),
+        };
+        let received = if target == Status::Captured {
+            intent.amount_received
+        } else {
+            0
+        };
+        self.settle(
+            p,
+            target,
+            Some(&intent.id),
+            received,
+            intent.last_payment_error.as_ref(),
+        )
+        .await
+    }
+
+    /// Writes a payment's new state and its event; from `pending` it also keeps the final answer
+    /// to the request that created it.
+    async fn settle(
+        &self,
+        p: &Payment,
+        target: Status,
+        intent_id: Option<&str>,
+        received: i64,
+        error: Option<&CardError>,
+    ) -> Result<bool, StoreError> {
+        let mut next = p.clone();
+        next.set_state(target);
+        if intent_id.is_some() {
+            next.intent_id = intent_id.map(str::to_owned);
+        }
+        if target == Status::Captured {
+            next.captured_amount = received;
+        }
+        if matches!(target, Status::Declined | Status::Failed) {
+            next.decline_code = error.map(CardError::reason);
+            next.decline_message = error.and_then(|e| e.message.clone());
+        }
+        next.updated_at = Utc::now();
+        if p.state() == Status::Pending {
+            let answer = answer_for(&next);
+            next.response_status = Some(i32::from(answer.status.as_u16()));
+            next.response_body = Some(answer.body);
+        }
+        let event = event_for(&next);
+        self.store
+            .transition(p.state(), &next, event.as_ref())
+            .await
+    }
+
+    /// Writes the call to the audit log, makes it, writes its outcome.
+    async fn audited<T>(
+        &self,
+        p: &Payment,
+        operation: &str,
+        key: &str,
+        call: impl std::future::Future<Output = Result<T, GatewayError>>,
+    ) -> Result<Result<T, GatewayError>, StoreError> {
+        let line = |phase: &str, outcome: String| GatewayCall {
+            payment_id: p.id.clone(),
+            operation: operation.to_owned(),
+            idempotency_key: key.to_owned(),
+            phase: phase.to_owned(),
+            outcome,
+            created_at: Utc::now(),
+        };
+        self.store.audit(&line("request", "sent".into())).await?;
+        let answer = call.await;
+        let outcome = match &answer {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        self.store.audit(&line("response", outcome)).await?;
+        Ok(answer)
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Payment, ApiError> {
+        Ok(self.store.payment(id).await?.ok_or(StoreError::NotFound)?)
+    }
+}
+
+fn intent_of(p: &Payment) -> Result<String, ApiError> {
+    p.intent_id
+        .clone()
+        .ok_or_else(|| GatewayError::Invalid("the payment has no gateway intent".into()).into())
+}
+
+fn changed_meanwhile() -> ApiError {
+    Problem::conflict("The payment changed meanwhile; read it and try again.").into()
+}
+
+fn stored_answer(p: &Payment) -> Option<Answer> {
+    let status = StatusCode::from_u16(u16::try_from(p.response_status?).ok()?).ok()?;
+    Some(Answer {
+        status,
+        body: p.response_body.clone()?,
+    })
+}
+
+/// The answer to `POST /payments` once its payment has settled.
+fn answer_for(p: &Payment) -> Answer {
+    let (status, body) = match p.state() {
+        Status::Declined => {
+            let problem = Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment-declined",
+                "Payment declined",
+            )
+            .detail(
+                p.decline_message
+                    .clone()
+                    .unwrap_or_else(|| "The card was declined.".into()),
+            )
+            .extension("decline_code", &p.decline_code)
+            .extension("payment_id", &p.id);
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                serde_json::to_string(&problem),
+            )
+        }
+        Status::Failed => {
+            let problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "payment-refused",
+                "Payment refused by the gateway",
+            )
+            .detail(p.decline_message.clone().unwrap_or_default())
+            .extension("payment_id", &p.id);
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::to_string(&problem),
+            )
+        }
+        _ => (
+            StatusCode::CREATED,
+            serde_json::to_string(&PaymentView::from(p)),
+        ),
+    };
+    Answer {
+        status,
+        body: body.unwrap_or_default(),
+    }
+}
+
+fn payload(p: &Payment) -> serde_json::Value {
+    json!({
+        "payment_id": p.id,
+        "order_id": p.order_id,
+        "customer_id": p.customer_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "status": p.status,
+        "captured_amount": p.captured_amount,
+        "refunded_amount": p.refunded_amount,
+        "decline_code": p.decline_code,
+    })
+}
+
+/// The event a settled state publishes.
+fn event_for(p: &Payment) -> Option<Event> {
+    let name = match p.state() {
+        Status::Authorized => "payment_authorized",
+        Status::Declined | Status::Failed => "payment_declined",
+        Status::Captured => "payment_captured",
+        Status::Voided => "payment_voided",
+        _ => return None,
+    };
+    Some(Event::new(crate::NAME, name, p.id.clone(), payload(p)))
+}
+
+fn refunded_event(p: &Payment, refund: &Refund) -> Event {
+    let mut data = payload(p);
+    data["refund_id"] = json!(refund.id);
+    data["refund_amount"] = json!(refund.amount);
+    data["refunded_amount"] = json!(p.refunded_amount + refund.amount);
+    Event::new(crate::NAME, "payment_refunded", p.id.clone(), data)
+}

@@ -1,0 +1,408 @@
+//! Payments storage: one trait, implemented for SQLite and PostgreSQL. Every statement is the same
+//! in both dialects, so one implementation body is instantiated for both (`backend!`); only how a
+//! write transaction starts and how events are written differ.
+//!
+//! Every change of a payment is a compare-and-set on its status, so two actors settling the same
+//! payment (a request, a repeat of it, the reconciliation worker, a webhook) apply it once.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use platform::db::{is_unique_violation, Database};
+use platform::events::{store as events, Event};
+use sqlx::migrate::Migrator;
+
+use crate::domain::Status;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Payment {
+    pub id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub payment_method: String,
+    pub status: String,
+    pub intent_id: Option<String>,
+    /// What a capture in progress asked for.
+    pub capture_amount: Option<i64>,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub decline_code: Option<String>,
+    pub decline_message: Option<String>,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    /// The answer to the request that created the payment, once it is final.
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Payment {
+    pub fn state(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Failed)
+    }
+
+    pub fn set_state(&mut self, status: Status) {
+        self.status = status.as_str().to_owned();
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Refund {
+    pub id: String,
+    pub payment_id: String,
+    pub idempotency_key: String,
+    pub amount: i64,
+    pub reason: Option<String>,
+    /// pending, succeeded or failed.
+    pub status: String,
+    pub gateway_refund_id: Option<String>,
+    pub failure: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line of the gateway audit log.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GatewayCall {
+    pub payment_id: String,
+    pub operation: String,
+    pub idempotency_key: String,
+    /// `request` (written before the call) or `response`.
+    pub phase: String,
+    pub outcome: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub enum Created {
+    New(Payment),
+    /// A payment already exists for this idempotency key.
+    Existing(Payment),
+}
+
+pub enum RefundBegun {
+    New(Refund),
+    /// The same idempotency key again: the refund it made.
+    Existing(Refund),
+    /// The payment has nothing captured to refund (its status).
+    NotRefundable(String),
+    /// More than what is left to refund.
+    TooMuch {
+        remaining: i64,
+    },
+}
+
+pub const REFUND_PENDING: &str = "pending";
+pub const REFUND_SUCCEEDED: &str = "succeeded";
+pub const REFUND_FAILED: &str = "failed";
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts a new payment, unless its idempotency key is taken.
+    async fn create(&self, payment: &Payment) -> Result<Created, StoreError>;
+    async fn payment(&self, id: &str) -> Result<Option<Payment>, StoreError>;
+    async fn by_order(&self, order_id: &str) -> Result<Vec<Payment>, StoreError>;
+    async fn by_intent(&self, intent_id: &str) -> Result<Option<Payment>, StoreError>;
+    /// Writes `next` if the stored status is still `from`, with its event; false when it was not.
+    async fn transition(
+        &self,
+        from: Status,
+        next: &Payment,
+        event: Option<&Event>,
+    ) -> Result<bool, StoreError>;
+    /// Payments waiting for a gateway outcome, last touched before `before`.
+    async fn unsettled(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, StoreError>;
+    /// Reserves a refund's amount against what was captured.
+    async fn begin_refund(&self, refund: &Refund) -> Result<RefundBegun, StoreError>;
+    /// Settles a pending refund (`refund.status` is the outcome); adds a success to the payment.
+    async fn finish_refund(
+        &self,
+        refund: &Refund,
+        event: Option<&Event>,
+    ) -> Result<bool, StoreError>;
+    async fn refunds(&self, payment_id: &str) -> Result<Vec<Refund>, StoreError>;
+    async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, StoreError>;
+    async fn audit(&self, call: &GatewayCall) -> Result<(), StoreError>;
+    async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError>;
+    /// Remembers a webhook event id once it was applied; false when it was known already.
+    async fn record_webhook(&self, id: &str, kind: &str) -> Result<bool, StoreError>;
+    async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<(Arc<dyn Store>, Database)> {
+    let db = Database::connect(
+        url,
+        max_connections,
+        &SQLITE_MIGRATIONS,
+        &POSTGRES_MIGRATIONS,
+    )
+    .await?;
+    events::migrate(&db).await?;
+    let store: Arc<dyn Store> = match &db {
+        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
+        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
+    };
+    Ok((store, db))
+}
+
+const PAYMENT_COLUMNS: &str = "id, order_id, customer_id, amount, currency, payment_method, status, intent_id, capture_amount, captured_amount, refunded_amount, decline_code, decline_message, idempotency_key, request_hash, response_status, response_body, created_at, updated_at";
+const INSERT_PAYMENT: &str = "INSERT INTO payments (id, order_id, customer_id, amount, currency, payment_method, status, idempotency_key, request_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
+const TRANSITION: &str = "UPDATE payments SET status = $2, intent_id = $3, capture_amount = $4, captured_amount = $5, decline_code = $6, decline_message = $7, response_status = $8, response_body = $9, updated_at = $10 WHERE id = $1 AND status = $11";
+/// Takes the payment row's lock (PostgreSQL) so refunds of one payment are checked one at a time;
+/// SQLite's write transactions are serial already.
+const LOCK_PAYMENT: &str = "UPDATE payments SET updated_at = updated_at WHERE id = $1";
+const REFUND_COLUMNS: &str = "id, payment_id, idempotency_key, amount, reason, status, gateway_refund_id, failure, created_at, updated_at";
+const INSERT_REFUND: &str = "INSERT INTO refunds (id, payment_id, idempotency_key, amount, reason, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)";
+/// The cast: PostgreSQL sums BIGINTs as NUMERIC.
+const REFUNDS_HELD: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds WHERE payment_id = $1 AND status IN ('pending', 'succeeded')";
+const FINISH_REFUND: &str = "UPDATE refunds SET status = $2, gateway_refund_id = $3, failure = $4, updated_at = $5 WHERE id = $1 AND status = 'pending'";
+const ADD_REFUNDED: &str = "UPDATE payments SET refunded_amount = refunded_amount + $2, status = CASE WHEN refunded_amount + $2 = captured_amount THEN 'refunded' ELSE status END, updated_at = $3 WHERE id = $1";
+const INSERT_CALL: &str = "INSERT INTO gateway_calls (payment_id, operation, idempotency_key, phase, outcome, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const CALLS: &str = "SELECT payment_id, operation, idempotency_key, phase, outcome, created_at FROM gateway_calls WHERE payment_id = $1 ORDER BY seq";
+const INSERT_WEBHOOK: &str =
+    "INSERT INTO webhook_events (id, type, received_at) VALUES ($1, $2, $3)";
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue` is
+/// the platform's outbox function for the dialect.
+macro_rules! backend {
+    ($store:ty, $begin:expr, $enqueue:path) => {
+        #[async_trait]
+        impl Store for $store {
+            async fn create(&self, p: &Payment) -> Result<Created, StoreError> {
+                let inserted = sqlx::query(INSERT_PAYMENT)
+                    .bind(&p.id)
+                    .bind(&p.order_id)
+                    .bind(&p.customer_id)
+                    .bind(p.amount)
+                    .bind(&p.currency)
+                    .bind(&p.payment_method)
+                    .bind(&p.status)
+                    .bind(&p.idempotency_key)
+                    .bind(&p.request_hash)
+                    .bind(p.created_at)
+                    .execute(&self.pool)
+                    .await;
+                match inserted {
+                    Ok(_) => Ok(Created::New(p.clone())),
+                    Err(e) if is_unique_violation(&e) => {
+                        let existing = sqlx::query_as(&format!(
+                            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE idempotency_key = $1"
+                        ))
+                        .bind(&p.idempotency_key)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                        Ok(Created::Existing(existing))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+                Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn by_order(&self, order_id: &str) -> Result<Vec<Payment>, StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(order_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn by_intent(&self, intent_id: &str) -> Result<Option<Payment>, StoreError> {
+                Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE intent_id = $1"))
+                    .bind(intent_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn transition(&self, from: Status, next: &Payment, event: Option<&Event>) -> Result<bool, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let changed = sqlx::query(TRANSITION)
+                    .bind(&next.id)
+                    .bind(&next.status)
+                    .bind(&next.intent_id)
+                    .bind(next.capture_amount)
+                    .bind(next.captured_amount)
+                    .bind(&next.decline_code)
+                    .bind(&next.decline_message)
+                    .bind(next.response_status)
+                    .bind(&next.response_body)
+                    .bind(Utc::now())
+                    .bind(from.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if changed {
+                    if let Some(event) = event {
+                        $enqueue(&mut *tx, event).await?;
+                    }
+                    tx.commit().await?;
+                }
+                Ok(changed)
+            }
+
+            async fn unsettled(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status IN ('pending', 'capture_pending', 'void_pending') AND updated_at < $1 ORDER BY updated_at LIMIT 100"
+                ))
+                .bind(before)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn begin_refund(&self, r: &Refund) -> Result<RefundBegun, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(LOCK_PAYMENT).bind(&r.payment_id).execute(&mut *tx).await?;
+                let existing: Option<Refund> = sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND idempotency_key = $2"
+                ))
+                .bind(&r.payment_id)
+                .bind(&r.idempotency_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(existing) = existing {
+                    return Ok(RefundBegun::Existing(existing));
+                }
+                let payment: Payment = sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
+                    .bind(&r.payment_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                if payment.state() != Status::Captured {
+                    return Ok(RefundBegun::NotRefundable(payment.status));
+                }
+                let (held,): (i64,) = sqlx::query_as(REFUNDS_HELD).bind(&r.payment_id).fetch_one(&mut *tx).await?;
+                let remaining = payment.captured_amount - held;
+                if r.amount > remaining {
+                    return Ok(RefundBegun::TooMuch { remaining });
+                }
+                sqlx::query(INSERT_REFUND)
+                    .bind(&r.id)
+                    .bind(&r.payment_id)
+                    .bind(&r.idempotency_key)
+                    .bind(r.amount)
+                    .bind(&r.reason)
+                    .bind(r.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(RefundBegun::New(r.clone()))
+            }
+
+            async fn finish_refund(&self, r: &Refund, event: Option<&Event>) -> Result<bool, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let now = Utc::now();
+                let changed = sqlx::query(FINISH_REFUND)
+                    .bind(&r.id)
+                    .bind(&r.status)
+                    .bind(&r.gateway_refund_id)
+                    .bind(&r.failure)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if !changed {
+                    return Ok(false);
+                }
+                if r.status == REFUND_SUCCEEDED {
+                    sqlx::query(ADD_REFUNDED).bind(&r.payment_id).bind(r.amount).bind(now).execute(&mut *tx).await?;
+                }
+                if let Some(event) = event {
+                    $enqueue(&mut *tx, event).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn refunds(&self, payment_id: &str) -> Result<Vec<Refund>, StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(payment_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT 100"
+                ))
+                .bind(before)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn audit(&self, c: &GatewayCall) -> Result<(), StoreError> {
+                sqlx::query(INSERT_CALL)
+                    .bind(&c.payment_id)
+                    .bind(&c.operation)
+                    .bind(&c.idempotency_key)
+                    .bind(&c.phase)
+                    .bind(&c.outcome)
+                    .bind(c.created_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError> {
+                Ok(sqlx::query_as(CALLS).bind(payment_id).fetch_all(&self.pool).await?)
+            }
+
+            async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError> {
+                let found: Option<(String,)> = sqlx::query_as("SELECT id FROM webhook_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(found.is_some())
+            }
+
+            async fn record_webhook(&self, id: &str, kind: &str) -> Result<bool, StoreError> {
+                match sqlx::query(INSERT_WEBHOOK).bind(id).bind(kind).bind(Utc::now()).execute(&self.pool).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if is_unique_violation(&e) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    };
+}
+
+backend!(
+    SqliteStore,
+    platform::db::sqlite_write,
+    events::enqueue_sqlite
+);
+backend!(PostgresStore, sqlx::PgPool::begin, events::enqueue_postgres);
