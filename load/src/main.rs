@@ -14,6 +14,8 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
+mod checkout;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -107,8 +109,16 @@ impl Outcome {
     }
 }
 
+/// Builds the `i`-th request of a scenario.
+type Request = Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// GETs of `urls`, in turn.
+fn gets(urls: Vec<String>) -> Request {
+    Arc::new(move |client, i| client.get(&urls[i % urls.len()]))
+}
+
 /// Closed loop: `concurrency` workers each send the next request as soon as the last one answered.
-async fn drive(urls: Arc<Vec<String>>, duration: Duration, concurrency: usize) -> Outcome {
+async fn drive(request: Request, duration: Duration, concurrency: usize) -> Outcome {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(10))
@@ -119,16 +129,16 @@ async fn drive(urls: Arc<Vec<String>>, duration: Duration, concurrency: usize) -
     let mut workers = Vec::new();
     for worker in 0..concurrency {
         let client = client.clone();
-        let urls = urls.clone();
+        let request = request.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
             let mut i = worker;
             while Instant::now() < deadline {
-                let url = &urls[i % urls.len()];
+                let built = request(&client, i);
                 i += concurrency;
                 let sent = Instant::now();
-                match client.get(url).send().await {
+                match built.send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         latencies.push(sent.elapsed());
@@ -220,40 +230,49 @@ async fn run(
             }
         }
         anyhow::ensure!(!ids.is_empty(), "the demo catalog is empty");
-        let scenarios: Vec<(&str, Vec<String>)> = vec![
+        let mut scenarios: Vec<(&str, Request)> = vec![
             (
                 "baseline: minimal axum handler, same JSON",
-                vec![format!("http://127.0.0.1:{baseline_port}/products/x")],
+                gets(vec![format!("http://127.0.0.1:{baseline_port}/products/x")]),
             ),
             (
                 "GET /products/{id}",
-                ids.iter()
-                    .map(|id| format!("http://127.0.0.1:{products}/products/{id}"))
-                    .collect(),
+                gets(
+                    ids.iter()
+                        .map(|id| format!("http://127.0.0.1:{products}/products/{id}"))
+                        .collect(),
+                ),
             ),
             (
                 "GET /api/products/{id} through the gateway",
-                ids.iter()
-                    .map(|id| format!("http://127.0.0.1:{port}/api/products/{id}"))
-                    .collect(),
+                gets(
+                    ids.iter()
+                        .map(|id| format!("http://127.0.0.1:{port}/api/products/{id}"))
+                        .collect(),
+                ),
             ),
             (
                 "GET /products?q=… (full-text search)",
-                ["coffee", "wireless", "jacket", "game", "steel", "book"]
-                    .iter()
-                    .map(|q| format!("http://127.0.0.1:{products}/products?q={q}"))
-                    .collect(),
+                gets(
+                    ["coffee", "wireless", "jacket", "game", "steel", "book"]
+                        .iter()
+                        .map(|q| format!("http://127.0.0.1:{products}/products?q={q}"))
+                        .collect(),
+                ),
             ),
             (
                 "GET /products?category=…&sort=price",
-                ["electronics", "home-kitchen", "clothing", "books"]
-                    .iter()
-                    .map(|c| {
-                        format!("http://127.0.0.1:{products}/products?category={c}&sort=price")
-                    })
-                    .collect(),
+                gets(
+                    ["electronics", "home-kitchen", "clothing", "books"]
+                        .iter()
+                        .map(|c| {
+                            format!("http://127.0.0.1:{products}/products?category={c}&sort=price")
+                        })
+                        .collect(),
+                ),
             ),
         ];
+        scenarios.extend(checkout::scenarios(&http, data.path(), port, &ids[0]).await?);
         println!(
             "{} s per scenario, {concurrency} connections, {} products\n",
             duration.as_secs(),
@@ -262,8 +281,8 @@ async fn run(
         println!("| scenario | req/s | p50 ms | p99 ms | errors | vs baseline |");
         println!("|---|---:|---:|---:|---:|---:|");
         let mut base = None;
-        for (name, urls) in scenarios {
-            let outcome = drive(Arc::new(urls), duration, concurrency).await;
+        for (name, request) in scenarios {
+            let outcome = drive(request, duration, concurrency).await;
             let rps = outcome.throughput();
             let ratio = base
                 .map(|b: f64| format!("{:.0}%", 100.0 * rps / b))

@@ -33,6 +33,74 @@ pub struct UpArgs {
     /// instance keeps the service's port; the next ones take port + 100, port + 200, ...
     #[arg(long, value_parser = parse_replicas, default_value = "")]
     pub replicas: Replicas,
+    /// How events travel between services: `feed` (no broker) or `rabbitmq`.
+    #[arg(long, value_enum, default_value_t = EventsChoice::Feed)]
+    pub events: EventsChoice,
+    /// The RabbitMQ broker for `--events rabbitmq`.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+    /// Run every service on PostgreSQL instead of SQLite: a URL of an existing database on the
+    /// server, used to create one database per service (`<db-prefix>_<service>`) if missing.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// Prefix of the per-service PostgreSQL databases (and of the RabbitMQ exchange and queues).
+    #[arg(long, default_value = "agora")]
+    pub db_prefix: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsChoice {
+    Feed,
+    Rabbitmq,
+}
+
+/// The services that keep data.
+fn has_database(service: ServiceName) -> bool {
+    !matches!(
+        service,
+        ServiceName::Gateway | ServiceName::PaymentGatewaySim
+    )
+}
+
+/// Creates `<prefix>_<service>` on the server of `admin_url` for every service that keeps data,
+/// when missing; returns each one's URL.
+async fn postgres_databases(
+    admin_url: &str,
+    prefix: &str,
+) -> anyhow::Result<HashMap<ServiceName, String>> {
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let ok = !prefix.is_empty()
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    anyhow::ensure!(ok, "--db-prefix must be lower-case letters, digits and '_'");
+    let options =
+        PgConnectOptions::from_str(admin_url).map_err(|e| anyhow::anyhow!("--postgres: {e}"))?;
+    let mut admin = options
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("--postgres: cannot connect: {e}"))?;
+    let mut urls = HashMap::new();
+    for service in ServiceName::ALL.into_iter().filter(|s| has_database(*s)) {
+        let name = format!("{prefix}_{}", service.as_str());
+        let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_optional(&mut admin)
+            .await?;
+        if exists.is_none() {
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await?;
+        }
+        urls.insert(
+            service,
+            options.clone().database(&name).to_url_lossy().to_string(),
+        );
+    }
+    admin.close().await?;
+    Ok(urls)
 }
 
 #[derive(Clone, Default)]
@@ -134,6 +202,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .collect();
     let logs = data_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
+    let databases = match &args.postgres {
+        Some(url) => postgres_databases(url, &args.db_prefix).await?,
+        None => HashMap::new(),
+    };
     let launch = Launch {
         data_dir: data_dir.clone(),
         logs: logs.clone(),
@@ -141,6 +213,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         products_url: local(ServiceName::Products),
         inventory_url: local(ServiceName::Inventory),
         payments_url: local(ServiceName::Payments),
+        databases: &databases,
+        events: match args.events {
+            EventsChoice::Feed => None,
+            EventsChoice::Rabbitmq => {
+                Some((args.amqp_url.clone(), format!("{}.events", args.db_prefix)))
+            }
+        },
         admin: &admin,
         configs: &configs,
     };
@@ -215,6 +294,10 @@ struct Launch<'a> {
     products_url: String,
     inventory_url: String,
     payments_url: String,
+    /// Per service, its PostgreSQL URL (none: SQLite in the data dir).
+    databases: &'a HashMap<ServiceName, String>,
+    /// With RabbitMQ: the broker's URL and the exchange.
+    events: Option<(String, String)>,
     admin: &'a AdminCredentials,
     configs: &'a HashMap<ServiceName, PathBuf>,
 }
@@ -243,6 +326,15 @@ impl Launch<'_> {
             .kill_on_drop(true);
         if let Some(config) = self.configs.get(&service) {
             command.env("AGORA_CONFIG", config);
+        }
+        if let Some(url) = self.databases.get(&service) {
+            command.env("AGORA_DATABASE_URL", url);
+        }
+        if let Some((amqp, exchange)) = &self.events {
+            command
+                .env("AGORA_EVENTS", "rabbitmq")
+                .env("AGORA_AMQP_URL", amqp)
+                .env("AGORA_AMQP_EXCHANGE", exchange);
         }
         if service == ServiceName::Users {
             command
@@ -304,10 +396,16 @@ async fn wait_ready(
 
 fn print_table(children: &[Supervised], admin: &AdminCredentials, base_port: u16) {
     println!("\nAgora is up. Use the gateway: http://127.0.0.1:{base_port}/api/  (docs: http://127.0.0.1:{base_port}/docs)\n");
-    println!("  {:<12} {:<28} API DOCS", "SERVICE", "URL");
+    println!("  {:<20} {:<24} API DOCS", "SERVICE", "URL");
     for entry in children {
         let url = format!("http://127.0.0.1:{}", entry.port);
-        println!("  {:<12} {:<28} {url}/docs", entry.name(), url);
+        // The simulator stands for Stripe, whose API reference documents it.
+        let docs = if entry.service == ServiceName::PaymentGatewaySim {
+            "Stripe's PaymentIntents API (a subset)".to_owned()
+        } else {
+            format!("{url}/docs")
+        };
+        println!("  {:<20} {:<24} {docs}", entry.name(), url);
     }
     println!();
     match (&admin.file, admin.generated) {

@@ -34,12 +34,41 @@ fn free_base_port() -> u16 {
     }
 }
 
+/// The stacks to run on: SQLite + the feed always; PostgreSQL + RabbitMQ when configured
+/// (required in `.ci/run`).
+fn stacks() -> Vec<(String, Vec<String>)> {
+    let mut stacks = vec![("sqlite+feed".to_owned(), Vec::new())];
+    if let (Some(pg), Some(amqp)) = (testkit::db::postgres_url(), testkit::db::amqp_url()) {
+        let prefix = format!(
+            "agora_e2e_{}",
+            &uuid::Uuid::now_v7().simple().to_string()[16..]
+        );
+        let args = [
+            "--postgres",
+            &pg,
+            "--db-prefix",
+            &prefix,
+            "--events",
+            "rabbitmq",
+            "--amqp-url",
+            &amqp,
+        ];
+        stacks.push((
+            "postgres+rabbitmq".to_owned(),
+            args.iter().map(|a| a.to_string()).collect(),
+        ));
+    }
+    stacks
+}
+
 impl Platform {
-    async fn start() -> Self {
+    async fn start(stack: &[String]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let base = free_base_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
-            .args(["up", "--port", &base.to_string(), "--data-dir"])
+            .args(["up", "--port", &base.to_string()])
+            .args(stack)
+            .arg("--data-dir")
             .arg(data.path())
             .env_remove("AGORA_ADMIN_EMAIL")
             .env_remove("AGORA_ADMIN_PASSWORD")
@@ -280,8 +309,27 @@ impl Drop for Platform {
 
 #[tokio::test]
 async fn a_customer_orders_an_admin_ships_and_every_failure_leaves_the_shop_consistent() {
-    let p = Platform::start().await;
+    for (stack, args) in stacks() {
+        eprintln!("stack: {stack}");
+        customer_journey(&Platform::start(&args).await).await;
+    }
+}
+
+async fn customer_journey(p: &Platform) {
     let (mug, mug_sku, price) = p.product("kettle", 5).await;
+    // The stock change reaches the catalog through the event transport (feed or RabbitMQ).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let product = p.get(&p.admin, &format!("/api/products/{mug}")).await;
+        if product["availability"]["available"] == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "availability did not follow: {product}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let ada = p.customer().await;
 
     // Happy path: order → confirmed → admin ships (captures) → delivers; history shows it.
@@ -367,14 +415,19 @@ async fn a_customer_orders_an_admin_ships_and_every_failure_leaves_the_shop_cons
 
 #[tokio::test]
 async fn ten_units_two_hundred_checkouts_fifty_users_exactly_ten_confirmed() {
-    let p = Platform::start().await;
+    for (stack, args) in stacks() {
+        eprintln!("stack: {stack}");
+        checkout_rush(&Platform::start(&args).await).await;
+    }
+}
+
+async fn checkout_rush(p: &Platform) {
     let (tea, tea_sku, _) = p.product("sencha", 10).await;
     let users: Vec<String> = futures::stream::iter(0..50)
         .map(|_| p.customer())
         .buffer_unordered(8)
         .collect()
         .await;
-    let p = &p;
     let tea = &tea;
     let answers: Vec<(u16, Value)> = futures::stream::iter(0..200)
         .map(|i| {
@@ -416,12 +469,17 @@ async fn ten_units_two_hundred_checkouts_fifty_users_exactly_ten_confirmed() {
 
 #[tokio::test]
 async fn orders_killed_mid_saga_resumes_and_leaves_nothing_dangling() {
-    let p = Platform::start().await;
+    for (stack, args) in stacks() {
+        eprintln!("stack: {stack}");
+        crash_mid_saga(&Platform::start(&args).await).await;
+    }
+}
+
+async fn crash_mid_saga(p: &Platform) {
     let (coffee, coffee_sku, _) = p.product("grinder", 20).await;
     let buyer = p.customer().await;
     // A slow gateway widens the window in which sagas are in flight.
     p.set_faults(json!({"latency_ms": 1500})).await;
-    let p = &p;
     let coffee = &coffee;
     let buyer = &buyer;
     let placing = futures::stream::iter(0..8)

@@ -50,6 +50,41 @@ pub struct CommonConfig {
     /// Its secret (`AGORA_CLIENT_SECRET`); never logged.
     #[serde(default)]
     pub client_secret: Option<SecretString>,
+    /// How events travel between services (`AGORA_EVENTS`): `feed` (no broker) or `rabbitmq`.
+    #[serde(default)]
+    pub events: EventTransport,
+    /// The broker for `rabbitmq` (`AGORA_AMQP_URL`); its password is never logged.
+    #[serde(default = "default_amqp_url")]
+    pub amqp_url: SecretString,
+    /// The topic exchange events are published to (`AGORA_AMQP_EXCHANGE`); queues are named after
+    /// it (`<exchange>.<service>`), so two platforms can share a broker.
+    #[serde(default = "default_amqp_exchange")]
+    pub amqp_exchange: String,
+    /// How long relayed outbox entries are kept before they are pruned (`AGORA_EVENTS_RETENTION_HOURS`).
+    #[serde(default = "default_retention_hours")]
+    pub events_retention_hours: u64,
+}
+
+/// The event transports (see ADR 0004).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventTransport {
+    /// Each producer serves its outbox at `GET /events`; consumers long-poll it.
+    #[default]
+    Feed,
+    /// A relay publishes each producer's outbox to a RabbitMQ topic exchange; each consumer has
+    /// its own durable queue.
+    Rabbitmq,
+}
+
+fn default_amqp_url() -> SecretString {
+    SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")
+}
+fn default_amqp_exchange() -> String {
+    "agora.events".into()
+}
+fn default_retention_hours() -> u64 {
+    168
 }
 
 fn default_host() -> IpAddr {
@@ -112,7 +147,7 @@ pub fn load<T: DeserializeOwned>(
         figment = figment.merge(Toml::file(path));
     }
     figment = figment
-        .merge(Env::prefixed("AGORA_").ignore(&["CONFIG", "LOG_FORMAT", "EVENTS"]))
+        .merge(Env::prefixed("AGORA_").ignore(&["CONFIG", "LOG_FORMAT"]))
         .merge(Serialized::defaults(Value::Object(overrides)));
     figment
         .extract()

@@ -387,3 +387,296 @@ async fn an_admin_lists_dead_letters_and_replays_one_once_it_can_apply() {
         assert_eq!(left.len(), 1);
     }
 }
+
+/// Platform config for one side of a transport test.
+fn common(
+    issuer: &TestIssuer,
+    transport: &str,
+    amqp: &str,
+    exchange: &str,
+) -> platform::config::CommonConfig {
+    let mut overrides = serde_json::Map::new();
+    for (k, v) in [
+        ("port", json!(0)),
+        ("users_url", json!(issuer.users_url)),
+        ("client_id", json!("test-client")),
+        ("client_secret", json!("secret")),
+        ("events", json!(transport)),
+        ("amqp_url", json!(amqp)),
+        ("amqp_exchange", json!(exchange)),
+    ] {
+        overrides.insert(k.into(), v);
+    }
+    platform::config::load(json!({}), overrides).unwrap()
+}
+
+/// Waits (bounded) until the test consumer's queue is declared.
+async fn queue_exists(amqp: &str, exchange: &str) {
+    let broker = platform::events::amqp::Broker::new(amqp.to_owned().into(), exchange);
+    for _ in 0..100 {
+        let (_connection, channel) = broker.channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(&broker.queue("test-consumer"), passive, Default::default())
+            .await;
+        if declared.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the consumer's queue was never declared");
+}
+
+/// The transports to run the contract over: the feed always, RabbitMQ when configured.
+fn transports() -> Vec<(&'static str, String)> {
+    let mut all = vec![("feed", String::new())];
+    if let Some(url) = testkit::db::amqp_url() {
+        all.push(("rabbitmq", url));
+    }
+    all
+}
+
+async fn wait_for(db: &Database, count: usize, what: &str) -> Vec<(String, i64)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = applied(db).await;
+        if seen.len() >= count {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {} of {count} applied",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The same contract, whatever the transport: every committed event is applied once, in order per
+/// subject; a rolled-back one never; one that keeps failing goes to the dead letters and the rest
+/// flow on; a redelivered one changes nothing.
+#[tokio::test]
+async fn the_contract_holds_on_the_feed_and_on_rabbitmq() {
+    for (transport, amqp) in transports() {
+        for (producer_db, consumer_db) in TestDatabase::all()
+            .await
+            .into_iter()
+            .zip(TestDatabase::all().await)
+        {
+            let case = format!("{transport}/{}", producer_db.backend);
+            let issuer = TestIssuer::start().await;
+            let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+            let producer = connect(&producer_db).await;
+            let consuming = connect(&consumer_db).await;
+            create_applied_table(&consuming).await;
+            let poison = Event::new(
+                "test",
+                "thing_happened",
+                "b",
+                json!({"n": -1, "poison": true}),
+            );
+            let mut committed = 0;
+            for n in 0..30 {
+                let subject = ["a", "b", "c"][n % 3];
+                if n == 10 {
+                    produce(&producer, &poison, true).await;
+                }
+                let keep = n != 7;
+                produce(
+                    &producer,
+                    &Event::new("test", "thing_happened", subject, json!({"n": n})),
+                    keep,
+                )
+                .await;
+                committed += usize::from(keep);
+            }
+            // The consumer first: a queue receives what is published once it exists (ADR 0004).
+            let feed = serve_feed(producer.clone(), &issuer).await;
+            let mut events = platform::events::Events::new(
+                &common(&issuer, transport, &amqp, &exchange),
+                "test-consumer",
+                consuming.clone(),
+            );
+            events.follow(
+                "test",
+                &feed,
+                Arc::new(Recorder {
+                    db: consuming.clone(),
+                }),
+            );
+            let consumer = events.spawn();
+            if transport == "rabbitmq" {
+                queue_exists(&amqp, &exchange).await;
+            }
+            let producing = platform::events::Events::new(
+                &common(&issuer, transport, &amqp, &exchange),
+                "test",
+                producer.clone(),
+            )
+            .spawn();
+
+            let seen = wait_for(&consuming, committed, &case).await;
+            for subject in ["a", "b", "c"] {
+                let ns: Vec<i64> = seen
+                    .iter()
+                    .filter(|(s, _)| s == subject)
+                    .map(|(_, n)| *n)
+                    .collect();
+                assert!(
+                    ns.windows(2).all(|w| w[0] < w[1]),
+                    "{case}: {subject} out of order: {ns:?}"
+                );
+            }
+            assert!(
+                !seen.iter().any(|(_, n)| *n == 7),
+                "{case}: a rolled-back event arrived"
+            );
+            let dead = store::dead_letters(&consuming, "test-consumer")
+                .await
+                .unwrap();
+            assert_eq!(dead.len(), 1, "{case}");
+            assert_eq!(dead[0].event.id, poison.id, "{case}");
+
+            // Redelivery: every event comes again (the feed's cursor lost; the same messages
+            // published twice), then a marker; only the marker is new.
+            match transport {
+                "feed" => store::set_cursor(&consuming, "test-consumer", "test", 0)
+                    .await
+                    .unwrap(),
+                _ => {
+                    let broker =
+                        platform::events::amqp::Broker::new(amqp.clone().into(), &exchange);
+                    let (_connection, channel) = broker.channel().await.unwrap();
+                    for entry in store::read_after(&producer, 0, 100).await.unwrap() {
+                        platform::events::amqp::publish(&channel, &exchange, &entry.event)
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+            produce(
+                &producer,
+                &Event::new("test", "thing_happened", "z", json!({"n": 99})),
+                true,
+            )
+            .await;
+            let seen = wait_for(&consuming, committed + 1, &case).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                applied(&consuming).await.len(),
+                seen.len(),
+                "{case}: a redelivery was applied twice"
+            );
+            assert_eq!(seen.len(), committed + 1, "{case}");
+            consumer.stop().await;
+            producing.stop().await;
+        }
+    }
+}
+
+/// The producer process is killed (SIGKILL) after its transaction committed the event and before
+/// anything published it; restarted, it publishes the event, which is applied once.
+#[tokio::test]
+async fn an_event_committed_before_a_crash_is_published_after_the_restart() {
+    let Some(amqp) = testkit::db::amqp_url() else {
+        return;
+    };
+    for (producer_db, consumer_db) in TestDatabase::all()
+        .await
+        .into_iter()
+        .zip(TestDatabase::all().await)
+    {
+        let case = producer_db.backend;
+        let issuer = TestIssuer::start().await;
+        let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+        let consuming = connect(&consumer_db).await;
+        create_applied_table(&consuming).await;
+        let mut events = platform::events::Events::new(
+            &common(&issuer, "rabbitmq", &amqp, &exchange),
+            "test-consumer",
+            consuming.clone(),
+        );
+        events.follow(
+            "test",
+            "",
+            Arc::new(Recorder {
+                db: consuming.clone(),
+            }),
+        );
+        let consumer = events.spawn();
+
+        let run = |mode: &str| {
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_outbox-producer"))
+                .args([mode, &producer_db.url, &amqp, &exchange])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            (child, tokio::io::BufReader::new(stdout))
+        };
+        use tokio::io::AsyncBufReadExt;
+        let (mut committer, mut out) = run("commit");
+        let mut line = String::new();
+        out.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("committed"), "{line}");
+        let pid = nix::unistd::Pid::from_raw(committer.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        let _ = committer.wait().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            applied(&consuming).await.is_empty(),
+            "{case}: nothing was published before the crash"
+        );
+
+        let (mut relay, _out) = run("relay");
+        let seen = wait_for(&consuming, 1, &format!("{case} after restart")).await;
+        assert_eq!(seen, vec![("crash".into(), 1)], "{case}");
+        relay.kill().await.unwrap();
+        consumer.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn pruning_deletes_old_entries_and_never_unpublished_ones() {
+    use platform::config::EventTransport;
+    use platform::events::transport::prune;
+    for db in TestDatabase::all().await {
+        let backend = db.backend;
+        let producer = connect(&db).await;
+        for n in 0..3 {
+            produce(
+                &producer,
+                &Event::new("test", "thing_happened", "a", json!({"n": n})),
+                true,
+            )
+            .await;
+        }
+        let entries = store::read_after(&producer, 0, 10).await.unwrap();
+        // Within the retention period nothing goes.
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            prune(&producer, "test", EventTransport::Feed, hour)
+                .await
+                .unwrap(),
+            0
+        );
+        // Past it, with RabbitMQ, only what the relay has published goes.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let relay = platform::events::amqp::relay_name("test");
+        store::set_cursor(&producer, &relay, "test", entries[1].position)
+            .await
+            .unwrap();
+        let pruned = prune(&producer, "test", EventTransport::Rabbitmq, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 2, "{backend}");
+        let left = store::read_after(&producer, 0, 10).await.unwrap();
+        assert_eq!(left.len(), 1, "{backend}");
+        assert_eq!(left[0].event.id, entries[2].event.id);
+    }
+}

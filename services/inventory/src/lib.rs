@@ -8,7 +8,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::db::Database;
-use platform::events::FeedConsumer;
+use platform::events::Events;
 use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
@@ -76,7 +76,7 @@ pub struct Application {
     port: u16,
     store: Arc<dyn storage::Store>,
     expiry_interval: Duration,
-    consumer: Option<FeedConsumer>,
+    events: Events,
     stop_signal: platform::shutdown::StopSignal,
 }
 
@@ -93,14 +93,8 @@ impl Application {
         let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::ProductEvents {
             store: store.clone(),
         });
-        let consumer = FeedConsumer::for_service(
-            common,
-            NAME,
-            "products",
-            &config.settings.products_url,
-            db.clone(),
-            handler.clone(),
-        );
+        let mut events = Events::new(common, NAME, db.clone());
+        events.follow("products", &config.settings.products_url, handler.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(
             AppState {
@@ -127,7 +121,7 @@ impl Application {
             port,
             store,
             expiry_interval: Duration::from_millis(config.settings.expiry_interval_ms.max(50)),
-            consumer,
+            events,
             stop_signal,
         })
     }
@@ -139,11 +133,11 @@ impl Application {
     /// Serves requests, releases expired reservations and follows product events until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let expiry = tokio::spawn(expire_forever(self.store.clone(), self.expiry_interval));
-        let consumer = FeedConsumer::spawn(self.consumer);
+        let events = self.events.spawn();
         let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
         expiry.abort();
-        consumer.stop().await;
+        events.stop().await;
         Ok(served?)
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::db::Database;
+use platform::events::Events;
 use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
@@ -71,6 +72,7 @@ pub struct Application {
     port: u16,
     state: AppState,
     recovery_interval: Duration,
+    events: Events,
     stop_signal: platform::shutdown::StopSignal,
 }
 
@@ -98,6 +100,8 @@ impl Application {
             request_deadline: Duration::from_millis(settings.request_deadline_ms),
             saga_deadline: Duration::from_millis(settings.saga_deadline_ms),
         };
+        // A producer only: with RabbitMQ its outbox is relayed to the broker.
+        let events = Events::new(common, NAME, db.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(state.clone(), db.clone(), stopping);
         let app = platform::http::app(Service {
@@ -116,6 +120,7 @@ impl Application {
             port,
             state,
             recovery_interval: Duration::from_millis(settings.recovery_interval_ms.max(50)),
+            events,
             stop_signal,
         })
     }
@@ -127,8 +132,10 @@ impl Application {
     /// Serves requests and resumes interrupted sagas until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let recovery = tokio::spawn(recover_forever(self.state.clone(), self.recovery_interval));
+        let events = self.events.spawn();
         let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
+        events.stop().await;
         recovery.abort();
         Ok(served?)
     }

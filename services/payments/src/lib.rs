@@ -10,6 +10,7 @@ use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::breaker::Breaker;
 use platform::db::Database;
+use platform::events::Events;
 use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use secrecy::SecretString;
@@ -75,6 +76,7 @@ pub struct Application {
     payments: Arc<service::Payments>,
     reconcile_every: Duration,
     reconcile_after: Duration,
+    events: Events,
     stop_signal: platform::shutdown::StopSignal,
 }
 
@@ -103,6 +105,8 @@ impl Application {
             store,
             gateway: Arc::new(gateway),
         });
+        // A producer only: with RabbitMQ its outbox is relayed to the broker.
+        let events = Events::new(common, NAME, db.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(
             AppState {
@@ -130,6 +134,7 @@ impl Application {
             payments,
             reconcile_every: Duration::from_millis(settings.reconcile_interval_ms.max(50)),
             reconcile_after: Duration::from_millis(settings.reconcile_after_ms),
+            events,
             stop_signal,
         })
     }
@@ -145,8 +150,10 @@ impl Application {
             self.reconcile_every,
             self.reconcile_after,
         ));
+        let events = self.events.spawn();
         let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
+        events.stop().await;
         reconciler.abort();
         Ok(served?)
     }

@@ -8,7 +8,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::db::Database;
-use platform::events::FeedConsumer;
+use platform::events::Events;
 use platform::http::{BearerAuth, Readiness, Service};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
@@ -72,7 +72,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     app: Router,
     port: u16,
-    consumer: Option<FeedConsumer>,
+    events: Events,
     stop_signal: platform::shutdown::StopSignal,
 }
 
@@ -89,14 +89,8 @@ impl Application {
         let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::InventoryEvents {
             store: store.clone(),
         });
-        let consumer = FeedConsumer::for_service(
-            common,
-            NAME,
-            "inventory",
-            &config.settings.inventory_url,
-            db.clone(),
-            handler.clone(),
-        );
+        let mut events = Events::new(common, NAME, db.clone());
+        events.follow("inventory", &config.settings.inventory_url, handler.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(AppState { store, verifier }, db.clone(), stopping, handler);
         let app = platform::http::app(Service {
@@ -113,7 +107,7 @@ impl Application {
             listener,
             app,
             port,
-            consumer,
+            events,
             stop_signal,
         })
     }
@@ -123,10 +117,10 @@ impl Application {
     }
 
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let consumer = FeedConsumer::spawn(self.consumer);
+        let events = self.events.spawn();
         let shutdown = self.stop_signal.on(shutdown);
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
-        consumer.stop().await;
+        events.stop().await;
         Ok(served?)
     }
 }

@@ -95,13 +95,12 @@ impl FeedConsumer {
 
     /// Runs in the background until [`Running::stop`].
     pub fn spawn(consumer: Option<Self>) -> Running {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = consumer.map(|consumer| {
-            tokio::spawn(consumer.run(Box::pin(async {
-                let _ = stopped.await;
-            })))
-        });
-        Running { stop, task }
+        let mut running = Running::new();
+        if let Some(consumer) = consumer {
+            let stop = running.stop_signal();
+            running.add(tokio::spawn(consumer.run(stop)));
+        }
+        running
     }
 
     /// Runs until `shutdown`. Events are applied one at a time in feed order, which keeps the
@@ -149,51 +148,83 @@ impl FeedConsumer {
         Ok(count)
     }
 
-    /// Applies one event, retrying with backoff; after `max_attempts` (or a permanent error) it
-    /// goes to the dead letters and the consumer moves on.
     async fn apply(&self, event: &Event) -> anyhow::Result<()> {
-        let mut delay = Duration::from_millis(50);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self.handler.handle(event).await {
-                Ok(()) => {
-                    metrics::counter!("events_consumed_total", "consumer" => self.consumer.clone(), "type" => event.event_type.clone()).increment(1);
-                    return Ok(());
-                }
-                Err(HandlerError::Retryable(e)) if attempts < self.max_attempts => {
-                    tracing::warn!(event_id = %event.id, attempts, error = %e, "handling an event failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => {
-                    tracing::error!(event_id = %event.id, event_type = %event.event_type, attempts, error = %e, "event dead-lettered");
-                    metrics::counter!("events_dead_lettered_total", "consumer" => self.consumer.clone()).increment(1);
-                    store::add_dead_letter(
-                        &self.db,
-                        &self.consumer,
-                        event,
-                        &e.to_string(),
-                        attempts as i32,
-                    )
+        apply(
+            &self.consumer,
+            &self.db,
+            self.handler.as_ref(),
+            self.max_attempts,
+            event,
+        )
+        .await
+    }
+}
+
+/// Applies one event for `consumer`, retrying with backoff; after `max_attempts` (or a permanent
+/// error) it goes to the dead letters and the consumer moves on. Both transports use it.
+pub(crate) async fn apply(
+    consumer: &str,
+    db: &Database,
+    handler: &dyn EventHandler,
+    max_attempts: u32,
+    event: &Event,
+) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match handler.handle(event).await {
+            Ok(()) => {
+                metrics::counter!("events_consumed_total", "consumer" => consumer.to_owned(), "type" => event.event_type.clone()).increment(1);
+                return Ok(());
+            }
+            Err(HandlerError::Retryable(e)) if attempts < max_attempts => {
+                tracing::warn!(event_id = %event.id, attempts, error = %e, "handling an event failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(event_id = %event.id, event_type = %event.event_type, attempts, error = %e, "event dead-lettered");
+                metrics::counter!("events_dead_lettered_total", "consumer" => consumer.to_owned())
+                    .increment(1);
+                store::add_dead_letter(db, consumer, event, &e.to_string(), attempts as i32)
                     .await?;
-                    return Ok(());
-                }
+                return Ok(());
             }
         }
     }
 }
 
-/// A consumer running in the background (or none).
+/// Background event work (consumers, a relay, pruning), stopped together by [`Running::stop`],
+/// or when dropped.
 pub struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
+    pub(crate) fn new() -> Self {
+        Self {
+            stop: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// A future that completes when [`Running::stop`] is called.
+    pub(crate) fn stop_signal(&self) -> Shutdown {
+        let mut stopped = self.stop.subscribe();
+        Box::pin(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+    }
+
+    pub(crate) fn add(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        if let Some(task) = self.task {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
             let _ = task.await;
         }
     }

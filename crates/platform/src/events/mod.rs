@@ -2,14 +2,19 @@
 //! writes in the same transaction as the state change, a broker-less feed (`GET /events`) that
 //! serves the outbox in commit order, and a consumer that applies events through an idempotent inbox
 //! and sets aside, after a bounded number of attempts, an event it cannot apply (dead letters).
+//! With `AGORA_EVENTS=rabbitmq` a relay publishes the outbox to RabbitMQ instead and consumers
+//! read their own queues ([`amqp`]); services start either through [`Events`].
 //!
 //! Every service that produces or consumes events calls [`store::migrate`] at start; the tables are
 //! the platform's own (`agora_outbox`, `agora_inbox`, `agora_cursors`, `agora_dead_letters`).
+pub mod amqp;
 pub mod consumer;
 pub mod dead_letters;
 pub mod envelope;
 pub mod feed;
 pub mod store;
+pub mod transport;
 
-pub use consumer::{EventHandler, FeedConsumer, HandlerError};
+pub use consumer::{EventHandler, FeedConsumer, HandlerError, Running};
 pub use envelope::Event;
+pub use transport::Events;

@@ -376,3 +376,30 @@ pub async fn remove_dead_letter(
     };
     Ok(done == 1)
 }
+
+/// Deletes outbox entries older than `before` and at or below `up_to` (when given: what the
+/// RabbitMQ relay has published). Returns how many went.
+pub async fn prune_outbox(
+    db: &Database,
+    before: DateTime<Utc>,
+    up_to: Option<i64>,
+) -> Result<u64, sqlx::Error> {
+    const PRUNE: &str = "DELETE FROM agora_outbox WHERE created_at < $1 AND seq <= $2";
+    let up_to = up_to.unwrap_or(i64::MAX);
+    let done = match db {
+        // SQLite keeps the time as RFC 3339 text, which sorts like the instant it names.
+        Database::Sqlite(pool) => sqlx::query(PRUNE)
+            .bind(before.to_rfc3339())
+            .bind(up_to)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Database::Postgres(pool) => sqlx::query(PRUNE)
+            .bind(before)
+            .bind(up_to)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    Ok(done)
+}

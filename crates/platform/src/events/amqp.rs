@@ -1,0 +1,278 @@
+//! The RabbitMQ transport (`AGORA_EVENTS=rabbitmq`):
+//!
+//! * a **relay** per producing service reads its outbox in commit order and publishes each entry
+//!   to a durable topic exchange (routing key = the event type, persistent, `message_id` = the
+//!   event id) with publisher confirms; its position advances only after the broker confirmed, so
+//!   an entry left unpublished by a crash is published after the restart (at least once);
+//! * a **consumer** per consuming service owns one durable queue `<exchange>.<service>` bound to
+//!   `agora.<producer>.#` for each producer it follows; it applies one delivery at a time (so
+//!   order per subject holds) through the same inbox-claiming handler as the feed, and acks only
+//!   after the handler's transaction committed or the event went to the dead letters. A message
+//!   that is not even an event is rejected to the dead-letter exchange `<exchange>.dlx`.
+//!
+//! Both reconnect with backoff when the broker goes away.
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::consumer::apply;
+use super::{store, Event, EventHandler};
+use crate::db::Database;
+use crate::shutdown::Shutdown;
+
+/// Where events go: the broker and the exchange.
+#[derive(Clone)]
+pub struct Broker {
+    url: SecretString,
+    pub exchange: String,
+}
+
+impl Broker {
+    pub fn new(url: SecretString, exchange: &str) -> Self {
+        Self {
+            url,
+            exchange: exchange.to_owned(),
+        }
+    }
+
+    /// The queue of one consuming service.
+    pub fn queue(&self, service: &str) -> String {
+        format!("{}.{service}", self.exchange)
+    }
+
+    fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.exchange)
+    }
+
+    /// A channel with the exchange declared.
+    pub async fn channel(&self) -> Result<(Connection, Channel), lapin::Error> {
+        let properties = ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio);
+        let connection = Connection::connect(self.url.expose_secret(), properties).await?;
+        let channel = connection.create_channel().await?;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                &self.exchange,
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((connection, channel))
+    }
+
+    /// Declares `service`'s queue (and its dead-letter queue) bound to every producer's events.
+    pub async fn declare_queue(
+        &self,
+        channel: &Channel,
+        service: &str,
+        producers: &[String],
+    ) -> Result<String, lapin::Error> {
+        let dlx = self.dead_letter_exchange();
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                &dlx,
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let dlq = format!("{}.dlq", self.queue(service));
+        channel
+            .queue_declare(&dlq, durable, FieldTable::default())
+            .await?;
+        channel
+            .queue_bind(
+                &dlq,
+                &dlx,
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let queue = self.queue(service);
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.into()),
+        );
+        channel.queue_declare(&queue, durable, arguments).await?;
+        for producer in producers {
+            channel
+                .queue_bind(
+                    &queue,
+                    &self.exchange,
+                    &format!("agora.{producer}.#"),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(queue)
+    }
+}
+
+/// Publishes one event and waits for the broker's confirm.
+pub async fn publish(channel: &Channel, exchange: &str, event: &Event) -> anyhow::Result<()> {
+    let payload = serde_json::to_vec(event)?;
+    let properties = BasicProperties::default()
+        .with_message_id(event.id.to_string().into())
+        .with_content_type("application/cloudevents+json".into())
+        .with_delivery_mode(2);
+    let confirm = channel
+        .basic_publish(
+            exchange,
+            &event.event_type,
+            BasicPublishOptions::default(),
+            &payload,
+            properties,
+        )
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Nack(_) => anyhow::bail!("the broker refused event {}", event.id),
+    }
+}
+
+/// The relay's position in its own outbox is kept like a consumer's cursor.
+pub fn relay_name(service: &str) -> String {
+    format!("{service}:rabbitmq-relay")
+}
+
+/// Runs the relay of `service`'s outbox until `shutdown`, reconnecting as needed.
+pub async fn relay(broker: Broker, service: String, db: Database, mut shutdown: Shutdown) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            failed = relay_connected(&broker, &service, &db) => {
+                if let Err(e) = failed {
+                    tracing::warn!(error = %e, "event relay: broker unavailable; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Publishes new outbox entries as long as the connection holds; returns its error.
+async fn relay_connected(broker: &Broker, service: &str, db: &Database) -> anyhow::Result<()> {
+    let (_connection, channel) = broker.channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let name = relay_name(service);
+    tracing::info!(exchange = %broker.exchange, "event relay connected");
+    loop {
+        let position = store::cursor(db, &name, service).await?;
+        let entries = store::read_after(db, position, 100).await?;
+        let Some(last) = entries.last().map(|e| e.position) else {
+            // Nothing new: look again shortly (the outbox is a table, not a notification).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        for entry in &entries {
+            publish(&channel, &broker.exchange, &entry.event).await?;
+            metrics::counter!("events_published_total", "type" => entry.event.event_type.clone())
+                .increment(1);
+        }
+        store::set_cursor(db, &name, service, last).await?;
+    }
+}
+
+/// Runs `service`'s consumer until `shutdown`: every event of the producers in `handlers` goes to
+/// that producer's handler.
+pub async fn consume(
+    broker: Broker,
+    service: String,
+    db: Database,
+    handlers: Vec<(String, Arc<dyn EventHandler>)>,
+    mut shutdown: Shutdown,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            failed = consume_connected(&broker, &service, &db, &handlers) => {
+                if let Err(e) = failed {
+                    tracing::warn!(error = %e, "event consumer: broker unavailable; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn consume_connected(
+    broker: &Broker,
+    service: &str,
+    db: &Database,
+    handlers: &[(String, Arc<dyn EventHandler>)],
+) -> anyhow::Result<()> {
+    let (_connection, channel) = broker.channel().await?;
+    let producers: Vec<String> = handlers.iter().map(|(p, _)| p.clone()).collect();
+    let queue = broker.declare_queue(&channel, service, &producers).await?;
+    // One at a time, acked after it is applied: the queue's order is the order of application.
+    channel.basic_qos(1, BasicQosOptions::default()).await?;
+    let mut deliveries = channel
+        .basic_consume(
+            &queue,
+            &format!("{service}-{}", uuid::Uuid::now_v7()),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(%queue, "event consumer connected");
+    while let Some(delivery) = deliveries.next().await {
+        let delivery = delivery?;
+        let event: Event = match serde_json::from_slice(&delivery.data) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(error = %e, "not an event; rejected to the dead-letter exchange");
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
+                continue;
+            }
+        };
+        let handler = handlers
+            .iter()
+            .find(|(producer, _)| event.event_type.starts_with(&format!("agora.{producer}.")))
+            .map(|(_, h)| h.clone());
+        if let Some(handler) = handler.filter(|h| h.wants(&event.event_type)) {
+            apply(service, db, handler.as_ref(), 5, &event).await?;
+        }
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    anyhow::bail!("the broker closed the consumer")
+}

@@ -1,0 +1,54 @@
+//! A minimal producer process for the transport crash test: `commit` writes one event to the
+//! outbox of `--database-url` and then waits to be killed, before anything relays it; `relay` runs
+//! the RabbitMQ relay over that outbox (the producer restarted) until killed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use platform::db::{sqlite_write, Database};
+use platform::events::{store, Event, Events};
+use serde_json::{json, Map, Value};
+use sqlx::migrate::Migrator;
+
+#[tokio::main]
+async fn main() {
+    platform::telemetry::init("outbox-producer");
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, url, amqp, exchange) = (&args[1], &args[2], &args[3], &args[4]);
+    let none = Migrator::DEFAULT;
+    let db = Database::connect(url, 2, &none, &none).await.unwrap();
+    store::migrate(&db).await.unwrap();
+    // Kept to the end: dropping it stops the relay.
+    let mut running = None;
+    match mode.as_str() {
+        "commit" => {
+            let event = Event::new("test", "thing_happened", "crash", json!({"n": 1}));
+            match &db {
+                Database::Sqlite(pool) => {
+                    let mut tx = sqlite_write(pool).await.unwrap();
+                    store::enqueue_sqlite(&mut tx, &event).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+                Database::Postgres(pool) => {
+                    let mut tx = pool.begin().await.unwrap();
+                    store::enqueue_postgres(&mut tx, &event).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }
+            println!("committed {}", event.id);
+        }
+        "relay" => {
+            let mut overrides = Map::new();
+            overrides.insert("port".into(), json!(0));
+            overrides.insert("events".into(), json!("rabbitmq"));
+            overrides.insert("amqp_url".into(), Value::from(amqp.clone()));
+            overrides.insert("amqp_exchange".into(), Value::from(exchange.clone()));
+            let common: platform::config::CommonConfig =
+                platform::config::load(json!({}), overrides).unwrap();
+            running = Some(Events::new(&common, "test", db).spawn());
+            println!("relaying");
+        }
+        other => panic!("unknown mode {other}"),
+    }
+    // Wait to be killed (SIGKILL: nothing after this point runs).
+    std::future::pending::<()>().await;
+    drop(running);
+}
