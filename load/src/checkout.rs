@@ -29,103 +29,195 @@ async fn token(request: reqwest::RequestBuilder) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no access token"))
 }
 
-pub async fn scenarios(
-    http: &reqwest::Client,
-    data: &Path,
+/// What the write scenarios need: tokens, keys and URLs from the running platform.
+pub struct Setup {
+    /// The gateway's port; the services' follow it.
     port: u16,
-    product_id: &str,
-) -> anyhow::Result<Vec<(&'static str, Request)>> {
-    let at = |offset: u16| format!("http://127.0.0.1:{}", port + offset);
-    let (users, inventory, orders, payments, psp) = (at(1), at(3), at(4), at(5), at(6));
-    let admin = token(http.post(format!("{users}/auth/login")).json(&json!({
-        "login": "admin",
-        "password": setting(data, "admin-credentials", "password")?,
-    })))
-    .await?;
-    // Enough stock that no checkout of the run is short.
-    let product: Value = http
-        .get(format!("{}/products/{product_id}", at(2)))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let sku = product["sku"].as_str().unwrap_or_default().to_owned();
-    http.put(format!("{inventory}/stock/{sku}"))
-        .bearer_auth(&admin)
-        .json(&json!({"on_hand": 1_000_000_000, "reason": "load test"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    // Orders' own client holds payments:write, as in the checkout.
-    let service = token(
-        http.post(format!("{users}/oauth/token"))
-            .basic_auth(
-                "orders",
-                Some(setting(data, "config/orders.toml", "client_secret")?),
-            )
-            .form(&[("grant_type", "client_credentials")]),
-    )
-    .await?;
-    http.post(format!("{users}/users"))
-        .json(&json!({"username": "loadtester", "email": "load@example.com", "password": "load test password"}))
-        .send()
-        .await?;
-    let customer = token(http.post(format!("{users}/auth/login")).json(&json!({
-        "login": "loadtester", "password": "load test password"
-    })))
-    .await?;
-    let psp_key = setting(data, "config/payment-gateway-sim.toml", "psp_api_key")?;
-    let key = || uuid::Uuid::now_v7().to_string();
+    admin: String,
+    service: String,
+    customer: String,
+    psp_key: String,
+    product_id: String,
+    sku: String,
+}
 
-    let direct: Request = Arc::new(move |client, _| {
-        client
-            .post(format!("{psp}/v1/payment_intents"))
-            .bearer_auth(&psp_key)
-            .header("Idempotency-Key", key())
-            .form(&[
-                ("amount", "1999"),
-                ("currency", "eur"),
-                ("payment_method", "pm_card_visa"),
-                ("capture_method", "manual"),
-                ("confirm", "true"),
-                ("metadata[order_id]", "load"),
-            ])
-    });
-    let through_payments: Request = Arc::new(move |client, _| {
-        client
-            .post(format!("{payments}/payments"))
-            .bearer_auth(&service)
-            .header("Idempotency-Key", key())
-            .json(
-                &json!({"order_id": key(), "amount": 1999, "currency": "EUR",
-                "payment_method": "pm_card_visa", "customer_id": "load"}),
-            )
-    });
-    let product_id = product_id.to_owned();
-    let checkout: Request = Arc::new(move |client, _| {
-        client
-            .post(format!("{orders}/orders"))
-            .bearer_auth(&customer)
-            .header("Idempotency-Key", key())
-            .json(
-                &json!({"items": [{"product_id": product_id, "quantity": 1}],
-                "payment_method": "pm_card_visa",
-                "shipping_address": {"name": "Load", "line1": "1 Test St", "city": "Berlin",
-                    "postal_code": "10115", "country": "DE"}}),
-            )
-    });
-    Ok(vec![
-        (
-            "authorize at the gateway simulator alone (POST /v1/payment_intents)",
-            direct,
-        ),
-        (
-            "authorize through payments (POST /payments → simulator)",
-            through_payments,
-        ),
-        (
-            "checkout (POST /orders → products, inventory, payments → simulator)",
-            checkout,
-        ),
-    ])
+impl Setup {
+    pub async fn new(
+        http: &reqwest::Client,
+        data: &Path,
+        port: u16,
+        product_id: &str,
+    ) -> anyhow::Result<Self> {
+        let url = |offset: u16, path: &str| format!("http://127.0.0.1:{}{path}", port + offset);
+        let admin = token(http.post(url(1, "/auth/login")).json(&json!({
+            "login": "admin",
+            "password": setting(data, "admin-credentials", "password")?,
+        })))
+        .await?;
+        let product: Value = http
+            .get(url(2, &format!("/products/{product_id}")))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sku = product["sku"].as_str().unwrap_or_default().to_owned();
+        // Enough stock that no checkout or reservation of the run is short.
+        http.put(url(3, &format!("/stock/{sku}")))
+            .bearer_auth(&admin)
+            .json(&json!({"on_hand": 1_000_000_000, "reason": "load test"}))
+            .send()
+            .await?
+            .error_for_status()?;
+        // Orders' own client holds inventory:reserve and payments:write, as in the checkout.
+        let service = token(
+            http.post(url(1, "/oauth/token"))
+                .basic_auth(
+                    "orders",
+                    Some(setting(data, "config/orders.toml", "client_secret")?),
+                )
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await?;
+        http.post(url(1, "/users"))
+            .json(&json!({"username": "loadtester", "email": "load@example.com", "password": "load test password"}))
+            .send()
+            .await?;
+        let customer = token(http.post(url(1, "/auth/login")).json(&json!({
+            "login": "loadtester", "password": "load test password"
+        })))
+        .await?;
+        Ok(Self {
+            port,
+            admin,
+            service,
+            customer,
+            psp_key: setting(data, "config/payment-gateway-sim.toml", "psp_api_key")?,
+            product_id: product_id.to_owned(),
+            sku,
+        })
+    }
+
+    fn url(&self, offset: u16, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port + offset)
+    }
+
+    pub fn scenarios(&self) -> Vec<(&'static str, Request)> {
+        let key = || uuid::Uuid::now_v7().to_string();
+        let (psp, psp_key) = (self.url(6, "/v1/payment_intents"), self.psp_key.clone());
+        let direct: Request = Arc::new(move |client, _| {
+            client
+                .post(&psp)
+                .bearer_auth(&psp_key)
+                .header("Idempotency-Key", key())
+                .form(&[
+                    ("amount", "1999"),
+                    ("currency", "eur"),
+                    ("payment_method", "pm_card_visa"),
+                    ("capture_method", "manual"),
+                    ("confirm", "true"),
+                    ("metadata[order_id]", "load"),
+                ])
+        });
+        let (payments, service) = (self.url(5, "/payments"), self.service.clone());
+        let through_payments: Request = Arc::new(move |client, _| {
+            client
+                .post(&payments)
+                .bearer_auth(&service)
+                .header("Idempotency-Key", key())
+                .json(
+                    &json!({"order_id": key(), "amount": 1999, "currency": "EUR",
+                    "payment_method": "pm_card_visa", "customer_id": "load"}),
+                )
+        });
+        let (reservations, service, sku) = (
+            self.url(3, "/reservations"),
+            self.service.clone(),
+            self.sku.clone(),
+        );
+        let reserve: Request = Arc::new(move |client, _| {
+            client
+                .post(&reservations)
+                .bearer_auth(&service)
+                .json(&json!({"reservation_id": key(), "items": [{"sku": sku, "quantity": 1}], "ttl_seconds": 3600}))
+        });
+        let (orders, customer, product_id) = (
+            self.url(4, "/orders"),
+            self.customer.clone(),
+            self.product_id.clone(),
+        );
+        let checkout: Request = Arc::new(move |client, _| {
+            client
+                .post(&orders)
+                .bearer_auth(&customer)
+                .header("Idempotency-Key", key())
+                .json(
+                    &json!({"items": [{"product_id": product_id, "quantity": 1}],
+                    "payment_method": "pm_card_visa",
+                    "shipping_address": {"name": "Load", "line1": "1 Test St", "city": "Berlin",
+                        "postal_code": "10115", "country": "DE"}}),
+                )
+        });
+        vec![
+            ("reserve stock (POST /reservations, 1 line)", reserve),
+            (
+                "authorize at the gateway simulator alone (POST /v1/payment_intents)",
+                direct,
+            ),
+            (
+                "authorize through payments (POST /payments → simulator)",
+                through_payments,
+            ),
+            (
+                "checkout (POST /orders → products, inventory, payments → simulator)",
+                checkout,
+            ),
+        ]
+    }
+
+    /// Sets a product's stock `count` times, one after the other, and measures each time how long
+    /// until the catalog shows it (inventory's outbox → transport → products' projection).
+    pub async fn availability_delays(
+        &self,
+        http: &reqwest::Client,
+        product_id: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<std::time::Duration>> {
+        let product: Value = http
+            .get(self.url(2, &format!("/products/{product_id}")))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sku = product["sku"].as_str().unwrap_or_default();
+        let mut delays = Vec::new();
+        for i in 0..count {
+            let units = 1000 + i as i64;
+            let started = std::time::Instant::now();
+            http.put(self.url(3, &format!("/stock/{sku}")))
+                .bearer_auth(&self.admin)
+                .json(&json!({"on_hand": units, "reason": "load test"}))
+                .send()
+                .await?
+                .error_for_status()?;
+            loop {
+                let seen: Value = http
+                    .get(self.url(2, &format!("/products/{product_id}")))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if seen["availability"]["available"] == units {
+                    break;
+                }
+                anyhow::ensure!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "availability did not follow within 10 s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            delays.push(started.elapsed());
+        }
+        delays.sort_unstable();
+        Ok(delays)
+    }
 }

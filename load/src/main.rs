@@ -43,6 +43,9 @@ enum Cmd {
         /// Concurrent connections.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Extra arguments for `agora up`, e.g. `--up=--events --up=rabbitmq`.
+        #[arg(long = "up", allow_hyphen_values = true)]
+        up_args: Vec<String>,
     },
 }
 
@@ -55,12 +58,14 @@ async fn main() -> anyhow::Result<()> {
             port,
             duration,
             concurrency,
+            up_args,
         } => {
             run(
                 agora_bin,
                 port,
                 Duration::from_secs(duration.clamp(1, 300)),
                 concurrency.clamp(1, 512),
+                up_args,
             )
             .await
         }
@@ -101,12 +106,16 @@ impl Outcome {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
     fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[index.min(self.latencies.len() - 1)]
+        percentile(&self.latencies, p)
     }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
 }
 
 /// Builds the `i`-th request of a scenario.
@@ -172,6 +181,7 @@ async fn run(
     port: u16,
     duration: Duration,
     concurrency: usize,
+    up_args: Vec<String>,
 ) -> anyhow::Result<()> {
     let here = std::env::current_exe()?;
     let agora = agora_bin.unwrap_or_else(|| here.with_file_name("agora"));
@@ -190,6 +200,7 @@ async fn run(
                     "--data-dir",
                 ])
                 .arg(data.path())
+                .args(&up_args)
                 // One load generator on one address: lift the gateway's per-address limit.
                 .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
                 .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
@@ -272,7 +283,8 @@ async fn run(
                 ),
             ),
         ];
-        scenarios.extend(checkout::scenarios(&http, data.path(), port, &ids[0]).await?);
+        let setup = checkout::Setup::new(&http, data.path(), port, &ids[0]).await?;
+        scenarios.extend(setup.scenarios());
         println!(
             "{} s per scenario, {concurrency} connections, {} products\n",
             duration.as_secs(),
@@ -295,6 +307,13 @@ async fn run(
                 outcome.errors
             );
         }
+        let delays = setup.availability_delays(&http, &ids[1], 50).await?;
+        println!(
+            "\nstock change → product availability, {} changes one after the other: p50 {:.1} ms, p99 {:.1} ms",
+            delays.len(),
+            percentile(&delays, 0.50).as_secs_f64() * 1000.0,
+            percentile(&delays, 0.99).as_secs_f64() * 1000.0
+        );
         Ok(())
     }
     .await;
