@@ -111,6 +111,16 @@ impl JwtVerifier {
         )
     }
 
+    /// The verifier every service uses: the users service's JWKS, the configured issuer and
+    /// audience.
+    pub fn for_service(common: &crate::config::CommonConfig) -> Self {
+        Self::remote(
+            &common.jwks_url(),
+            &common.token_issuer,
+            &common.token_audience,
+        )
+    }
+
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| TokenError::Invalid(format!("malformed header: {e}")))?;

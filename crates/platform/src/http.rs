@@ -147,6 +147,38 @@ pub async fn serve(
     .await
 }
 
+/// A service ready to run: its app and its bound listener (so its port is known before it runs).
+pub struct Bound {
+    pub listener: tokio::net::TcpListener,
+    pub app: Router,
+    pub port: u16,
+}
+
+/// Wraps a service's routes with the platform's layers (timeout and body limit from `common`) and
+/// binds `common.host:common.port`: what every service's `Application::build` ends with.
+pub async fn bind_service(
+    common: &crate::config::CommonConfig,
+    name: &'static str,
+    (router, openapi): (Router, OpenApi),
+    readiness: Readiness,
+) -> anyhow::Result<Bound> {
+    let app = app(Service {
+        name,
+        router,
+        openapi,
+        readiness,
+        request_timeout: Duration::from_millis(common.request_timeout_ms),
+        body_limit: common.body_limit_bytes,
+    });
+    let listener = bind(SocketAddr::new(common.host, common.port)).await?;
+    let port = listener.local_addr()?.port();
+    Ok(Bound {
+        listener,
+        app,
+        port,
+    })
+}
+
 /// Binds `host:port`, with a message that names the port when it is taken.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| {

@@ -1,6 +1,5 @@
 //! The inventory service: stock per SKU, a ledger of every change, and reservations that never
 //! oversell. It publishes stock changes through its outbox and follows the catalog's product events.
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::db::Database;
 use platform::events::Events;
-use platform::http::{BearerAuth, Readiness, Service};
+use platform::http::{BearerAuth, Readiness};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -85,11 +84,7 @@ impl Application {
         let common = &config.common;
         let (store, db) =
             storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::remote(
-            &common.jwks_url(),
-            &common.token_issuer,
-            &common.token_audience,
-        ));
+        let verifier = Arc::new(JwtVerifier::for_service(common));
         let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::ProductEvents {
             store: store.clone(),
         });
@@ -105,16 +100,12 @@ impl Application {
             stopping,
             handler,
         );
-        let app = platform::http::app(Service {
-            name: NAME,
-            router,
-            openapi,
-            readiness: Readiness::database(db),
-            request_timeout: Duration::from_millis(common.request_timeout_ms),
-            body_limit: common.body_limit_bytes,
-        });
-        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
-        let port = listener.local_addr()?.port();
+        let platform::http::Bound {
+            listener,
+            app,
+            port,
+        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
+            .await?;
         Ok(Self {
             listener,
             app,

@@ -1,7 +1,6 @@
 //! The orders service: places orders through a checkout saga over products, inventory and
 //! payments, persisted after every step and resumed after a crash; tracks status and history;
 //! cancels, ships and delivers. Publishes what happened through its outbox.
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::db::Database;
 use platform::events::Events;
-use platform::http::{BearerAuth, Readiness, Service};
+use platform::http::{BearerAuth, Readiness};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -82,11 +81,7 @@ impl Application {
         let settings = &config.settings;
         let (store, db) =
             storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::remote(
-            &common.jwks_url(),
-            &common.token_issuer,
-            &common.token_audience,
-        ));
+        let verifier = Arc::new(JwtVerifier::for_service(common));
         let saga = Arc::new(saga::Saga {
             store: store.clone(),
             clients: clients::Clients::new(common, settings),
@@ -104,16 +99,12 @@ impl Application {
         let events = Events::new(common, NAME, db.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(state.clone(), db.clone(), stopping);
-        let app = platform::http::app(Service {
-            name: NAME,
-            router,
-            openapi,
-            readiness: Readiness::database(db),
-            request_timeout: Duration::from_millis(common.request_timeout_ms),
-            body_limit: common.body_limit_bytes,
-        });
-        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
-        let port = listener.local_addr()?.port();
+        let platform::http::Bound {
+            listener,
+            app,
+            port,
+        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
+            .await?;
         Ok(Self {
             listener,
             app,

@@ -1,7 +1,6 @@
 //! The payments service: authorizes, captures, voids and refunds through an external payment
 //! gateway (Stripe's API; the simulator by default), exactly once under retries, timeouts and
 //! crashes. Publishes what happened through its outbox.
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use platform::auth::JwtVerifier;
 use platform::breaker::Breaker;
 use platform::db::Database;
 use platform::events::Events;
-use platform::http::{BearerAuth, Readiness, Service};
+use platform::http::{BearerAuth, Readiness};
 use platform::shutdown::Shutdown;
 use secrecy::SecretString;
 use utoipa::OpenApi;
@@ -86,11 +85,7 @@ impl Application {
         let settings = &config.settings;
         let (store, db) =
             storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::remote(
-            &common.jwks_url(),
-            &common.token_issuer,
-            &common.token_audience,
-        ));
+        let verifier = Arc::new(JwtVerifier::for_service(common));
         let gateway = gateway::stripe::StripeGateway::new(
             &settings.psp_url,
             settings.psp_api_key.clone(),
@@ -117,16 +112,12 @@ impl Application {
             db.clone(),
             stopping,
         );
-        let app = platform::http::app(Service {
-            name: NAME,
-            router,
-            openapi,
-            readiness: Readiness::database(db),
-            request_timeout: Duration::from_millis(common.request_timeout_ms),
-            body_limit: common.body_limit_bytes,
-        });
-        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
-        let port = listener.local_addr()?.port();
+        let platform::http::Bound {
+            listener,
+            app,
+            port,
+        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
+            .await?;
         Ok(Self {
             listener,
             app,

@@ -1,15 +1,13 @@
 //! The products service: the catalog (categories and products), its search, and the product
 //! events other services follow. Reads are public; writes need an admin token.
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::FromRef;
 use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::db::Database;
 use platform::events::Events;
-use platform::http::{BearerAuth, Readiness, Service};
+use platform::http::{BearerAuth, Readiness};
 use platform::shutdown::Shutdown;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -81,11 +79,7 @@ impl Application {
         let common = &config.common;
         let (store, db) =
             storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::remote(
-            &common.jwks_url(),
-            &common.token_issuer,
-            &common.token_audience,
-        ));
+        let verifier = Arc::new(JwtVerifier::for_service(common));
         let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::InventoryEvents {
             store: store.clone(),
         });
@@ -93,16 +87,12 @@ impl Application {
         events.follow("inventory", &config.settings.inventory_url, handler.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
         let (router, openapi) = router(AppState { store, verifier }, db.clone(), stopping, handler);
-        let app = platform::http::app(Service {
-            name: NAME,
-            router,
-            openapi,
-            readiness: Readiness::database(db),
-            request_timeout: Duration::from_millis(common.request_timeout_ms),
-            body_limit: common.body_limit_bytes,
-        });
-        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
-        let port = listener.local_addr()?.port();
+        let platform::http::Bound {
+            listener,
+            app,
+            port,
+        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
+            .await?;
         Ok(Self {
             listener,
             app,

@@ -1,6 +1,5 @@
 //! The users service: accounts, logins, tokens and OAuth2 clients. It is Agora's only token
 //! issuer; every other service verifies its tokens against the keys it publishes.
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +8,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use chrono::Utc;
 use platform::auth::{JwtVerifier, KeySource};
-use platform::http::{BearerAuth, Readiness, Service};
+use platform::http::{BearerAuth, Readiness};
 use platform::shutdown::Shutdown;
 use secrecy::ExposeSecret;
 use utoipa::OpenApi;
@@ -209,16 +208,12 @@ impl Application {
         state.register_service_clients().await?;
         state.bootstrap_admin().await?;
         let (router, openapi) = router(state);
-        let app = platform::http::app(Service {
-            name: NAME,
-            router,
-            openapi,
-            readiness: Readiness::database(db),
-            request_timeout: Duration::from_millis(common.request_timeout_ms),
-            body_limit: common.body_limit_bytes,
-        });
-        let listener = platform::http::bind(SocketAddr::new(common.host, common.port)).await?;
-        let port = listener.local_addr()?.port();
+        let platform::http::Bound {
+            listener,
+            app,
+            port,
+        } = platform::http::bind_service(&common, NAME, (router, openapi), Readiness::database(db))
+            .await?;
         Ok(Self {
             listener,
             app,
