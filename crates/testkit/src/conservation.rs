@@ -5,9 +5,10 @@
 //! * per SKU: `on_hand = available + reserved`, and the ledger sums to `on_hand`;
 //! * units sold (ledger `sale` minus `return`) equal the units of confirmed, shipped and delivered
 //!   orders;
-//! * what the gateway captured minus what it refunded equals what shipped and delivered orders
-//!   owe (confirmed orders are authorized, not captured); no order that is not confirmed holds an
-//!   authorization.
+//! * per order, what the gateway captured minus what was refunded equals what the order owes (its
+//!   total once shipped or delivered, less refunds; nothing otherwise: confirmed orders are
+//!   authorized, not captured, and cancelled ones are voided or refunded in full); no order that is
+//!   not confirmed holds an authorization.
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -101,9 +102,9 @@ pub async fn check(p: &Platform<'_>, skus: &[&str]) {
         );
     }
 
-    // Money: per order, what the gateway holds.
-    let mut owed = 0;
-    let mut collected = 0;
+    // Money, per order: what the gateway captured, less what was refunded, is what the order owes
+    // (its total once shipped or delivered, nothing before or after a cancellation), and only a
+    // confirmed order holds an authorization.
     for order in &orders {
         let id = order["id"].as_str().unwrap();
         let status = order["status"].as_str().unwrap();
@@ -118,13 +119,14 @@ pub async fn check(p: &Platform<'_>, skus: &[&str]) {
         let found: Value = found.json().await.unwrap();
         let intents = found["data"].as_array().unwrap();
         let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut received = 0;
+        let mut refunded = 0;
         for intent in intents {
             *by_status
                 .entry(intent["status"].as_str().unwrap())
                 .or_default() += 1;
-            collected += intent["amount_received"].as_i64().unwrap();
-            let refunds = get_refunded(p, intent).await;
-            collected -= refunds;
+            received += intent["amount_received"].as_i64().unwrap();
+            refunded += get_refunded(p, intent).await;
         }
         let authorized = by_status.get("requires_capture").copied().unwrap_or(0);
         if status == "confirmed" {
@@ -138,14 +140,17 @@ pub async fn check(p: &Platform<'_>, skus: &[&str]) {
                 "order {id} is {status}: no authorization may be left: {by_status:?}"
             );
         }
-        if status == "shipped" || status == "delivered" {
-            owed += order["total"]["amount"].as_i64().unwrap();
-        }
+        let owed = if status == "shipped" || status == "delivered" {
+            order["total"]["amount"].as_i64().unwrap() - refunded
+        } else {
+            0
+        };
+        assert_eq!(
+            received - refunded,
+            owed,
+            "order {id} ({status}): captured {received} - refunded {refunded} at the gateway"
+        );
     }
-    assert_eq!(
-        collected, owed,
-        "captured - refunded at the gateway differs from what orders owe"
-    );
 }
 
 /// What was refunded of an intent, as the payments service recorded it (each refund it records is

@@ -18,6 +18,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 mod error;
+pub mod events;
 mod routes;
 pub mod saga;
 pub mod storage;
@@ -56,12 +57,20 @@ pub fn router(
     state: AppState,
     db: Database,
     stopping: platform::shutdown::Stopping,
+    handler: Arc<dyn platform::events::EventHandler>,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let verifier = state.verifier.clone();
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::orders::router())
         .with_state(state)
-        .merge(platform::events::feed::router(db, verifier, stopping))
+        .merge(platform::events::feed::router(
+            db.clone(),
+            verifier.clone(),
+            stopping,
+        ))
+        .merge(platform::events::dead_letters::router(
+            db, verifier, NAME, handler,
+        ))
         .split_for_parts()
 }
 
@@ -95,10 +104,14 @@ impl Application {
             request_deadline: Duration::from_millis(settings.request_deadline_ms),
             saga_deadline: Duration::from_millis(settings.saga_deadline_ms),
         };
-        // A producer only: with RabbitMQ its outbox is relayed to the broker.
-        let events = Events::new(common, NAME, db.clone());
+        let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::Reactions {
+            store: state.store.clone(),
+        });
+        let mut events = Events::new(common, NAME, db.clone());
+        events.follow("payments", &settings.payments_url, handler.clone());
+        events.follow("inventory", &settings.inventory_url, handler.clone());
         let (stop_signal, stopping) = platform::shutdown::stopping();
-        let (router, openapi) = router(state.clone(), db.clone(), stopping);
+        let (router, openapi) = router(state.clone(), db.clone(), stopping, handler);
         let platform::http::Bound {
             listener,
             app,

@@ -111,6 +111,17 @@ pub struct Change<'a> {
     pub event: Option<&'a Event>,
 }
 
+/// What an event from another service does to an order.
+pub enum Reaction {
+    /// Run the order's saga step now.
+    Wake,
+    /// Cancel the order if it is confirmed and nothing else is under way.
+    CancelConfirmed,
+    /// A line in the order's history (its status unchanged), unless the order is being cancelled
+    /// (then the event is orders' own doing).
+    Note(String),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Inserts a new order with its lines, its first history line and its event; or finds the
@@ -132,6 +143,14 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Keeps the recovery worker away from an order while a step runs; a crash ends the lease.
     async fn lease(&self, id: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Applies another service's event to an order, once (the event id is claimed in the inbox in
+    /// the same transaction).
+    async fn react(
+        &self,
+        event: &Event,
+        order_id: &str,
+        reaction: Reaction,
+    ) -> Result<(), StoreError>;
     /// Orders whose saga step is due.
     async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError>;
 }
@@ -177,7 +196,7 @@ pub struct PostgresStore {
 }
 
 macro_rules! backend {
-    ($store:ty, $begin:expr, $enqueue:path, $conn:ty) => {
+    ($store:ty, $begin:expr, $enqueue:path, $claim:path, $conn:ty) => {
         impl $store {
             async fn load(conn: &mut $conn, id: &str) -> Result<Option<Order>, sqlx::Error> {
                 let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
@@ -324,6 +343,29 @@ macro_rules! backend {
                 Ok(())
             }
 
+            async fn react(&self, event: &Event, order_id: &str, reaction: Reaction) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                if $claim(&mut *tx, crate::NAME, event).await? {
+                    let now = Utc::now();
+                    match reaction {
+                        Reaction::Wake => {
+                            sqlx::query("UPDATE orders SET next_attempt_at = $2 WHERE id = $1 AND saga_step IS NOT NULL")
+                                .bind(order_id).bind(now).execute(&mut *tx).await?;
+                        }
+                        Reaction::CancelConfirmed => {
+                            sqlx::query("UPDATE orders SET saga_step = 'cancel', saga_outcome = 'cancelled', failure = 'the payment was voided at the payment gateway', next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND status = 'confirmed' AND saga_step IS NULL")
+                                .bind(order_id).bind(now).execute(&mut *tx).await?;
+                        }
+                        Reaction::Note(note) => {
+                            sqlx::query("INSERT INTO order_history (order_id, status, note, at) SELECT id, status, $2, $3 FROM orders WHERE id = $1 AND COALESCE(saga_step, '') <> 'cancel' AND status <> 'cancelled'")
+                                .bind(order_id).bind(note).bind(now).execute(&mut *tx).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
                 let rows: Vec<(String,)> = sqlx::query_as(DUE).bind(now).bind(limit).fetch_all(&self.pool).await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
@@ -336,11 +378,13 @@ backend!(
     SqliteStore,
     platform::db::sqlite_write,
     events::enqueue_sqlite,
+    events::claim_sqlite,
     sqlx::SqliteConnection
 );
 backend!(
     PostgresStore,
     sqlx::PgPool::begin,
     events::enqueue_postgres,
+    events::claim_postgres,
     sqlx::PgConnection
 );

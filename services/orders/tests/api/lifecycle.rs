@@ -237,3 +237,90 @@ async fn a_slow_gateway_answers_202_and_the_saga_finishes_on_its_own() {
         s.conserved(&["SLOW-1"]).await;
     }
 }
+
+#[tokio::test]
+async fn what_other_services_report_reaches_the_order() {
+    for s in stacks().await {
+        let p = s.product("EVT-1", 900, "EUR", 3).await;
+        let who = s.customer();
+        // A refund made at the payment gateway (after shipping) shows in the order's history.
+        let order: Value = s
+            .place(
+                &who,
+                &new_id(),
+                json!([{"product_id": p, "quantity": 1}]),
+                "pm_card_visa",
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = order["id"].as_str().unwrap();
+        assert_eq!(s.act(&s.admin, id, "ship").await.status(), 200);
+        let payment = order["payment_id"].as_str().unwrap();
+        let r = s
+            .http
+            .post(format!("{}/payments/{payment}/refunds", s.payments))
+            .bearer_auth(&s.admin)
+            .header("Idempotency-Key", "goodwill")
+            .json(&json!({"amount": 300}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let noted = eventually(&s, id, |o| {
+            o["status_history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["note"] == "300 refunded at the payment gateway")
+        })
+        .await;
+        assert_eq!(noted["status"], "shipped");
+
+        // An authorization voided behind orders' back: the order can never be charged, so it is
+        // cancelled and its stock returned.
+        let order: Value = s
+            .place(
+                &who,
+                &new_id(),
+                json!([{"product_id": p, "quantity": 2}]),
+                "pm_card_visa",
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = order["id"].as_str().unwrap();
+        assert_eq!(s.stock("EVT-1").await["on_hand"], 0);
+        let payment = order["payment_id"].as_str().unwrap();
+        let r = s
+            .http
+            .post(format!("{}/payments/{payment}/void", s.payments))
+            .bearer_auth(&s.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let cancelled = eventually(&s, id, |o| o["status"] == "cancelled").await;
+        assert_eq!(
+            cancelled["failure"],
+            "the payment was voided at the payment gateway"
+        );
+        assert_eq!(s.stock("EVT-1").await["on_hand"], 2);
+        s.conserved(&["EVT-1"]).await;
+    }
+}
+
+/// Waits (bounded) until the order satisfies `done`.
+async fn eventually(s: &crate::Stack, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = s.order(&s.admin, id).await.json().await.unwrap();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{}: order {id} never got there: {last}", s.backend);
+}
