@@ -63,13 +63,11 @@ pub fn router(
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::orders::router())
         .with_state(state)
-        .merge(platform::events::feed::router(
-            db.clone(),
-            verifier.clone(),
+        .merge(platform::events::routes(
+            db,
+            verifier,
             stopping,
-        ))
-        .merge(platform::events::dead_letters::router(
-            db, verifier, NAME, handler,
+            Some((NAME, handler)),
         ))
         .split_for_parts()
 }

@@ -64,7 +64,7 @@ pub fn router(
         .merge(routes::payments::router())
         .merge(routes::webhooks::router())
         .with_state(state)
-        .merge(platform::events::feed::router(db, verifier, stopping))
+        .merge(platform::events::routes(db, verifier, stopping, None))
         .split_for_parts()
 }
 

@@ -55,13 +55,11 @@ pub fn router(
         .merge(routes::categories::router())
         .merge(routes::products::router())
         .with_state(state)
-        .merge(platform::events::feed::router(
-            db.clone(),
-            verifier.clone(),
+        .merge(platform::events::routes(
+            db,
+            verifier,
             stopping,
-        ))
-        .merge(platform::events::dead_letters::router(
-            db, verifier, NAME, handler,
+            Some((NAME, handler)),
         ))
         .split_for_parts()
 }

@@ -18,3 +18,18 @@ pub mod transport;
 pub use consumer::{EventHandler, FeedConsumer, HandlerError, Running};
 pub use envelope::Event;
 pub use transport::Events;
+
+/// The event endpoints a service serves: its feed (`GET /events`) and, when it consumes events,
+/// its dead letters (`GET /admin/dead-letters`, replay) for `consumer` with `handler`.
+pub fn routes(
+    db: crate::db::Database,
+    verifier: std::sync::Arc<crate::auth::JwtVerifier>,
+    stopping: crate::shutdown::Stopping,
+    consumer: Option<(&'static str, std::sync::Arc<dyn EventHandler>)>,
+) -> utoipa_axum::router::OpenApiRouter {
+    let routes = feed::router(db.clone(), verifier.clone(), stopping);
+    match consumer {
+        Some((name, handler)) => routes.merge(dead_letters::router(db, verifier, name, handler)),
+        None => routes,
+    }
+}
