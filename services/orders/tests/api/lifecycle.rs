@@ -9,17 +9,7 @@ async fn ship_captures_deliver_ends_and_history_shows_it() {
     for s in stacks().await {
         let p = s.product("SHIP-1", 4000, "EUR", 3).await;
         let who = s.customer();
-        let order: Value = s
-            .place(
-                &who,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 1}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = s.buy(&who, &p, 1).await;
         let id = order["id"].as_str().unwrap();
         // Customers cannot ship; deliver before ship is a conflict.
         assert_eq!(s.act(&who.token, id, "ship").await.status(), 403);
@@ -55,17 +45,7 @@ async fn ship_captures_deliver_ends_and_history_shows_it() {
         assert_eq!(history, ["pending", "confirmed", "shipped", "delivered"]);
 
         // History: the customer's own, newest first, filterable; admins filter by user.
-        let second: Value = s
-            .place(
-                &who,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 1}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let second: Value = s.buy(&who, &p, 1).await;
         let list = |token: String, query: String| {
             let s = &s;
             async move {
@@ -113,17 +93,7 @@ async fn someone_elses_order_does_not_exist_for_you() {
     for s in stacks().await {
         let p = s.product("PRIV-1", 100, "EUR", 3).await;
         let owner = s.customer();
-        let order: Value = s
-            .place(
-                &owner,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 1}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = s.buy(&owner, &p, 1).await;
         let id = order["id"].as_str().unwrap();
         let stranger = s.customer();
         assert_eq!(s.order(&stranger.token, id).await.status(), 404);
@@ -142,17 +112,7 @@ async fn cancelling_voids_or_refunds_and_gives_the_stock_back() {
         let p = s.product("CAN-1", 700, "EUR", 4).await;
         let who = s.customer();
         // Before capture: the authorization is voided, the sold units return.
-        let order: Value = s
-            .place(
-                &who,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 2}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = s.buy(&who, &p, 2).await;
         let id = order["id"].as_str().unwrap();
         assert_eq!(s.stock("CAN-1").await["on_hand"], 2);
         let r = s.act(&who.token, id, "cancel").await;
@@ -168,17 +128,7 @@ async fn cancelling_voids_or_refunds_and_gives_the_stock_back() {
         assert_eq!(s.act(&s.admin, id, "ship").await.status(), 409);
 
         // After capture (made at payments directly): the capture is refunded.
-        let order: Value = s
-            .place(
-                &who,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 1}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = s.buy(&who, &p, 1).await;
         let id = order["id"].as_str().unwrap();
         let payment = order["payment_id"].as_str().unwrap();
         let r = s
@@ -244,17 +194,7 @@ async fn what_other_services_report_reaches_the_order() {
         let p = s.product("EVT-1", 900, "EUR", 3).await;
         let who = s.customer();
         // A refund made at the payment gateway (after shipping) shows in the order's history.
-        let order: Value = s
-            .place(
-                &who,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 1}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = s.buy(&who, &p, 1).await;
         let id = order["id"].as_str().unwrap();
         assert_eq!(s.act(&s.admin, id, "ship").await.status(), 200);
         let payment = order["payment_id"].as_str().unwrap();
@@ -280,17 +220,7 @@ async fn what_other_services_report_reaches_the_order() {
 
         // An authorization voided behind orders' back: the order can never be charged, so it is
         // cancelled and its stock returned.
-        let order: Value = s
-            .place(
-                &who,
-                &new_id(),
-                json!([{"product_id": p, "quantity": 2}]),
-                "pm_card_visa",
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let order: Value = s.buy(&who, &p, 2).await;
         let id = order["id"].as_str().unwrap();
         assert_eq!(s.stock("EVT-1").await["on_hand"], 0);
         let payment = order["payment_id"].as_str().unwrap();

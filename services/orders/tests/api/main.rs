@@ -238,6 +238,20 @@ impl Stack {
             .unwrap()
     }
 
+    /// Places an order of `quantity` × `product` with a good card; the answer's body.
+    pub async fn buy(&self, who: &Customer, product: &str, quantity: i64) -> Value {
+        self.place(
+            who,
+            &new_id(),
+            json!([{"product_id": product, "quantity": quantity}]),
+            "pm_card_visa",
+        )
+        .await
+        .json()
+        .await
+        .unwrap()
+    }
+
     pub async fn order(&self, token: &str, id: &str) -> Response {
         self.http
             .get(format!("{}/orders/{id}", self.orders))
