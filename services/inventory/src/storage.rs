@@ -157,7 +157,6 @@ pub async fn connect(
 }
 
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
-const INSERT_STOCK: &str = "INSERT INTO stock (sku, on_hand, reserved, low_stock_threshold, updated_at) VALUES ($1, $2, 0, $3, $4)";
 const SET_STOCK: &str =
     "UPDATE stock SET on_hand = $2, low_stock_threshold = $3, updated_at = $4 WHERE sku = $1";
 const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved";
@@ -327,24 +326,20 @@ macro_rules! backend {
 
             async fn set_on_hand(&self, sku: &str, on_hand: i64, reason: &str, threshold: Option<Option<i64>>) -> Result<StockRow, StoreError> {
                 let mut tx = $begin(&self.pool).await?;
-                let before = Self::read_stock(&mut *tx, sku).await?;
-                let (old_on_hand, old_available) = before.as_ref().map_or((0, 0), |b| (b.on_hand, b.on_hand - b.reserved));
-                match &before {
-                    None => {
-                        sqlx::query(INSERT_STOCK).bind(sku).bind(on_hand).bind(threshold.flatten()).bind(Utc::now()).execute(&mut *tx).await?;
-                    }
-                    Some(row) => {
-                        if on_hand < row.reserved {
-                            return Err(StoreError::Conflict(format!(
-                                "{} units of {sku} are reserved; on_hand cannot go below that", row.reserved
-                            )));
-                        }
-                        let threshold = threshold.unwrap_or(row.low_stock_threshold);
-                        sqlx::query(SET_STOCK).bind(sku).bind(on_hand).bind(threshold).bind(Utc::now()).execute(&mut *tx).await?;
-                    }
+                // A new SKU starts at 0. `ON CONFLICT DO NOTHING`, not read-then-insert: products'
+                // `product_created` may create the row at the same moment (on PostgreSQL this waits
+                // for that transaction instead of failing on the primary key).
+                sqlx::query(NEW_PRODUCT).bind(sku).bind(Utc::now()).execute(&mut *tx).await?;
+                let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
+                if on_hand < before.reserved {
+                    return Err(StoreError::Conflict(format!(
+                        "{} units of {sku} are reserved; on_hand cannot go below that", before.reserved
+                    )));
                 }
+                let threshold = threshold.unwrap_or(before.low_stock_threshold);
+                sqlx::query(SET_STOCK).bind(sku).bind(on_hand).bind(threshold).bind(Utc::now()).execute(&mut *tx).await?;
                 let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                Self::record(&mut tx, old_available, &after, on_hand - old_on_hand, "set", reason, None).await?;
+                Self::record(&mut tx, before.on_hand - before.reserved, &after, on_hand - before.on_hand, "set", reason, None).await?;
                 tx.commit().await?;
                 Ok(after)
             }

@@ -158,3 +158,28 @@ async fn bad_stock_requests_are_refused_and_change_nothing() {
         app.check_invariants("MUG-1").await;
     }
 }
+
+#[tokio::test]
+async fn a_new_sku_counted_while_its_product_event_arrives_is_created_once() {
+    for db in testkit::TestDatabase::all().await {
+        let (store, _db) = ::inventory::storage::connect(&db.url, 10).await.unwrap();
+        for round in 0..20 {
+            let sku = format!("RACE-NEW-{round}");
+            let event = platform::events::Event::new(
+                "products",
+                "product_created",
+                "p",
+                serde_json::json!({"sku": sku}),
+            );
+            let (created, counted) = tokio::join!(
+                store.apply_product(&event, &sku, false),
+                store.set_on_hand(&sku, 5, "first count", None),
+            );
+            created.unwrap();
+            let counted = counted.unwrap_or_else(|e| panic!("{}: {e}", db.backend));
+            assert_eq!(counted.on_hand, 5);
+            let row = store.stock(&sku).await.unwrap().unwrap();
+            assert_eq!((row.on_hand, row.reserved), (5, 0), "{}", db.backend);
+        }
+    }
+}
