@@ -189,11 +189,22 @@ impl Platform {
     }
 
     async fn order(&self, token: &str, items: Value, method: &str) -> (u16, Value) {
+        self.order_with_key(token, &uuid::Uuid::now_v7().to_string(), items, method)
+            .await
+    }
+
+    async fn order_with_key(
+        &self,
+        token: &str,
+        key: &str,
+        items: Value,
+        method: &str,
+    ) -> (u16, Value) {
         let r = self
             .http
             .post(self.gateway("/api/orders"))
             .bearer_auth(token)
-            .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+            .header("Idempotency-Key", key)
             .json(&json!({"items": items, "payment_method": method,
                 "shipping_address": {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington",
                     "postal_code": "22202", "country": "US"}}))
@@ -358,6 +369,36 @@ async fn customer_journey(p: &Platform) {
     let mine = p.get(&ada, "/api/orders").await;
     assert_eq!(mine["items"][0]["id"], id);
     assert_eq!(mine["items"][0]["status"], "delivered");
+
+    // The same Idempotency-Key again: the same order back, charged once (the conservation check
+    // below finds exactly one authorization per confirmed order).
+    let (status, again) = p
+        .order_with_key(
+            &ada,
+            "e2e-replay",
+            json!([{"product_id": mug, "quantity": 1}]),
+            "pm_card_visa",
+        )
+        .await;
+    assert_eq!(status, 201, "{again}");
+    let (status, replayed) = p
+        .order_with_key(
+            &ada,
+            "e2e-replay",
+            json!([{"product_id": mug, "quantity": 1}]),
+            "pm_card_visa",
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(replayed["id"], again["id"]);
+    assert_eq!(replayed["payment_id"], again["payment_id"]);
+    let cancelled = p
+        .post(
+            &ada,
+            &format!("/api/orders/{}/cancel", again["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 200);
 
     // Someone else's order does not exist for you.
     let grace = p.customer().await;
