@@ -72,6 +72,43 @@ impl TestDatabase {
     }
 }
 
+impl Drop for TestDatabase {
+    /// A PostgreSQL test database is dropped with the test (on a thread of its own: the test's
+    /// runtime may be shutting down), so runs do not fill the server's disk.
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let (Some(admin), Ok(options)) = (postgres_url(), PgConnectOptions::from_str(&self.url))
+        else {
+            return;
+        };
+        let Some(name) = options.get_database().map(str::to_owned) else {
+            return;
+        };
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(options) = PgConnectOptions::from_str(&admin) else {
+                    return;
+                };
+                if let Ok(mut conn) = options.connect().await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
 /// `AGORA_TEST_POSTGRES_URL`, or `None` after a loud warning; panics when it is required.
 pub fn postgres_url() -> Option<String> {
     external("AGORA_TEST_POSTGRES_URL", "PostgreSQL")
