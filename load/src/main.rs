@@ -46,6 +46,10 @@ enum Cmd {
         /// Extra arguments for `agora up`, e.g. `--up=--events --up=rabbitmq`.
         #[arg(long = "up", allow_hyphen_values = true)]
         up_args: Vec<String>,
+        /// Run only the scenarios whose name contains one of these (repeatable); the baseline
+        /// always runs, the availability-delay measurement only without a filter.
+        #[arg(long)]
+        only: Vec<String>,
     },
 }
 
@@ -59,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
             duration,
             concurrency,
             up_args,
+            only,
         } => {
             run(
                 agora_bin,
@@ -66,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(duration.clamp(1, 300)),
                 concurrency.clamp(1, 512),
                 up_args,
+                &only,
             )
             .await
         }
@@ -182,6 +188,7 @@ async fn run(
     duration: Duration,
     concurrency: usize,
     up_args: Vec<String>,
+    only: &[String],
 ) -> anyhow::Result<()> {
     let here = std::env::current_exe()?;
     let agora = agora_bin.unwrap_or_else(|| here.with_file_name("agora"));
@@ -285,6 +292,9 @@ async fn run(
         ];
         let setup = checkout::Setup::new(&http, data.path(), port, &ids[0]).await?;
         scenarios.extend(setup.scenarios());
+        let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+        let mut first = true;
+        scenarios.retain(|(name, _)| std::mem::take(&mut first) || wanted(name));
         println!(
             "{} s per scenario, {concurrency} connections, {} products\n",
             duration.as_secs(),
@@ -306,6 +316,9 @@ async fn run(
                 outcome.percentile(0.99).as_secs_f64() * 1000.0,
                 outcome.errors
             );
+        }
+        if !only.is_empty() {
+            return Ok(());
         }
         let delays = setup.availability_delays(&http, &ids[1], 50).await?;
         println!(

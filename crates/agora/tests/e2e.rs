@@ -22,6 +22,8 @@ struct Platform {
     http: reqwest::Client,
     admin: String,
     psp_key: String,
+    /// The PostgreSQL database prefix of this run, dropped when it ends.
+    db_prefix: Option<String>,
     _data: tempfile::TempDir,
 }
 
@@ -115,6 +117,11 @@ impl Platform {
             http,
             admin: String::new(),
             psp_key,
+            db_prefix: stack
+                .iter()
+                .position(|a| a == "--db-prefix")
+                .and_then(|i| stack.get(i + 1))
+                .cloned(),
             _data: data,
         };
         platform.admin = platform.login("admin", &password).await;
@@ -314,6 +321,9 @@ impl Drop for Platform {
     fn drop(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+        if let Some(prefix) = &self.db_prefix {
+            testkit::db::drop_postgres_databases(&format!("{prefix}%"));
         }
     }
 }

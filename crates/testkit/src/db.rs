@@ -73,40 +73,58 @@ impl TestDatabase {
 }
 
 impl Drop for TestDatabase {
-    /// A PostgreSQL test database is dropped with the test (on a thread of its own: the test's
-    /// runtime may be shutting down), so runs do not fill the server's disk.
+    /// A PostgreSQL test database is dropped with the test, so runs do not fill the server's disk.
     fn drop(&mut self) {
         if self.backend != Backend::Postgres {
             return;
         }
-        let (Some(admin), Ok(options)) = (postgres_url(), PgConnectOptions::from_str(&self.url))
+        if let Some(name) = PgConnectOptions::from_str(&self.url)
+            .ok()
+            .and_then(|o| o.get_database().map(str::to_owned))
+        {
+            drop_postgres_databases(&name);
+        }
+    }
+}
+
+/// Drops every database on the `AGORA_TEST_POSTGRES_URL` server whose name is `pattern` (SQL
+/// `LIKE`, e.g. `agora_e2e_1234%`), ending their connections. Best effort and blocking: it runs on
+/// a thread with its own runtime because it is called from `Drop`, where the test's runtime may be
+/// shutting down.
+pub fn drop_postgres_databases(pattern: &str) {
+    let Some(admin) = std::env::var("AGORA_TEST_POSTGRES_URL").ok() else {
+        return;
+    };
+    let pattern = pattern.to_owned();
+    let dropper = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
         else {
             return;
         };
-        let Some(name) = options.get_database().map(str::to_owned) else {
-            return;
-        };
-        let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        runtime.block_on(async {
+            let Ok(options) = PgConnectOptions::from_str(&admin) else {
                 return;
             };
-            runtime.block_on(async {
-                let Ok(options) = PgConnectOptions::from_str(&admin) else {
-                    return;
-                };
-                if let Ok(mut conn) = options.connect().await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            });
+            let Ok(mut conn) = options.connect().await else {
+                return;
+            };
+            let names: Vec<String> =
+                sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                    .bind(&pattern)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap_or_default();
+            for name in names {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+            let _ = conn.close().await;
         });
-        let _ = dropper.join();
-    }
+    });
+    let _ = dropper.join();
 }
 
 /// `AGORA_TEST_POSTGRES_URL`, or `None` after a loud warning; panics when it is required.
