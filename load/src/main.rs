@@ -3,6 +3,7 @@
 //!
 //! `agora-load run` starts both as child processes on 127.0.0.1, drives each scenario with the same
 //! client settings for the same time, prints a Markdown table, and stops everything.
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 mod checkout;
+mod cpu;
 
 #[derive(Parser)]
 struct Cli {
@@ -50,6 +52,10 @@ enum Cmd {
         /// always runs, the availability-delay measurement only without a filter.
         #[arg(long)]
         only: Vec<String>,
+        /// Run the scenarios this many times in turn and add up each one's figures, so a drift in
+        /// the shared machine's speed hits every scenario alike.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
 }
 
@@ -64,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             up_args,
             only,
+            rounds,
         } => {
             run(
                 agora_bin,
@@ -72,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
                 concurrency.clamp(1, 512),
                 up_args,
                 &only,
+                rounds.clamp(1, 20),
             )
             .await
         }
@@ -108,6 +116,13 @@ struct Outcome {
 }
 
 impl Outcome {
+    fn merge(&mut self, other: Outcome) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+    }
     fn throughput(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -189,6 +204,7 @@ async fn run(
     concurrency: usize,
     up_args: Vec<String>,
     only: &[String],
+    rounds: usize,
 ) -> anyhow::Result<()> {
     let here = std::env::current_exe()?;
     let agora = agora_bin.unwrap_or_else(|| here.with_file_name("agora"));
@@ -296,27 +312,48 @@ async fn run(
         let mut first = true;
         scenarios.retain(|(name, _)| std::mem::take(&mut first) || wanted(name));
         println!(
-            "{} s per scenario, {concurrency} connections, {} products\n",
+            "{} s per scenario × {rounds} round(s), {concurrency} connections, {} products\n",
             duration.as_secs(),
             ids.len()
         );
-        println!("| scenario | req/s | p50 ms | p99 ms | errors | vs baseline |");
-        println!("|---|---:|---:|---:|---:|---:|");
+        let mut results: Vec<(Outcome, BTreeMap<String, f64>)> = Vec::new();
+        for round in 0..rounds {
+            for (i, (_, request)) in scenarios.iter().enumerate() {
+                let before = cpu::snapshot();
+                let outcome = drive(request.clone(), duration, concurrency).await;
+                let after = cpu::snapshot();
+                if round == 0 {
+                    results.push((outcome, BTreeMap::new()));
+                } else if let Some(result) = results.get_mut(i) {
+                    result.0.merge(outcome);
+                }
+                if let Some(result) = results.get_mut(i) {
+                    cpu::accumulate(&mut result.1, &before, &after);
+                }
+            }
+        }
+        println!("| scenario | req/s | p50 ms | p99 ms | errors | vs baseline | CPU µs per request |");
+        println!("|---|---:|---:|---:|---:|---:|---|");
         let mut base = None;
-        for (name, request) in scenarios {
-            let outcome = drive(request, duration, concurrency).await;
+        for ((name, _), (outcome, used)) in scenarios.iter().zip(&results) {
             let rps = outcome.throughput();
             let ratio = base
                 .map(|b: f64| format!("{:.0}%", 100.0 * rps / b))
                 .unwrap_or_else(|| "100%".into());
             base.get_or_insert(rps);
             println!(
-                "| {name} | {rps:.0} | {:.2} | {:.2} | {} | {ratio} |",
+                "| {name} | {rps:.0} | {:.2} | {:.2} | {} | {ratio} | {} |",
                 outcome.percentile(0.50).as_secs_f64() * 1000.0,
                 outcome.percentile(0.99).as_secs_f64() * 1000.0,
-                outcome.errors
+                outcome.errors,
+                cpu::per_request(used, outcome.requests)
             );
         }
+        let memory: Vec<String> = cpu::resident_mib()
+            .iter()
+            .map(|(label, mib)| format!("{label} {mib:.1}"))
+            .collect();
+        println!("\nresident memory after the scenarios, MiB: {}", memory.join(", "));
         if !only.is_empty() {
             return Ok(());
         }

@@ -48,6 +48,15 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            // Histograms keep every sample until upkeep folds them in; without it they grow
+            // without bound between scrapes (forever, when nothing scrapes `/metrics`).
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
             Some(handle)
         })
         .as_ref()
