@@ -4,15 +4,16 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -26,6 +27,7 @@ use utoipa_axum::routes;
 use crate::db::Database;
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::shutdown::Shutdown;
+use crate::telemetry::HandleCache;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -84,33 +86,12 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
         title: Some(service.name),
     });
 
-    // Layers run outside-in in the reverse of the order they are added.
-    service
-        .router
-        .merge(standard)
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let spec = spec.clone();
-                async move { axum::Json(spec.as_ref().clone()) }
-            }),
-        )
-        .merge(docs)
-        .fallback(|| async { Problem::not_found("No such resource.") })
-        .layer(DefaultBodyLimit::max(service.body_limit))
-        .layer(RequestBodyLimitLayer::new(service.body_limit))
-        .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            service.request_timeout,
-        ))
-        .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a request handler panicked");
-            Problem::internal().into_response()
-        }))
-        .layer(middleware::from_fn(observe))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    // One stack, outermost first. Composed once with `ServiceBuilder` and handed to the router as a
+    // single layer: ten separate `Router::layer` calls box and clone each route ten times per
+    // request. (`map_response` turns each layer's body type back into axum's where the next layer
+    // out needs it.)
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<Body>| {
@@ -130,7 +111,36 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
                 .on_response(())
                 .on_failure(()),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn::<_, (Request,)>(observe))
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            Problem::internal().into_response()
+        }))
+        .layer(middleware::from_fn::<_, (Request,)>(problem_for_bare_errors))
+        .map_response(IntoResponse::into_response)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            service.request_timeout,
+        ))
+        .map_response(IntoResponse::into_response)
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(service.body_limit))
+        .layer(DefaultBodyLimit::max(service.body_limit));
+    service
+        .router
+        .merge(standard)
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
+        )
+        .merge(docs)
+        .fallback(|| async { Problem::not_found("No such resource.") })
+        .layer(layers)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -211,26 +221,56 @@ pub fn client_ip(peer: SocketAddr, headers: &axum::http::HeaderMap) -> std::net:
         .unwrap_or(peer.ip())
 }
 
+/// The request metrics of one route: its in-flight gauge, and a counter and a latency histogram per
+/// (method, status).
+struct RouteMetrics {
+    route: String,
+    in_flight: metrics::Gauge,
+    outcomes: HandleCache<(Method, u16), (metrics::Counter, metrics::Histogram)>,
+}
+
+fn route_metrics(route: &str) -> Arc<RouteMetrics> {
+    static ROUTES: OnceLock<HandleCache<String, Arc<RouteMetrics>>> = OnceLock::new();
+    ROUTES.get_or_init(HandleCache::default).get(route, || {
+        let metrics = RouteMetrics {
+            route: route.to_owned(),
+            in_flight: metrics::gauge!("http_requests_in_flight", "route" => route.to_owned()),
+            outcomes: HandleCache::default(),
+        };
+        (route.to_owned(), Arc::new(metrics))
+    })
+}
+
 /// Request metrics by route template and status, plus one access-log line per request.
 async fn observe(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
-    let in_flight = metrics::gauge!("http_requests_in_flight", "route" => route.clone());
-    in_flight.increment(1.0);
+        .map_or("unmatched", MatchedPath::as_str);
+    let metrics = route_metrics(route);
+    let method = request.method().clone();
+    metrics.in_flight.increment(1.0);
     let started = Instant::now();
     let response = next.run(request).await;
-    in_flight.decrement(1.0);
+    metrics.in_flight.decrement(1.0);
     let elapsed = started.elapsed();
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status)
-        .record(elapsed.as_secs_f64());
+    let status = response.status().as_u16();
+    let (total, duration) = metrics.outcomes.get(&(method.clone(), status), || {
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", metrics.route.clone()),
+            ("status", status.to_string()),
+        ];
+        let handles = (
+            metrics::counter!("http_requests_total", &labels),
+            metrics::histogram!("http_request_duration_seconds", &labels),
+        );
+        ((method.clone(), status), handles)
+    });
+    total.increment(1);
+    duration.record(elapsed.as_secs_f64());
     tracing::info!(
-        status = response.status().as_u16(),
+        status,
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "handled"
     );

@@ -3,15 +3,20 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::config::Balance;
+use metrics::{Counter, Histogram};
 use platform::breaker::Breaker;
+use platform::telemetry::HandleCache;
+
+use crate::config::Balance;
 
 /// One instance of a service.
-#[derive(Debug)]
 pub struct Replica {
     pub url: String,
     healthy: AtomicBool,
     outstanding: AtomicUsize,
+    /// Upstream latency per route (by route index), calls per (route index, status).
+    pub durations: HandleCache<usize, Histogram>,
+    pub calls: HandleCache<(usize, u16), Counter>,
 }
 
 impl Replica {
@@ -43,7 +48,6 @@ impl Drop for InFlight {
 }
 
 /// All replicas of one service.
-#[derive(Debug)]
 pub struct Upstream {
     pub service: String,
     pub replicas: Vec<Arc<Replica>>,
@@ -65,6 +69,8 @@ impl Upstream {
                         // starts alongside its services serves at once.
                         healthy: AtomicBool::new(true),
                         outstanding: AtomicUsize::new(0),
+                        durations: HandleCache::default(),
+                        calls: HandleCache::default(),
                     })
                 })
                 .collect(),

@@ -14,6 +14,7 @@ use platform::error::Problem;
 
 use crate::balancer::{Replica, Upstream};
 use crate::config::Access;
+use crate::routes::Route;
 use crate::Gateway;
 use platform::breaker::Admission;
 
@@ -35,8 +36,7 @@ pub async fn forward(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
-    let Some(target) = gateway.table.resolve(&path) else {
+    let Some(target) = gateway.table.resolve(parts.uri.path()) else {
         return Problem::not_found("No such resource.").into_response();
     };
     let Some(upstream) = gateway.upstreams.get(&target.route.service).cloned() else {
@@ -108,7 +108,7 @@ pub async fn forward(
         headers: forwarded_headers(&parts.headers, peer.ip()),
         body,
         timeout,
-        route: target.route.prefix.clone(),
+        route: target.route,
     };
     let response = gateway.call(&upstream, &call, probe).await;
     let mut response = response.unwrap_or_else(IntoResponse::into_response);
@@ -117,13 +117,13 @@ pub async fn forward(
 }
 
 /// What is sent upstream, kept so that a retry sends the same again.
-struct Call {
+struct Call<'a> {
     method: Method,
     path_and_query: String,
     headers: HeaderMap,
     body: Bytes,
     timeout: Duration,
-    route: String,
+    route: &'a Route,
 }
 
 impl Gateway {
@@ -164,7 +164,7 @@ impl Gateway {
     async fn call(
         &self,
         upstream: &Upstream,
-        call: &Call,
+        call: &Call<'_>,
         probe: bool,
     ) -> Result<Response, Problem> {
         let idempotent = matches!(
@@ -188,20 +188,36 @@ impl Gateway {
             let in_flight = replica.start();
             let outcome = tokio::time::timeout(call.timeout, self.client.request(request)).await;
             drop(in_flight);
-            let labels = [
-                ("service", upstream.service.clone()),
-                ("replica", replica.url.clone()),
-                ("route", call.route.clone()),
-            ];
-            metrics::histogram!("gateway_upstream_duration_seconds", &labels)
+            let labels = || {
+                [
+                    ("service", upstream.service.clone()),
+                    ("replica", replica.url.clone()),
+                    ("route", call.route.prefix.clone()),
+                ]
+            };
+            let route = call.route.index;
+            replica
+                .durations
+                .get(&route, || {
+                    let histogram =
+                        metrics::histogram!("gateway_upstream_duration_seconds", &labels());
+                    (route, histogram)
+                })
                 .record(started.elapsed().as_secs_f64());
             match outcome {
                 Ok(Ok(response)) => {
                     upstream.breaker.record_success();
-                    let status = response.status().as_u16().to_string();
-                    let mut labels = labels.to_vec();
-                    labels.push(("status", status));
-                    metrics::counter!("gateway_upstream_requests_total", &labels).increment(1);
+                    let status = response.status().as_u16();
+                    let key = (route, status);
+                    let calls = replica.calls.get(&key, || {
+                        let mut labels = labels().to_vec();
+                        labels.push(("status", status.to_string()));
+                        (
+                            key,
+                            metrics::counter!("gateway_upstream_requests_total", &labels),
+                        )
+                    });
+                    calls.increment(1);
                     return Ok(response.map(Body::new));
                 }
                 Ok(Err(error)) => {
@@ -236,7 +252,7 @@ impl Gateway {
     }
 }
 
-fn build_request(base: &str, call: &Call) -> Result<axum::http::Request<Body>, Problem> {
+fn build_request(base: &str, call: &Call<'_>) -> Result<axum::http::Request<Body>, Problem> {
     let uri: Uri = format!("{base}{}", call.path_and_query)
         .parse()
         .map_err(|_| Problem::bad_request("The request path is not valid."))?;

@@ -12,6 +12,8 @@ pub struct Route {
     /// The prefix as the service sees it (for the merged OpenAPI document).
     pub upstream_prefix: String,
     pub prefix: String,
+    /// Position in the table, so per-route state elsewhere can be kept in a plain vector/map.
+    pub index: usize,
     strip: String,
 }
 
@@ -39,10 +41,14 @@ impl RouteTable {
                     .unwrap_or(&c.prefix)
                     .to_owned(),
                 prefix: c.prefix.clone(),
+                index: 0,
                 strip: c.strip.clone(),
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        for (index, route) in routes.iter_mut().enumerate() {
+            route.index = index;
+        }
         Self(routes)
     }
 
@@ -61,9 +67,11 @@ impl RouteTable {
         })?;
         let upstream = path.strip_prefix(&route.strip).unwrap_or(path);
         let upstream = if upstream.is_empty() { "/" } else { upstream };
-        if INTERNAL
-            .iter()
-            .any(|internal| upstream == *internal || upstream.starts_with(&format!("{internal}/")))
+        if INTERNAL.iter().any(|internal| {
+            upstream
+                .strip_prefix(internal)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
             || upstream
                 .split('/')
                 .any(|segment| segment == ".." || segment == ".")
