@@ -61,9 +61,39 @@ enum SeedKind {
     Demo,
 }
 
+/// The async runtime of this process, with `AGORA_WORKER_THREADS` worker threads; by default one
+/// per core, except the gateway's, which runs on one thread: a proxied request hops between the
+/// client's connection, the upstream connection and back, and on a second worker thread each hop
+/// wakes the other thread. On the 2-core benchmark one thread cut the gateway's CPU per request
+/// by about a fifth (docs/performance.md); run more gateway replicas (or set the variable) to use
+/// more cores.
+fn runtime(cli: &Cli) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = std::env::var("AGORA_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .or(match cli.command {
+            Command::Serve {
+                service: ServiceName::Gateway,
+                ..
+            } => Some(1),
+            _ => None,
+        });
+    match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Runtime::new(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(&cli) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
