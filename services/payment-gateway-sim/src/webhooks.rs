@@ -8,7 +8,9 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::stripe::Event;
@@ -33,6 +35,12 @@ impl Default for Retry {
         }
     }
 }
+
+/// At most this many webhook requests are in flight at once, as a real gateway limits its
+/// concurrency per endpoint; the others wait their turn. Unbounded, a burst of payments opened one
+/// connection per event to the receiver (thousands under load, hundreds of MiB in the simulator and
+/// the API gateway in front of payments).
+const MAX_IN_FLIGHT: usize = 32;
 
 /// The sending side, held by the routes: hands events to the dispatcher, never blocks.
 #[derive(Clone)]
@@ -60,6 +68,7 @@ pub struct Dispatcher {
     secret: SecretString,
     retry: Retry,
     http: reqwest::Client,
+    in_flight: Arc<Semaphore>,
 }
 
 /// A sender and its dispatcher; without a URL, events are dropped and there is no dispatcher.
@@ -79,6 +88,7 @@ pub fn channel(url: Option<String>, secret: SecretString) -> (Webhooks, Option<D
         secret,
         retry: Retry::default(),
         http,
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     };
     (Webhooks { tx: Some(tx) }, Some(dispatcher))
 }
@@ -96,6 +106,7 @@ impl Dispatcher {
                             self.url.clone(),
                             self.secret.clone(),
                             self.retry,
+                            self.in_flight.clone(),
                             event,
                         ));
                     }
@@ -136,6 +147,7 @@ async fn deliver(
     url: String,
     secret: SecretString,
     retry: Retry,
+    in_flight: Arc<Semaphore>,
     event: Event,
 ) {
     let body = match serde_json::to_vec_pretty(&event) {
@@ -154,6 +166,10 @@ async fn deliver(
             chrono::Utc::now().timestamp(),
             &body,
         );
+        // Held for the request only, not the backoff: a failing event does not hold up others.
+        let Ok(permit) = in_flight.acquire().await else {
+            return;
+        };
         let outcome = http
             .post(&url)
             .header("content-type", "application/json; charset=utf-8")
@@ -165,6 +181,7 @@ async fn deliver(
             .body(body.clone())
             .send()
             .await;
+        drop(permit);
         let failure = match outcome {
             Ok(r) if r.status().is_success() => {
                 tracing::debug!(event = %event.id, kind = event.kind, attempt, "webhook delivered");

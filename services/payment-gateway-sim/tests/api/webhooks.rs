@@ -198,3 +198,49 @@ async fn every_change_raises_its_event() {
         "generic_decline"
     );
 }
+
+/// A receiver that takes 300 ms per delivery and records how many were in flight at most.
+#[derive(Clone, Default)]
+struct SlowReceiver {
+    now: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    done: Arc<AtomicUsize>,
+}
+
+async fn receive_slowly(State(r): State<SlowReceiver>) -> StatusCode {
+    let now = r.now.fetch_add(1, Ordering::SeqCst) + 1;
+    r.peak.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.now.fetch_sub(1, Ordering::SeqCst);
+    r.done.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_burst_of_events_is_delivered_with_bounded_concurrency() {
+    let receiver = SlowReceiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route("/webhooks", axum::routing::post(receive_slowly))
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = sim_posting_to(&url).await;
+
+    let burst = 80;
+    for _ in 0..burst {
+        app.authorize(100, &new_order()).await;
+    }
+    for _ in 0..100 {
+        if receiver.done.load(Ordering::SeqCst) >= burst {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(receiver.done.load(Ordering::SeqCst), burst, "all delivered");
+    let peak = receiver.peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=32).contains(&peak),
+        "deliveries run in parallel but at most 32 at once: peak {peak}"
+    );
+}
