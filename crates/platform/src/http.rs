@@ -118,7 +118,9 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
             tracing::error!("a request handler panicked");
             Problem::internal().into_response()
         }))
-        .layer(middleware::from_fn::<_, (Request,)>(problem_for_bare_errors))
+        .layer(middleware::from_fn::<_, (Request,)>(
+            problem_for_bare_errors,
+        ))
         .map_response(IntoResponse::into_response)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

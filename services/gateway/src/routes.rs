@@ -71,10 +71,9 @@ impl RouteTable {
             upstream
                 .strip_prefix(internal)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
-            || upstream
-                .split('/')
-                .any(|segment| segment == ".." || segment == ".")
+        }) || upstream
+            .split('/')
+            .any(|segment| segment == ".." || segment == ".")
         {
             return None;
         }
