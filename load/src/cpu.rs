@@ -28,9 +28,9 @@ pub fn resident_mib() -> BTreeMap<String, f64> {
 
 /// `measure(pid)` summed by label over this process and the platform's processes.
 fn per_process(measure: impl Fn(&str) -> Option<f64>) -> BTreeMap<String, f64> {
-    let mut seconds = BTreeMap::new();
+    let mut totals = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return seconds;
+        return totals;
     };
     let own = std::process::id().to_string();
     for entry in entries.flatten() {
@@ -44,10 +44,10 @@ fn per_process(measure: impl Fn(&str) -> Option<f64>) -> BTreeMap<String, f64> {
             label(&pid)
         };
         if let (Some(label), Some(value)) = (label, measure(&pid)) {
-            *seconds.entry(label).or_default() += value;
+            *totals.entry(label).or_default() += value;
         }
     }
-    seconds
+    totals
 }
 
 /// `gateway`, `products`, ... for `agora serve <service>`; `baseline` for the baseline server.
