@@ -59,6 +59,11 @@ pub struct Settings {
     pub rate_limit_ip_burst: u32,
     pub rate_limit_user_per_second: u32,
     pub rate_limit_user_burst: u32,
+    /// How often clients idle long enough to be indistinguishable from new ones are forgotten by
+    /// the rate limiters.
+    pub rate_limit_sweep_ms: u64,
+    /// How long the merged OpenAPI document is served before the services' specs are fetched again.
+    pub openapi_cache_ms: u64,
     /// Origins allowed by CORS; empty allows none.
     pub cors_origins: Vec<String>,
     pub max_connections_per_replica: usize,
@@ -79,7 +84,7 @@ impl Config {
     }
 }
 
-/// The route table of DESIGN.md §3: public resources under `/api`, the JWKS and the payment
+/// The route table: public resources under `/api`, the JWKS and the payment
 /// gateway's webhook at their own paths. Anything else, including every service's internal paths
 /// (`/events`, `/metrics`, `/health/*`, service-scoped resources), is not routed: 404 at the edge.
 fn defaults() -> Value {
@@ -116,6 +121,8 @@ fn defaults() -> Value {
         "rate_limit_ip_burst": 2000,
         "rate_limit_user_per_second": 100,
         "rate_limit_user_burst": 200,
+        "rate_limit_sweep_ms": 10000,
+        "openapi_cache_ms": 60000,
         "cors_origins": [],
         "max_connections_per_replica": 64,
     })

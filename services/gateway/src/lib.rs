@@ -25,6 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub mod balancer;
 pub mod config;
+mod edge;
 mod health;
 mod openapi;
 mod proxy;
@@ -53,6 +54,7 @@ pub struct Inner {
     pub user_limiter: DefaultKeyedRateLimiter<String>,
     pub settings: Settings,
     pub body_limit: usize,
+    pub(crate) spec: openapi::SpecCache,
 }
 
 impl Deref for Gateway {
@@ -109,6 +111,7 @@ impl Gateway {
                 settings.rate_limit_user_burst,
             )),
             body_limit: config.common.body_limit_bytes,
+            spec: openapi::SpecCache::default(),
             settings,
         }))
     }
@@ -211,10 +214,17 @@ impl Application {
         self.port
     }
 
+    /// The shared state, so tests can look at the breakers and rate limiters.
+    pub fn gateway(&self) -> Gateway {
+        self.gateway.clone()
+    }
+
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let checks = tokio::spawn(health::check_forever(self.gateway.clone()));
+        let sweeps = tokio::spawn(edge::sweep_forever(self.gateway.clone()));
         let served = platform::http::serve(self.listener, self.app, shutdown).await;
         checks.abort();
+        sweeps.abort();
         Ok(served?)
     }
 }

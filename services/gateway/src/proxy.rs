@@ -1,5 +1,6 @@
-//! Forwarding one request: route, edge checks (rate limits, token), circuit breaker, replica choice,
-//! the upstream call with its timeout, and a retry on another replica where that is safe.
+//! Forwarding one request: route, client checks (rate limits, token; `edge.rs`), circuit breaker,
+//! replica choice, the upstream call with its timeout, and a retry on another replica where that is
+//! safe.
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,15 +9,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use platform::auth::bearer_from_headers;
+use platform::breaker::{Permit, Rejected};
 use platform::error::Problem;
 
 use crate::balancer::{Replica, Upstream};
-use crate::config::Access;
 use crate::routes::Route;
 use crate::Gateway;
-use platform::breaker::Admission;
 
 /// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -43,34 +41,18 @@ pub async fn forward(
         return Problem::not_found("No such resource.").into_response();
     };
 
-    if let Err(limited) = gateway.limit_ip(peer.ip()) {
-        return limited;
-    }
-    // Any token sent is verified here, so a bad one never reaches a service; the services still
-    // verify it themselves.
-    match bearer_from_headers(&parts.headers) {
-        Some(token) => match gateway.verifier.verify(token).await {
-            Ok(claims) => {
-                if let Err(limited) = gateway.limit_user(&claims.sub) {
-                    return limited;
-                }
-            }
-            Err(_) => {
-                return Problem::unauthorized("The access token is invalid or expired.")
-                    .into_response()
-            }
-        },
-        None if target.route.access == Access::Authenticated => {
-            return Problem::unauthorized(
-                "Send an access token as `Authorization: Bearer <token>`.",
-            )
-            .into_response()
-        }
-        None => {}
+    if let Err(refused) = gateway
+        .check_client(&parts.headers, peer.ip(), target.route.access)
+        .await
+    {
+        return refused;
     }
 
-    let probe = match upstream.breaker.admit() {
-        Admission::Rejected { retry_after } => {
+    // Held until the call's outcome is known; dropped early (413 below, the client hanging up, the
+    // request timeout) it frees the breaker's probe slot.
+    let permit = match upstream.breaker.admit() {
+        Ok(permit) => permit,
+        Err(Rejected { retry_after }) => {
             return Problem::unavailable(format!(
                 "{} is failing; the gateway is not sending it requests for now.",
                 upstream.service
@@ -78,8 +60,6 @@ pub async fn forward(
             .retry_after(retry_after.as_secs().max(1))
             .into_response()
         }
-        Admission::Probe => true,
-        Admission::Allowed => false,
     };
     let body = match axum::body::to_bytes(body, gateway.body_limit).await {
         Ok(bytes) => bytes,
@@ -110,7 +90,7 @@ pub async fn forward(
         timeout,
         route: target.route,
     };
-    let response = gateway.call(&upstream, &call, probe).await;
+    let response = gateway.call(&upstream, &call, &permit).await;
     let mut response = response.unwrap_or_else(IntoResponse::into_response);
     strip_hop_by_hop(response.headers_mut());
     response
@@ -127,36 +107,6 @@ struct Call<'a> {
 }
 
 impl Gateway {
-    fn limit_ip(&self, ip: IpAddr) -> Result<(), Response> {
-        let (rate, burst) = (
-            self.settings.rate_limit_ip_per_second,
-            self.settings.rate_limit_ip_burst,
-        );
-        self.ip_limiter.check_key(&ip).map_err(|not_until| {
-            too_many(
-                not_until.wait_time_from(DefaultClock::default().now()),
-                rate,
-                burst,
-            )
-        })
-    }
-
-    fn limit_user(&self, subject: &str) -> Result<(), Response> {
-        let (rate, burst) = (
-            self.settings.rate_limit_user_per_second,
-            self.settings.rate_limit_user_burst,
-        );
-        self.user_limiter
-            .check_key(&subject.to_owned())
-            .map_err(|not_until| {
-                too_many(
-                    not_until.wait_time_from(DefaultClock::default().now()),
-                    rate,
-                    burst,
-                )
-            })
-    }
-
     /// Sends `call` to a healthy replica. A replica that cannot be reached is ejected until its
     /// health check passes again; the call then goes to another replica when repeating it is safe:
     /// always for idempotent methods, and for any method when the connection failed before anything
@@ -165,7 +115,7 @@ impl Gateway {
         &self,
         upstream: &Upstream,
         call: &Call<'_>,
-        probe: bool,
+        permit: &Permit<'_>,
     ) -> Result<Response, Problem> {
         let idempotent = matches!(
             call.method,
@@ -206,7 +156,13 @@ impl Gateway {
                 .record(started.elapsed().as_secs_f64());
             match outcome {
                 Ok(Ok(response)) => {
-                    upstream.breaker.record_success();
+                    // A 5xx is the service failing as surely as a refused connection; it is still
+                    // passed on to the client as it is.
+                    if response.status().is_server_error() {
+                        permit.failure();
+                    } else {
+                        permit.success();
+                    }
                     let status = response.status().as_u16();
                     let key = (route, status);
                     let calls = replica.calls.get(&key, || {
@@ -223,15 +179,15 @@ impl Gateway {
                 Ok(Err(error)) => {
                     tracing::warn!(replica = %replica.url, %error, "upstream call failed");
                     replica.set_healthy(false);
-                    upstream.breaker.record_failure();
+                    permit.failure();
                     last = Problem::new(StatusCode::BAD_GATEWAY, "bad-gateway", "Bad gateway")
                         .detail(format!("{} could not be reached.", upstream.service));
-                    if !(idempotent || error.is_connect()) || probe {
+                    if !(idempotent || error.is_connect()) || permit.is_probe() {
                         break;
                     }
                 }
                 Err(_) => {
-                    upstream.breaker.record_failure();
+                    permit.failure();
                     last = Problem::new(
                         StatusCode::GATEWAY_TIMEOUT,
                         "gateway-timeout",
@@ -305,27 +261,4 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     {
         headers.remove(name);
     }
-}
-
-/// 429 with `Retry-After` and the `RateLimit` / `RateLimit-Policy` headers of the IETF draft.
-fn too_many(wait: Duration, rate: u32, burst: u32) -> Response {
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let mut response = Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate-limited",
-        "Too many requests",
-    )
-    .detail("Slow down; try again after the time in Retry-After.")
-    .retry_after(seconds)
-    .into_response();
-    let headers = response.headers_mut();
-    if let Ok(value) =
-        HeaderValue::from_str(&format!("limit={burst}, remaining=0, reset={seconds}"))
-    {
-        headers.insert(HeaderName::from_static("ratelimit"), value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&format!("{burst};w=1;burst={burst};rate={rate}")) {
-        headers.insert(HeaderName::from_static("ratelimit-policy"), value);
-    }
-    response
 }

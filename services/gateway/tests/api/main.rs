@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use testkit::TestIssuer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 /// A stand-in service replica: answers every path with its own name and the path it saw.
@@ -77,10 +78,15 @@ impl Replica {
     }
 }
 
+mod limits;
+mod resilience;
+
 struct TestGateway {
     base: String,
+    addr: SocketAddr,
     issuer: Arc<TestIssuer>,
     http: reqwest::Client,
+    state: gateway::Gateway,
 }
 
 async fn spawn_gateway(upstreams: Value, extra: Value) -> TestGateway {
@@ -95,12 +101,31 @@ async fn spawn_gateway(upstreams: Value, extra: Value) -> TestGateway {
     }
     let config = gateway::Config::load(overrides).unwrap();
     let app = gateway::Application::build(config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+    let state = app.gateway();
     tokio::spawn(app.run(platform::shutdown::never()));
     TestGateway {
-        base,
+        base: format!("http://{addr}"),
+        addr,
         issuer,
         http: reqwest::Client::new(),
+        state,
+    }
+}
+
+/// Repeats `attempt` until it gives a value, for at most `within`.
+async fn eventually<T, F, Fut>(within: Duration, what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -269,7 +294,13 @@ async fn a_killed_replica_is_ejected_without_failed_requests_and_rejoins_when_ba
     }
     let port = replicas[1].addr.port();
     replicas[1].kill();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let gone = replicas[1].addr;
+    eventually(
+        Duration::from_secs(5),
+        "the replica stopped listening",
+        move || async move { tokio::net::TcpStream::connect(gone).await.err() },
+    )
+    .await;
     // Steady GET load while one replica is gone: GETs are retried on another replica.
     let mut failures = 0;
     for _ in 0..300 {
@@ -283,34 +314,96 @@ async fn a_killed_replica_is_ejected_without_failed_requests_and_rejoins_when_ba
 
     // Back on the same port: the health check brings it back into rotation.
     replicas[1] = Replica::start_on("products", port).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while replicas[1].hits() == 0 {
-        assert!(Instant::now() < deadline, "the replica did not rejoin");
-        gw.get("/api/products/1").await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (gw, rejoined) = (&gw, &replicas[1]);
+    eventually(
+        Duration::from_secs(5),
+        "the replica rejoined",
+        move || async move {
+            gw.get("/api/products/1").await;
+            (rejoined.hits() > 0).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A stand-in replica whose health check passes but which drops every other request unanswered;
+/// its URL, and how many requests it dropped.
+async fn dropping_replica() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => head.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                if head.starts_with(b"GET /health/ready ") {
+                    let ready =
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nready";
+                    let _ = stream.write_all(ready).await;
+                } else {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (url, dropped)
 }
 
 #[tokio::test]
-async fn the_breaker_opens_on_a_dead_service_and_answers_503_fast() {
-    // A port with nothing behind it.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", dead.local_addr().unwrap());
-    drop(dead);
+async fn the_breaker_opens_on_a_failing_service_and_answers_503_without_calling_it() {
+    let (url, dropped) = dropping_replica().await;
+    // Each failed call ejects the only replica until its next health check, so the failures that
+    // open the breaker come with health checks in between.
     let gw = spawn_gateway(
         json!({"products": [url]}),
-        json!({"breaker_failures": 3, "breaker_open_ms": 60000, "health_interval_ms": 60000}),
+        json!({"breaker_failures": 3, "breaker_open_ms": 60000, "health_interval_ms": 100}),
     )
     .await;
-    for _ in 0..3 {
-        let status = gw.get("/api/products").await.status();
-        assert!(status == 502 || status == 503, "{status}");
-    }
-    let started = Instant::now();
+    let gw = &gw;
+    eventually(
+        Duration::from_secs(10),
+        "the breaker opened",
+        move || async move {
+            let status = gw.get("/api/products").await.status();
+            assert!(status == 502 || status == 503, "{status}");
+            gw.state.upstreams["products"]
+                .breaker
+                .is_open()
+                .then_some(())
+        },
+    )
+    .await;
+    let calls = dropped.load(Ordering::SeqCst);
+    assert!(calls >= 3, "{calls}");
     let response = gw.get("/api/products").await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not sending it requests"),
+        "{problem}"
+    );
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        calls,
+        "nothing reached the service"
+    );
     let metrics = gw.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("gateway_upstream_failures_total"),
@@ -322,10 +415,7 @@ async fn the_breaker_opens_on_a_dead_service_and_answers_503_fast() {
 async fn a_slow_upstream_gets_a_504() {
     let slow = Router::new()
         .route("/health/ready", get(|| async { "ready" }))
-        .fallback(|| async {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            "late"
-        });
+        .fallback(std::future::pending::<&str>);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, slow).await });
@@ -362,6 +452,11 @@ async fn the_rate_limit_answers_429_with_retry_after_and_recovers() {
     assert!(limited.headers().contains_key("retry-after"));
     assert!(limited.headers().contains_key("ratelimit"));
     assert!(limited.headers().contains_key("ratelimit-policy"));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(gw.get("/api/products").await.status(), 200);
+    let gw = &gw;
+    eventually(
+        Duration::from_secs(5),
+        "the bucket refilled",
+        move || async move { (gw.get("/api/products").await.status() == 200).then_some(()) },
+    )
+    .await;
 }

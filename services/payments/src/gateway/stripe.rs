@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use platform::breaker::{Admission, Breaker};
+use platform::breaker::Breaker;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -96,11 +96,11 @@ impl StripeGateway {
         form: &[(String, String)],
         key: Option<&str>,
     ) -> Result<T, GatewayError> {
-        if let Admission::Rejected { .. } = self.breaker.admit() {
+        let Ok(permit) = self.breaker.admit() else {
             return Err(GatewayError::Unavailable(
                 "the circuit breaker is open".into(),
             ));
-        }
+        };
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base_url))
@@ -137,10 +137,8 @@ impl StripeGateway {
             .record(started.elapsed().as_secs_f64());
         // Declines and refusals are the gateway working; only silence or 5xx count against it.
         match &result {
-            Err(GatewayError::Unknown(_) | GatewayError::Unavailable(_)) => {
-                self.breaker.record_failure()
-            }
-            _ => self.breaker.record_success(),
+            Err(GatewayError::Unknown(_) | GatewayError::Unavailable(_)) => permit.failure(),
+            _ => permit.success(),
         }
         result
     }
