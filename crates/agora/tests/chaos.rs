@@ -824,7 +824,7 @@ async fn chaos(
     }
 
     // Last: the simulator keeps its ledger in memory, so after a restart only stock can be checked.
-    run.kill("payment-gateway-sim", &[Browse], &[Browse, Login], false)
+    run.kill("payment-gateway-sim", &[Checkout], &[Browse, Login], false)
         .await;
     let Run {
         load,

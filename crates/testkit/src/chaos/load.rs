@@ -126,8 +126,8 @@ impl Load {
         for worker in self.workers {
             let _ = worker.await;
         }
-        let outcomes = self.outcomes.lock().unwrap().clone();
-        outcomes
+        let mut outcomes = self.outcomes.lock().unwrap();
+        std::mem::take(&mut *outcomes)
     }
 }
 
