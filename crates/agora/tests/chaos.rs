@@ -314,6 +314,11 @@ enum Probe {
     MyOrders,
     Payments,
     Checkout,
+    /// The catalog, inventory and login asked directly, not through the gateway: the gateway's
+    /// health check hides an unready service, so this is what a service itself answers.
+    DirectBrowse,
+    DirectStock,
+    DirectLogin,
 }
 
 struct Answer {
@@ -394,6 +399,19 @@ impl Run<'_> {
                 .http
                 .get(p.gateway(&format!("/api/payments?order_id={}", uuid::Uuid::now_v7())))
                 .bearer_auth(&p.admin),
+            Probe::DirectBrowse => p.http.get(format!("{}/products/{id}", p.service(PRODUCTS))),
+            Probe::DirectStock => p
+                .http
+                .get(format!(
+                    "{}/stock/{}",
+                    p.service(INVENTORY),
+                    self.products[0].1
+                ))
+                .bearer_auth(&p.admin),
+            Probe::DirectLogin => p
+                .http
+                .post(format!("{}/auth/login", p.service(USERS)))
+                .json(&json!({"login": self.customer.login, "password": self.customer.password})),
             Probe::Checkout => p
                 .http
                 .post(p.gateway("/api/orders"))
@@ -652,6 +670,9 @@ fn probe_name(probe: Probe) -> &'static str {
         Probe::MyOrders => "order history",
         Probe::Payments => "payments",
         Probe::Checkout => "checkout",
+        Probe::DirectBrowse => "products (direct)",
+        Probe::DirectStock => "inventory (direct)",
+        Probe::DirectLogin => "users (direct)",
     }
 }
 
@@ -793,8 +814,20 @@ async fn chaos(
         tokio::task::block_in_place(|| servers.postgres.pause());
         let back = Instant::now() + settings.outage;
         while Instant::now() < back {
-            run.during_outage(&fault, &[Browse, Login, Stock, MyOrders, Payments])
-                .await;
+            run.during_outage(
+                &fault,
+                &[
+                    Browse,
+                    Login,
+                    Stock,
+                    MyOrders,
+                    Payments,
+                    DirectBrowse,
+                    DirectStock,
+                    DirectLogin,
+                ],
+            )
+            .await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         tokio::task::block_in_place(|| servers.postgres.resume());
