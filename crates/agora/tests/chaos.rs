@@ -19,7 +19,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use testkit::chaos::load::{Customer, Load, Outcome, Shop};
-use testkit::chaos::servers::{PrivatePostgres, PrivateRabbit};
+use testkit::chaos::servers::{OutageProxy, PrivatePostgres};
 use testkit::chaos::Row;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -729,7 +729,7 @@ async fn stock_conserved(p: &Platform, skus: &[&str]) {
 /// The private servers of the PostgreSQL stack.
 struct Servers {
     postgres: PrivatePostgres,
-    rabbit: PrivateRabbit,
+    rabbit: OutageProxy,
 }
 
 async fn chaos(
@@ -843,14 +843,14 @@ async fn chaos(
 
         let fault = format!("RabbitMQ stopped {} s", settings.outage.as_secs());
         let from = Instant::now();
-        tokio::task::block_in_place(|| servers.rabbit.pause());
+        servers.rabbit.pause();
         let back = Instant::now() + settings.outage;
         while Instant::now() < back {
             run.unaffected(&fault, &[Browse, Login, Stock, MyOrders])
                 .await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        tokio::task::block_in_place(|| servers.rabbit.resume());
+        servers.rabbit.resume();
         let recovered = run.recovered(&fault, &[Browse, Checkout], from).await;
         let invariants = run.invariants(&fault, true).await;
         run.row(&fault, from, recovered, invariants);
@@ -889,15 +889,24 @@ async fn every_process_kill_outage_and_gateway_fault_heals_and_leaves_the_shop_c
     {
         let postgres = tokio::task::block_in_place(PrivatePostgres::start)
             .expect("PostgreSQL 15 binaries for the private server");
-        let rabbit = tokio::task::block_in_place(PrivateRabbit::start)
-            .expect("rabbitmq-server for the private broker");
+        // The shared broker, behind a proxy that the test can cut; a prefix of its own keeps its
+        // exchange and queues apart from other suites'.
+        let mut amqp = reqwest::Url::parse(&testkit::db::amqp_url().unwrap()).unwrap();
+        let rabbit = OutageProxy::start(amqp.port().unwrap_or(5672));
+        amqp.set_port(Some(rabbit.port)).unwrap();
+        let prefix = format!(
+            "agora_chaos_{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
         let args = [
             "--postgres",
             &postgres.url(),
+            "--db-prefix",
+            &prefix,
             "--events",
             "rabbitmq",
             "--amqp-url",
-            &rabbit.url(),
+            amqp.as_str(),
         ]
         .iter()
         .map(|a| a.to_string())

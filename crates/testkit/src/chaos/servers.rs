@@ -2,7 +2,7 @@
 //! The machine's shared servers (5432, 5672) serve other suites at the same time and are never
 //! touched: each instance here lives in its own temporary directory and is killed when dropped.
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -122,120 +122,66 @@ impl Drop for PrivatePostgres {
     }
 }
 
-/// A RabbitMQ node of its own: its own node name, ports, database, logs and config.
-pub struct PrivateRabbit {
-    dir: tempfile::TempDir,
+/// A TCP proxy in front of a shared server that can cut it off: `pause` drops every connection
+/// and stops listening (new ones are refused), `resume` listens again on the same port. Used for
+/// RabbitMQ: a private node takes 10 s to boot on an idle machine but over 90 s on a busy one.
+pub struct OutageProxy {
     pub port: u16,
-    node: String,
-    server: Option<Child>,
+    upstream: u16,
+    running: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::watch::Sender<bool>,
+    )>,
 }
 
-impl PrivateRabbit {
-    /// `None` when `rabbitmq-server` is not installed.
-    pub fn start() -> Option<Self> {
-        let installed = Command::new("sh")
-            .args(["-c", "command -v rabbitmq-server"])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            return None;
-        }
-        let port = free_port();
-        let dir = tempfile::Builder::new()
-            .prefix("agora-chaos-mq")
-            .tempdir()
-            .unwrap();
-        // The machine's config pins the listener to 5672: this node reads its own.
-        std::fs::write(
-            dir.path().join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("enabled_plugins"), "[].\n").unwrap();
-        // The server drops to the rabbitmq user when started as root.
-        Command::new("chown")
-            .args(["-R", "rabbitmq"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        let node = format!(
-            "agora-chaos-{}@localhost",
-            &uuid::Uuid::now_v7().simple().to_string()[20..]
-        );
-        let mut server = Self {
-            dir,
-            port,
-            node,
-            server: None,
+impl OutageProxy {
+    /// Starts forwarding a free local port to `127.0.0.1:upstream`. Needs a Tokio runtime.
+    pub fn start(upstream: u16) -> Self {
+        let mut proxy = Self {
+            port: free_port(),
+            upstream,
+            running: None,
         };
-        server.resume();
-        Some(server)
+        proxy.resume();
+        proxy
     }
 
-    pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    /// Starts the node (again, on the same database) and waits until it accepts AMQP connections.
     pub fn resume(&mut self) {
-        let dir = self.dir.path();
-        let dist_port = free_port();
-        let mut command = Command::new("rabbitmq-server");
-        command
-            .current_dir(dir)
-            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
-            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
-            .env("RABBITMQ_LOG_BASE", dir.join("log"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        self.server = Some(command.spawn().unwrap());
-        assert!(
-            wait_listening(self.port, Duration::from_secs(60)),
-            "private RabbitMQ did not listen"
-        );
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let upstream = self.upstream;
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = stopped.changed() => {}
+                    }
+                });
+            }
+        });
+        self.running = Some((accepting, stop));
     }
 
-    /// Stops the node: every connection drops, new ones are refused.
+    /// Cuts every connection and refuses new ones until `resume`.
     pub fn pause(&mut self) {
-        let stopped = Command::new("rabbitmqctl")
-            .args(["-n", &self.node, "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
-            self.kill();
-        }
-        if let Some(mut child) = self.server.take() {
-            let _ = child.wait();
-        }
-    }
-
-    /// Kills the node's whole process group (the start script, `su` and the Erlang VM).
-    fn kill(&mut self) {
-        if let Some(child) = &self.server {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .stderr(Stdio::null())
-                .status();
+        if let Some((accepting, stop)) = self.running.take() {
+            accepting.abort();
+            let _ = stop.send(true);
         }
     }
 }
 
-impl Drop for PrivateRabbit {
+impl Drop for OutageProxy {
     fn drop(&mut self) {
-        if self.server.is_some() {
-            self.kill();
-            if let Some(mut child) = self.server.take() {
-                let _ = child.wait();
-            }
-        }
+        self.pause();
     }
 }
