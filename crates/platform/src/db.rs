@@ -9,6 +9,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::error::Problem;
+
+/// How long a request waits for a PostgreSQL connection. While the server is down sqlx keeps
+/// retrying the connect until this runs out, so it is what a client waits before its 503: short,
+/// so that an outage answers fast instead of hanging every caller.
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// A connected, migrated database of one of the two kinds Agora supports.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -36,7 +43,7 @@ impl Database {
                 .map_err(|e| anyhow::anyhow!("invalid database URL {}: {e}", redact(url)))?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(|e| anyhow::anyhow!("connecting to {}: {e}", redact(url)))?;
@@ -119,6 +126,36 @@ pub fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
     }
 }
 
+/// True when `error` says the database cannot be reached (down, restarting, no connection free in
+/// time) rather than that a statement is wrong: the request may succeed if retried later.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 is "connection exception"; 57P01-57P03: the server is shutting down, crashed,
+        // or is starting and refuses connections.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// What a storage error answers: 503 (retry shortly) when the database is unreachable, 500
+/// otherwise. The error itself goes to the log only.
+pub fn problem(error: &sqlx::Error) -> Problem {
+    if is_unavailable(error) {
+        tracing::warn!(error = %error, "database unavailable");
+        Problem::unavailable("The database is unavailable; try again shortly.").retry_after(1)
+    } else {
+        tracing::error!(error = %error, "database error");
+        Problem::internal()
+    }
+}
+
 /// A URL fit for a log line: the password, if any, replaced.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -127,5 +164,26 @@ pub fn redact(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_answers_503_and_any_other_database_error_500() {
+        for unreachable in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+        ] {
+            assert_eq!(problem(&unreachable).status, 503, "{unreachable}");
+        }
+        assert_eq!(problem(&sqlx::Error::RowNotFound).status, 500);
+        assert_eq!(
+            problem(&sqlx::Error::Protocol("unexpected message".into())).status,
+            500
+        );
     }
 }

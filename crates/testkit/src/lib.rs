@@ -2,6 +2,7 @@
 //! `unwrap`/`expect`/`panic` lints are allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod chaos;
 pub mod conservation;
 pub mod db;
 pub mod issuer;

@@ -24,10 +24,7 @@ impl IntoResponse for ApiError {
             ApiError::Problem(problem) => problem,
             ApiError::Store(StoreError::NotFound) => Problem::not_found("No such resource."),
             ApiError::Store(StoreError::Conflict(detail)) => Problem::conflict(detail),
-            ApiError::Store(StoreError::Database(e)) => {
-                tracing::error!(error = %e, "database error");
-                Problem::internal()
-            }
+            ApiError::Store(StoreError::Database(e)) => platform::db::problem(&e),
         };
         problem.into_response()
     }

@@ -23,10 +23,7 @@ impl IntoResponse for ApiError {
         let problem = match self {
             ApiError::Problem(problem) => problem,
             ApiError::Store(StoreError::NotFound) => Problem::not_found("No such order."),
-            ApiError::Store(StoreError::Database(e)) => {
-                tracing::error!(error = %e, "database error");
-                Problem::internal()
-            }
+            ApiError::Store(StoreError::Database(e)) => platform::db::problem(&e),
         };
         problem.into_response()
     }

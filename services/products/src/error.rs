@@ -39,10 +39,7 @@ impl IntoResponse for ApiError {
             .detail(
                 "The product changed since you read it; read it again and retry with its new ETag.",
             ),
-            ApiError::Store(StoreError::Database(e)) => {
-                tracing::error!(error = %e, "database error");
-                Problem::internal()
-            }
+            ApiError::Store(StoreError::Database(e)) => platform::db::problem(&e),
         };
         problem.into_response()
     }

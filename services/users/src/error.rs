@@ -29,10 +29,7 @@ impl IntoResponse for ApiError {
                     .errors(vec![FieldError::new(field, "is already taken")])
             }
             ApiError::Store(StoreError::NotFound) => Problem::not_found("No such resource."),
-            ApiError::Store(StoreError::Database(e)) => {
-                tracing::error!(error = %e, "database error");
-                Problem::internal()
-            }
+            ApiError::Store(StoreError::Database(e)) => platform::db::problem(&e),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "internal error");
                 Problem::internal()
