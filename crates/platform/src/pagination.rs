@@ -100,6 +100,9 @@ impl<T> Paginated<T> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
