@@ -14,7 +14,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn request(method: Method, query: &str, content_type: Option<&str>, body: Vec<u8>) -> Request {
-    let mut builder = Request::builder()
+    let mut builder = axum::http::Request::builder()
         .method(method)
         .uri(format!("/v1/payment_intents?{query}"));
     if let Some(content_type) = content_type {
@@ -26,15 +26,15 @@ fn request(method: Method, query: &str, content_type: Option<&str>, body: Vec<u8
 #[test]
 fn any_query_and_body_are_parsed_or_refused_with_a_400() {
     let runtime = runtime();
-    let query = "[!-~]{0,80}".prop_filter("a URI", |q| {
+    let queries = "[!-~]{0,80}".prop_filter("a URI", |q| {
         format!("/v1/payment_intents?{q}").parse::<Uri>().is_ok()
     });
-    let content_type = proptest::option::of(prop_oneof![
+    let content_types = proptest::option::of(prop_oneof![
         Just("application/x-www-form-urlencoded".to_owned()),
         "[ -~]{0,30}",
     ]);
-    let body = proptest::collection::vec(any::<u8>(), 0..200);
-    proptest!(|(query in query, content_type in content_type, body in body, post in any::<bool>())| {
+    let bodies = proptest::collection::vec(any::<u8>(), 0..200);
+    proptest!(|(query in queries, content_type in content_types, body in bodies, post in any::<bool>())| {
         let method = if post { Method::POST } else { Method::GET };
         let request = request(method, &query, content_type.as_deref(), body);
         if let Err(error) = runtime.block_on(Params::from_request(request, &())) {
@@ -46,8 +46,8 @@ fn any_query_and_body_are_parsed_or_refused_with_a_400() {
 #[test]
 fn form_encoded_parameters_and_metadata_are_read_back_as_sent() {
     let runtime = runtime();
-    let metadata = proptest::collection::btree_map("\\PC{1,40}", "\\PC{1,100}", 0..10);
-    proptest!(|(amount in 1i64..=99_999_999, metadata in metadata, description in "\\PC{0,50}")| {
+    let metadatas = proptest::collection::btree_map("\\PC{1,40}", "\\PC{1,100}", 0..10);
+    proptest!(|(amount in 1i64..=99_999_999, metadata in metadatas, description in "\\PC{0,50}")| {
         let mut form = vec![
             ("amount".to_owned(), amount.to_string()),
             ("description".to_owned(), description.clone()),
