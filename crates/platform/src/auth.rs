@@ -293,3 +293,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -1,5 +1,6 @@
 //! Request-body extractors whose rejections are problem+json, so a client's mistake always gets a
 //! clear 4xx naming what is wrong.
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -23,7 +24,20 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| body_problem(e.status(), e.body_text()))?;
+        let req = Request::from_parts(parts, Body::from(bytes.clone()));
         match axum::Json::<T>::from_request(req, state).await {
+            // serde reads a struct from a JSON array too (fields by position): every Agora request
+            // body is an object, so anything else is the wrong shape.
+            Ok(_) if bytes.trim_ascii_start().first() != Some(&b'{') => Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "The body does not have the expected shape",
+            )
+            .detail("The body must be a JSON object.")),
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) => Err(json_problem(rejection)),
         }

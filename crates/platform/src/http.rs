@@ -79,6 +79,7 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
         .split_for_parts();
     let mut openapi = service.openapi;
     openapi.merge(standard_api);
+    crate::openapi::document_shared_errors(&mut openapi);
     let spec = Arc::new(openapi);
     let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
         uri_prefix: "/docs",

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod http;
+pub mod openapi;
 pub mod pagination;
 pub mod shutdown;
 pub mod telemetry;

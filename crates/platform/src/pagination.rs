@@ -55,7 +55,16 @@ impl<C> Page<C> {
 
 fn decode_cursor<C: DeserializeOwned>(text: &str) -> Option<C> {
     let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    // PostgreSQL text cannot hold NUL: a forged cursor carrying one would fail the query (500).
+    if has_escaped_nul(&bytes) {
+        return None;
+    }
     serde_json::from_slice(&bytes).ok()
+}
+
+/// JSON has no raw NUL in strings; it can only arrive escaped.
+fn has_escaped_nul(json: &[u8]) -> bool {
+    json.windows(6).any(|w| w == b"\\u0000")
 }
 
 pub fn encode_cursor<C: Serialize>(position: &C) -> String {
@@ -98,6 +107,9 @@ impl<T> Paginated<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

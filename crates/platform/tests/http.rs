@@ -18,6 +18,10 @@ struct Greeting {
 }
 
 async fn spawn(readiness: Readiness) -> String {
+    spawn_with_spec(readiness, utoipa::openapi::OpenApiBuilder::new().build()).await
+}
+
+async fn spawn_with_spec(readiness: Readiness, openapi: utoipa::openapi::OpenApi) -> String {
     let router = Router::new()
         .route("/greetings", post(|Json(_): Json<Greeting>| async { "ok" }))
         .route(
@@ -40,7 +44,7 @@ async fn spawn(readiness: Readiness) -> String {
     let app = platform::http::app(Service {
         name: "test",
         router,
-        openapi: utoipa::openapi::OpenApiBuilder::new().build(),
+        openapi,
         readiness,
         request_timeout: Duration::from_millis(300),
         body_limit: 1024,
@@ -119,6 +123,68 @@ async fn client_mistakes_get_problem_json_with_the_right_status() {
         .await
         .unwrap();
     problem(r, 413).await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_a_422() {
+    let base = spawn(Readiness::always()).await;
+    let http = reqwest::Client::new();
+    // serde reads a struct from an array too; every request body here is an object.
+    for body in [r#"["x"]"#, "null", "\"x\"", "42"] {
+        let r = http
+            .post(format!("{base}/greetings"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        problem(r, 422).await;
+    }
+}
+
+/// A route as services declare them: a body, a path parameter and a token.
+#[utoipa::path(put, path = "/greetings/{id}", request_body = String,
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Greeted")))]
+async fn greet() {}
+
+/// A route only tokens with a scope may call.
+#[utoipa::path(delete, path = "/greetings/{id}", params(("id" = String, Path)),
+    security(("bearer" = ["greetings:write"])),
+    responses((status = 204, description = "Forgotten")))]
+async fn forget() {}
+
+#[tokio::test]
+async fn the_spec_lists_the_errors_of_the_shared_layers_on_every_operation() {
+    let (_, openapi) = utoipa_axum::router::OpenApiRouter::<()>::new()
+        .routes(utoipa_axum::routes!(greet, forget))
+        .split_for_parts();
+    let base = spawn_with_spec(Readiness::always(), openapi).await;
+    let spec: Value = reqwest::get(format!("{base}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let responses = &spec["paths"]["/greetings/{id}"]["put"]["responses"];
+    assert_eq!(responses["200"]["description"], "Greeted");
+    for status in ["400", "401", "413", "415", "422"] {
+        let problem = &responses[status]["content"]["application/problem+json"]["schema"];
+        assert_eq!(
+            problem["$ref"], "#/components/schemas/Problem",
+            "{status}: {responses}"
+        );
+    }
+    assert!(responses["403"].is_null(), "no scope, no 403: {responses}");
+    let scoped = &spec["paths"]["/greetings/{id}"]["delete"]["responses"];
+    for status in ["400", "401", "403"] {
+        assert!(scoped[status].is_object(), "{status}: {scoped}");
+    }
+    assert!(scoped["415"].is_null(), "no body, no 415: {scoped}");
+    assert!(spec["components"]["schemas"]["Problem"].is_object());
+    // The health routes take no body and no token: nothing is added to them.
+    let ready = &spec["paths"]["/health/ready"]["get"]["responses"];
+    assert!(ready["401"].is_null() && ready["415"].is_null(), "{ready}");
 }
 
 #[tokio::test]

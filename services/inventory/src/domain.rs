@@ -59,6 +59,9 @@ pub fn parse_lines(items: &[(String, i64)]) -> Result<Vec<(String, i64)>, (Strin
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -477,6 +477,9 @@ async fn put_faults(State(injector): State<Arc<Injector>>, body: Bytes) -> Respo
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -540,6 +540,9 @@ impl Parser<'_> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::StatusCode;

@@ -162,6 +162,9 @@ fn walk(value: &Value, path: &str, found: &mut Vec<String>) {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

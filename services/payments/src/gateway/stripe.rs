@@ -261,3 +261,6 @@ impl PaymentGateway for StripeGateway {
         Ok(found.data.into_iter().next())
     }
 }
+
+#[cfg(test)]
+mod proptests;

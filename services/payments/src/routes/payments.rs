@@ -239,7 +239,8 @@ async fn authorize(
 /// The payments of an order: all of them for admins and services, the caller's own otherwise.
 #[utoipa::path(get, path = "/payments", tag = "payments", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = PaymentList),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`order_id` is not an order id")))]
 async fn list(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,

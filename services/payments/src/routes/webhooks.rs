@@ -131,3 +131,6 @@ mod tests {
         assert_eq!(verify(&both, body, b"whsec", 1000), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod proptests;

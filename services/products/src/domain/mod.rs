@@ -181,6 +181,9 @@ pub fn search_words(q: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

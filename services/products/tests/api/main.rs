@@ -3,6 +3,7 @@
 
 mod categories;
 mod events;
+mod filters;
 mod products;
 mod search;
 
