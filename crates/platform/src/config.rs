@@ -63,6 +63,16 @@ pub struct CommonConfig {
     /// How long relayed outbox entries are kept before they are pruned (`AGORA_EVENTS_RETENTION_HOURS`).
     #[serde(default = "default_retention_hours")]
     pub events_retention_hours: u64,
+    /// PEM certificate chain for serving HTTPS itself (`AGORA_TLS_CERT`, usually
+    /// `AGORA_TLS_CERT_FILE`); see `platform::tls`.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// Its PEM private key (`AGORA_TLS_KEY`, usually `AGORA_TLS_KEY_FILE`); never logged.
+    #[serde(default)]
+    pub tls_key: Option<SecretString>,
+    /// The HTTPS port when TLS is on (`AGORA_TLS_PORT`); the plain port then redirects to it.
+    #[serde(default = "default_tls_port")]
+    pub tls_port: u16,
 }
 
 /// The event transports (see ADR 0004).
@@ -85,6 +95,9 @@ fn default_amqp_exchange() -> String {
 }
 fn default_retention_hours() -> u64 {
     168
+}
+fn default_tls_port() -> u16 {
+    8443
 }
 
 fn default_host() -> IpAddr {

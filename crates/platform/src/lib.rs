@@ -13,3 +13,4 @@ pub mod http;
 pub mod pagination;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
