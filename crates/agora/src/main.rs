@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod credentials;
+mod health;
+mod secrets;
 mod seed;
 mod services;
 mod up;
@@ -46,6 +48,18 @@ enum Command {
     },
     /// Run every service as a child process, wait until all are ready, and keep them running.
     Up(up::UpArgs),
+    /// Write each service's config file with newly generated secrets (for Compose and Kubernetes).
+    Secrets(secrets::SecretsArgs),
+    /// Exit 0 when `url` answers 2xx within the timeout, 1 otherwise: the health check of a
+    /// container image that has no shell and no curl.
+    Health {
+        /// Default: `http://127.0.0.1:$AGORA_PORT/health/ready` (port 8080 when unset), this
+        /// container's own service.
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Load data through the public API.
     Seed {
         #[arg(value_enum)]
@@ -109,6 +123,10 @@ fn main() -> ExitCode {
                 database_url,
             } => services::serve(service, port, data_dir, database_url).await,
             Command::Up(args) => up::run(args).await,
+            Command::Secrets(args) => secrets::run(&args),
+            Command::Health { url, timeout } => {
+                health::check(&url.unwrap_or_else(health::own_url), timeout).await
+            }
             Command::Seed {
                 what: SeedKind::Demo,
                 target,

@@ -107,12 +107,12 @@ async fn postgres_databases(
 pub struct Replicas(HashMap<ServiceName, usize>);
 
 impl Replicas {
-    fn of(&self, service: ServiceName) -> usize {
+    pub(crate) fn of(&self, service: ServiceName) -> usize {
         self.0.get(&service).copied().unwrap_or(1)
     }
 }
 
-fn parse_replicas(text: &str) -> Result<Replicas, String> {
+pub(crate) fn parse_replicas(text: &str) -> Result<Replicas, String> {
     let mut replicas = HashMap::new();
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let (name, count) = item

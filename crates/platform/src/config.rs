@@ -1,6 +1,6 @@
 //! Typed configuration: defaults < optional TOML file (`AGORA_CONFIG`) < `AGORA_*` environment
-//! variables < explicit overrides (command-line flags). Invalid values fail at start with a message
-//! naming the setting.
+//! variables < `AGORA_*_FILE` files < explicit overrides (command-line flags). Invalid values fail
+//! at start with a message naming the setting.
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -63,6 +63,16 @@ pub struct CommonConfig {
     /// How long relayed outbox entries are kept before they are pruned (`AGORA_EVENTS_RETENTION_HOURS`).
     #[serde(default = "default_retention_hours")]
     pub events_retention_hours: u64,
+    /// PEM certificate chain for serving HTTPS itself (`AGORA_TLS_CERT`, usually
+    /// `AGORA_TLS_CERT_FILE`); see `platform::tls`.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// Its PEM private key (`AGORA_TLS_KEY`, usually `AGORA_TLS_KEY_FILE`); never logged.
+    #[serde(default)]
+    pub tls_key: Option<SecretString>,
+    /// The HTTPS port when TLS is on (`AGORA_TLS_PORT`); the plain port then redirects to it.
+    #[serde(default = "default_tls_port")]
+    pub tls_port: u16,
 }
 
 /// The event transports (see ADR 0004).
@@ -85,6 +95,9 @@ fn default_amqp_exchange() -> String {
 }
 fn default_retention_hours() -> u64 {
     168
+}
+fn default_tls_port() -> u16 {
+    8443
 }
 
 fn default_host() -> IpAddr {
@@ -147,11 +160,44 @@ pub fn load<T: DeserializeOwned>(
         figment = figment.merge(Toml::file(path));
     }
     figment = figment
-        .merge(Env::prefixed("AGORA_").ignore(&["CONFIG", "LOG_FORMAT"]))
+        .merge(
+            Env::prefixed("AGORA_")
+                .ignore(&["CONFIG", "LOG_FORMAT"])
+                .filter(|key| !key.as_str().ends_with(SECRET_FILE_SUFFIX)),
+        )
+        .merge(Serialized::defaults(Value::Object(secret_files(
+            std::env::vars(),
+        )?)))
         .merge(Serialized::defaults(Value::Object(overrides)));
     figment
         .extract()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(e)))
+}
+
+const SECRET_FILE_SUFFIX: &str = "_file";
+
+/// `AGORA_<SETTING>_FILE=/run/secrets/x` sets `<setting>` to the file's content (one trailing newline
+/// dropped): how Compose and Kubernetes mount secrets, so that no secret sits in the environment,
+/// where `ps e` and crash dumps show it.
+fn secret_files(
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<Map<String, Value>> {
+    let mut values = Map::new();
+    for (name, path) in vars {
+        let Some(key) = name
+            .strip_prefix("AGORA_")
+            .and_then(|rest| rest.strip_suffix("_FILE"))
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!("invalid configuration: {name} names {path}, which cannot be read: {e}")
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        values.insert(key.to_lowercase(), Value::String(text.to_owned()));
+    }
+    Ok(values)
 }
 
 fn describe(error: figment::Error) -> String {
@@ -198,6 +244,27 @@ mod tests {
         assert_eq!(common.port, 9999);
         assert_eq!(own.greeting, "hi");
         assert!(common.database_url("users").ends_with("data/users.db"));
+    }
+
+    #[test]
+    fn a_setting_can_come_from_a_secret_file_and_an_unreadable_one_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret\n").expect("write");
+        let vars = vec![
+            ("AGORA_PSP_API_KEY_FILE".to_owned(), path.display().to_string()),
+            ("AGORA_PORT".to_owned(), "1".to_owned()),
+            ("HOME_FILE".to_owned(), "/nowhere".to_owned()),
+        ];
+        let values = secret_files(vars.into_iter()).expect("readable");
+        assert_eq!(values.get("psp_api_key"), Some(&json!("s3cret")));
+        assert_eq!(values.len(), 1);
+
+        let missing = vec![("AGORA_AMQP_URL_FILE".to_owned(), "/nowhere/x".to_owned())];
+        let message = secret_files(missing.into_iter())
+            .expect_err("must fail")
+            .to_string();
+        assert!(message.contains("AGORA_AMQP_URL_FILE"), "{message}");
     }
 
     #[test]

@@ -160,6 +160,46 @@ pub async fn serve(
     .await
 }
 
+/// Serves `app` on `listener` until `shutdown`; when `common` configures TLS (`platform::tls`), also
+/// over HTTPS on its TLS port, and the plain port then answers only health and metrics, redirecting
+/// everything else to HTTPS.
+pub async fn serve_with_tls(
+    common: &crate::config::CommonConfig,
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let Some(acceptor) = crate::tls::acceptor(common)? else {
+        return Ok(serve(listener, app, shutdown).await?);
+    };
+    let tls_listener = bind(SocketAddr::new(common.host, common.tls_port)).await?;
+    let tls_port = tls_listener.local_addr()?.port();
+    tracing::info!(port = tls_port, "serving HTTPS");
+    // One shutdown signal, two servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| -> Shutdown {
+        Box::pin(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+    };
+    let plain = app
+        .clone()
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::tls::redirect_to_https(tls_port, request, next)
+        }));
+    let (plain, tls) = tokio::join!(
+        serve(listener, plain, on_stop(stopped.clone())),
+        crate::tls::serve(tls_listener, acceptor, app, on_stop(stopped)),
+    );
+    plain?;
+    tls?;
+    Ok(())
+}
+
 /// A service ready to run: its app and its bound listener (so its port is known before it runs).
 pub struct Bound {
     pub listener: tokio::net::TcpListener,

@@ -14,3 +14,4 @@ pub mod openapi;
 pub mod pagination;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;

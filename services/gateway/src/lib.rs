@@ -176,6 +176,8 @@ pub struct Application {
     app: Router,
     gateway: Gateway,
     port: u16,
+    /// TLS settings (`platform::tls`): the gateway is what clients reach.
+    common: platform::config::CommonConfig,
 }
 
 impl Application {
@@ -207,6 +209,7 @@ impl Application {
             app,
             gateway,
             port,
+            common: config.common,
         })
     }
 
@@ -222,9 +225,10 @@ impl Application {
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let checks = tokio::spawn(health::check_forever(self.gateway.clone()));
         let sweeps = tokio::spawn(edge::sweep_forever(self.gateway.clone()));
-        let served = platform::http::serve(self.listener, self.app, shutdown).await;
+        let served =
+            platform::http::serve_with_tls(&self.common, self.listener, self.app, shutdown).await;
         checks.abort();
         sweeps.abort();
-        Ok(served?)
+        served
     }
 }
