@@ -5,6 +5,11 @@
 //! No oversell: a reservation line is taken with one conditional update
 //! (`reserved = reserved + q WHERE on_hand - reserved >= q`), all lines in one transaction, in SKU
 //! order (so two reservations never wait on each other's rows in opposite orders).
+//!
+//! Events are collected while a transaction writes and go to the outbox after its last row write.
+//! On PostgreSQL the outbox takes one lock for the whole database (see
+//! `platform::events::store::enqueue_postgres`); taken between two row locks it deadlocks against
+//! a writer that holds the second row and waits for the outbox.
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +18,8 @@ use platform::db::{is_unique_violation, Database};
 use platform::events::{store as events, Event};
 use serde_json::json;
 use sqlx::migrate::Migrator;
+
+use crate::domain::MAX_ON_HAND;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -159,7 +166,11 @@ pub async fn connect(
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 const SET_STOCK: &str =
     "UPDATE stock SET on_hand = $2, low_stock_threshold = $3, updated_at = $4 WHERE sku = $1";
-const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved";
+/// Row-locks a stock row before it is read (on PostgreSQL), so that what a write computes from the
+/// row (the ledger's delta, whether it goes below what is reserved) is still true when it writes.
+const LOCK_STOCK: &str = "UPDATE stock SET updated_at = updated_at WHERE sku = $1";
+const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved AND on_hand + $2 <= $4";
+const RESTOCK: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1";
 const TAKE: &str = "UPDATE stock SET reserved = reserved + $2, updated_at = $3 WHERE sku = $1 AND on_hand - reserved >= $2";
 const GIVE_BACK: &str = "UPDATE stock SET reserved = reserved - $2, updated_at = $3 WHERE sku = $1";
 const SELL: &str = "UPDATE stock SET on_hand = on_hand - $2, reserved = reserved - $2, updated_at = $3 WHERE sku = $1";
@@ -205,6 +216,12 @@ fn low_stock(before: i64, row: &StockRow) -> Option<Event> {
     })
 }
 
+/// Collects the events of a new stock level.
+fn publish(events: &mut Vec<Event>, before_available: i64, row: &StockRow) {
+    events.push(stock_changed(row));
+    events.extend(low_stock(before_available, row));
+}
+
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
 }
@@ -228,9 +245,11 @@ macro_rules! backend {
                     .await
             }
 
-            /// Records a movement and publishes the new level, in the caller's transaction.
+            /// Records a movement in the caller's transaction and collects the new level's events.
+            #[allow(clippy::too_many_arguments)]
             async fn record(
                 tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                events: &mut Vec<Event>,
                 before_available: i64,
                 row: &StockRow,
                 delta: i64,
@@ -251,17 +270,18 @@ macro_rules! backend {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Self::publish(tx, before_available, row).await
+                publish(events, before_available, row);
+                Ok(())
             }
 
-            async fn publish(
+            /// Writes the collected events to the outbox: after the transaction's last row write
+            /// (see the module's comment), just before it commits.
+            async fn enqueue(
                 tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                before_available: i64,
-                row: &StockRow,
+                events: &[Event],
             ) -> Result<(), sqlx::Error> {
-                $enqueue(&mut *tx, &stock_changed(row)).await?;
-                if let Some(event) = low_stock(before_available, row) {
-                    $enqueue(&mut *tx, &event).await?;
+                for event in events {
+                    $enqueue(&mut *tx, event).await?;
                 }
                 Ok(())
             }
@@ -288,6 +308,7 @@ macro_rules! backend {
             /// Gives a pending reservation's stock back and marks it `status`.
             async fn give_back(
                 tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
+                events: &mut Vec<Event>,
                 reservation: &mut Reservation,
                 status: &str,
             ) -> Result<(), sqlx::Error> {
@@ -295,15 +316,14 @@ macro_rules! backend {
                     let before = Self::read_stock(&mut *tx, sku).await?;
                     sqlx::query(GIVE_BACK).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
                     if let (Some(before), Some(after)) = (before, Self::read_stock(&mut *tx, sku).await?) {
-                        Self::publish(tx, before.on_hand - before.reserved, &after).await?;
+                        publish(events, before.on_hand - before.reserved, &after);
                     }
                 }
                 sqlx::query(SET_STATUS).bind(&reservation.row.id).bind(status).bind(Utc::now()).execute(&mut *tx).await?;
                 if status == EXPIRED {
                     let items: Vec<_> = reservation.lines.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q})).collect();
-                    let event = Event::new(crate::NAME, "reservation_expired", reservation.row.id.clone(),
-                        json!({"reservation_id": reservation.row.id, "items": items}));
-                    $enqueue(&mut *tx, &event).await?;
+                    events.push(Event::new(crate::NAME, "reservation_expired", reservation.row.id.clone(),
+                        json!({"reservation_id": reservation.row.id, "items": items})));
                 }
                 reservation.row.status = status.to_owned();
                 Ok(())
@@ -330,6 +350,7 @@ macro_rules! backend {
                 // `product_created` may create the row at the same moment (on PostgreSQL this waits
                 // for that transaction instead of failing on the primary key).
                 sqlx::query(NEW_PRODUCT).bind(sku).bind(Utc::now()).execute(&mut *tx).await?;
+                sqlx::query(LOCK_STOCK).bind(sku).execute(&mut *tx).await?;
                 let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
                 if on_hand < before.reserved {
                     return Err(StoreError::Conflict(format!(
@@ -339,23 +360,28 @@ macro_rules! backend {
                 let threshold = threshold.unwrap_or(before.low_stock_threshold);
                 sqlx::query(SET_STOCK).bind(sku).bind(on_hand).bind(threshold).bind(Utc::now()).execute(&mut *tx).await?;
                 let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                Self::record(&mut tx, before.on_hand - before.reserved, &after, on_hand - before.on_hand, "set", reason, None).await?;
+                let mut events = Vec::new();
+                Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, on_hand - before.on_hand, "set", reason, None).await?;
+                Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
                 Ok(after)
             }
 
             async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
                 let mut tx = $begin(&self.pool).await?;
+                sqlx::query(LOCK_STOCK).bind(sku).execute(&mut *tx).await?;
                 let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                let done = sqlx::query(ADJUST).bind(sku).bind(delta).bind(Utc::now()).execute(&mut *tx).await?;
+                let done = sqlx::query(ADJUST).bind(sku).bind(delta).bind(Utc::now()).bind(MAX_ON_HAND).execute(&mut *tx).await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::Conflict(format!(
-                        "{sku} has {} on hand and {} reserved; a change of {delta} would leave less than is reserved",
+                        "{sku} has {} on hand and {} reserved; a change of {delta} would leave less than is reserved or more than {MAX_ON_HAND} on hand",
                         before.on_hand, before.reserved
                     )));
                 }
                 let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                Self::record(&mut tx, before.on_hand - before.reserved, &after, delta, "adjustment", reason, None).await?;
+                let mut events = Vec::new();
+                Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, delta, "adjustment", reason, None).await?;
+                Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
                 Ok(after)
             }
@@ -408,13 +434,15 @@ macro_rules! backend {
                     }
                     return Ok(Reserved::Short(short));
                 }
+                let mut events = Vec::new();
                 for (sku, quantity) in lines {
                     sqlx::query(INSERT_LINE).bind(id).bind(sku).bind(*quantity).execute(&mut *tx).await?;
                     if let Some(after) = Self::read_stock(&mut *tx, sku).await? {
-                        Self::publish(&mut tx, after.on_hand - after.reserved + quantity, &after).await?;
+                        publish(&mut events, after.on_hand - after.reserved + quantity, &after);
                     }
                 }
                 let created = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
                 Ok(Reserved::Created(created))
             }
@@ -427,10 +455,12 @@ macro_rules! backend {
             async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
                 let mut tx = $begin(&self.pool).await?;
                 let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let mut events = Vec::new();
                 match reservation.row.status.as_str() {
                     COMMITTED => return Ok(reservation),
                     PENDING if reservation.row.expires_at <= Utc::now() => {
-                        Self::give_back(&mut tx, &mut reservation, EXPIRED).await?;
+                        Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
+                        Self::enqueue(&mut tx, &events).await?;
                         tx.commit().await?;
                         return Err(StoreError::Conflict("the reservation expired before it was committed".into()));
                     }
@@ -441,10 +471,11 @@ macro_rules! backend {
                     let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
                     sqlx::query(SELL).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
                     let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    Self::record(&mut tx, before.on_hand - before.reserved, &after, -quantity, "sale", "sale", Some(id)).await?;
+                    Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, -quantity, "sale", "sale", Some(id)).await?;
                 }
                 sqlx::query(SET_STATUS).bind(id).bind(COMMITTED).bind(Utc::now()).execute(&mut *tx).await?;
                 reservation.row.status = COMMITTED.into();
+                Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
                 Ok(reservation)
             }
@@ -454,7 +485,9 @@ macro_rules! backend {
                 let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 match reservation.row.status.as_str() {
                     PENDING => {
-                        Self::give_back(&mut tx, &mut reservation, if expired { EXPIRED } else { RELEASED }).await?;
+                        let mut events = Vec::new();
+                        Self::give_back(&mut tx, &mut events, &mut reservation, if expired { EXPIRED } else { RELEASED }).await?;
+                        Self::enqueue(&mut tx, &events).await?;
                         tx.commit().await?;
                         Ok(reservation)
                     }
@@ -471,14 +504,16 @@ macro_rules! backend {
                     COMMITTED => {}
                     other => return Err(StoreError::Conflict(format!("the reservation is {other}; only committed stock can be returned"))),
                 }
+                let mut events = Vec::new();
                 for (sku, quantity) in &reservation.lines {
                     let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    sqlx::query(ADJUST).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
+                    sqlx::query(RESTOCK).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
                     let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    Self::record(&mut tx, before.on_hand - before.reserved, &after, *quantity, "return", "returned", Some(id)).await?;
+                    Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, *quantity, "return", "returned", Some(id)).await?;
                 }
                 sqlx::query(SET_STATUS).bind(id).bind(RETURNED).bind(Utc::now()).execute(&mut *tx).await?;
                 reservation.row.status = RETURNED.into();
+                Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
                 Ok(reservation)
             }

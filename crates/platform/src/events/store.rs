@@ -110,6 +110,10 @@ pub async fn enqueue_sqlite(tx: &mut SqliteConnection, event: &Event) -> Result<
 /// The advisory lock, held until the transaction ends, makes outbox writers commit in `seq`
 /// order; without it a reader could see seq 11 committed before seq 10 and move its cursor past an
 /// event it never saw.
+///
+/// Call it after the transaction's last row write, just before commit. The lock is one for the
+/// whole database: a transaction that holds it and then waits for a row deadlocks against one
+/// that holds that row and waits for the lock.
 pub async fn enqueue_postgres(tx: &mut PgConnection, event: &Event) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock(7140002)")
         .execute(&mut *tx)

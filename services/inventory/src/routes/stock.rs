@@ -203,7 +203,8 @@ async fn adjust(
 ) -> Result<Json<StockView>, ApiError> {
     let sku = sku_in_path(&sku)?;
     let mut v = Violations::new();
-    if body.delta == 0 || body.delta.abs() > MAX_ON_HAND {
+    // A range check, not `abs()`: `i64::MIN.abs()` overflows.
+    if body.delta == 0 || !(-MAX_ON_HAND..=MAX_ON_HAND).contains(&body.delta) {
         v.add(
             "delta",
             format!("must be non-zero and at most {MAX_ON_HAND} either way"),

@@ -183,3 +183,50 @@ async fn a_new_sku_counted_while_its_product_event_arrives_is_created_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn extreme_deltas_are_refused_with_422_and_change_nothing() {
+    for app in apps().await {
+        app.set_stock("MUG-1", 10).await;
+        for delta in [
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            -1_000_000_001,
+            1_000_000_001,
+        ] {
+            let r = app
+                .http
+                .post(app.url("/stock/MUG-1/adjustments"))
+                .bearer_auth(&app.admin)
+                .json(&json!({"delta": delta, "reason": "received"}))
+                .send()
+                .await
+                .unwrap();
+            let body = problem(r, 422).await;
+            assert_eq!(body["errors"][0]["field"], "delta", "{delta}: {body}");
+        }
+        let stock = app.stock("MUG-1").await;
+        assert_eq!(stock["on_hand"], 10, "{} {stock}", app.backend);
+        app.check_invariants("MUG-1").await;
+    }
+}
+
+#[tokio::test]
+async fn an_adjustment_past_the_most_on_hand_is_refused_and_changes_nothing() {
+    for app in apps().await {
+        app.set_stock("MUG-1", 1_000_000_000).await;
+        let r = app
+            .http
+            .post(app.url("/stock/MUG-1/adjustments"))
+            .bearer_auth(&app.admin)
+            .json(&json!({"delta": 1_000_000_000, "reason": "received"}))
+            .send()
+            .await
+            .unwrap();
+        problem(r, 409).await;
+        let stock = app.stock("MUG-1").await;
+        assert_eq!(stock["on_hand"], 1_000_000_000, "{} {stock}", app.backend);
+        app.check_invariants("MUG-1").await;
+    }
+}
