@@ -97,11 +97,48 @@ impl Psp {
     }
 }
 
+/// The users service's key-encryption key (it encrypts the token-signing key at rest): made once
+/// into `<data-dir>/key-encryption-key` (mode 0600) and kept, since another key would not open
+/// the stored signing key. `None` when `AGORA_KEY_ENCRYPTION_KEY` is set: users reads that itself.
+fn key_encryption_key_file(data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    use base64::Engine;
+    if std::env::var("AGORA_KEY_ENCRYPTION_KEY").is_ok_and(|v| !v.is_empty()) {
+        return Ok(None);
+    }
+    let file = data_dir.join("key-encryption-key");
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            let whole = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .is_ok_and(|key| key.len() == 32);
+            // Never replaced: that would lock users out of its own signing key.
+            anyhow::ensure!(
+                whole,
+                "{} is not base64 of 32 bytes; restore it from a backup (or remove it together with the users database)",
+                file.display()
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::thread_rng().fill(&mut key);
+            let text = base64::engine::general_purpose::STANDARD.encode(key);
+            write_private(&file, &format!("{text}\n"))?;
+        }
+        Err(e) => anyhow::bail!("reading {}: {e}", file.display()),
+    }
+    Ok(Some(file))
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// Writes one config file per service into `<data-dir>/config/` (mode 0600): the users service
-/// learns every service client (it stores only hashes), each other service its own id and secret,
-/// the gateway the replicas of each service (`upstreams`: service name → base URLs), payments and
-/// the gateway simulator the PSP keys. Secrets are new on every start; users replaces the stored
-/// hashes at start.
+/// learns every service client (it stores only hashes) and where its key-encryption key is, each
+/// other service its own id and secret, the gateway the replicas of each service (`upstreams`:
+/// service name → base URLs), payments and the gateway simulator the PSP keys. Secrets are new on
+/// every start (but the key-encryption key); users replaces the stored hashes at start.
 pub fn write_service_configs(
     data_dir: &Path,
     upstreams: &[(ServiceName, Vec<String>)],
@@ -122,11 +159,19 @@ pub fn write_service_configs(
             secret: random_secret(40),
         })
         .collect();
+    let kek_file = key_encryption_key_file(data_dir)?;
     let mut files = Vec::new();
     for service in ServiceName::ALL {
         let mut text =
             String::from("# Written by `agora up` at every start. Holds secrets: keep private.\n");
         if service == ServiceName::Users {
+            if let Some(file) = &kek_file {
+                let _ = writeln!(
+                    text,
+                    "key_encryption_key_file = {}",
+                    toml_string(&file.display().to_string())
+                );
+            }
             for client in &clients {
                 let scopes: Vec<String> = client
                     .service
@@ -221,5 +266,50 @@ mod tests {
         let again = AdminCredentials::resolve(dir.path()).unwrap();
         assert!(!again.generated);
         assert_eq!(again.password, first.password);
+    }
+
+    /// The value of `name = "..."` in a generated config file.
+    fn setting(text: &str, name: &str) -> Option<String> {
+        text.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.trim().strip_prefix('=')?.trim();
+            Some(value.trim_matches('"').to_owned())
+        })
+    }
+
+    #[test]
+    fn users_gets_a_private_key_encryption_key_that_stays_the_same_across_starts() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let psp = Psp::resolve(String::new(), String::new());
+        let mut keys = Vec::new();
+        for _ in 0..2 {
+            let configs = write_service_configs(dir.path(), &[], &psp).unwrap();
+            let (_, users) = configs
+                .iter()
+                .find(|(s, _)| *s == ServiceName::Users)
+                .unwrap();
+            let text = std::fs::read_to_string(users).unwrap();
+            assert!(
+                !text.contains("key_encryption_key ="),
+                "the key itself is not copied"
+            );
+            let file = setting(&text, "key_encryption_key_file").expect("users is told the file");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+            }
+            let key = std::fs::read_to_string(&file).unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(key.trim())
+                .unwrap();
+            assert_eq!(bytes.len(), 32);
+            keys.push(key);
+        }
+        assert_eq!(
+            keys[0], keys[1],
+            "a new key would not open the stored signing key"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The payments service's configuration.
 use platform::config::CommonConfig;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -31,13 +31,41 @@ pub struct Config {
     pub settings: Settings,
 }
 
+/// The two secrets, read first so that a missing one is named by its variable: with a default,
+/// anyone who knows it could forge the gateway's webhooks (`/webhooks/gateway` is public).
+#[derive(Deserialize)]
+struct Secrets {
+    #[serde(default)]
+    psp_api_key: Option<SecretString>,
+    #[serde(default)]
+    psp_webhook_secret: Option<SecretString>,
+}
+
+impl Secrets {
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, value) in [
+            ("psp_api_key", &self.psp_api_key),
+            ("psp_webhook_secret", &self.psp_webhook_secret),
+        ] {
+            if value
+                .as_ref()
+                .is_none_or(|v| v.expose_secret().trim().is_empty())
+            {
+                anyhow::bail!(
+                    "invalid configuration: `{name}` (AGORA_{}) is required and has no default; `agora up` generates one",
+                    name.to_uppercase()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
         let defaults = json!({
             "port": crate::DEFAULT_PORT,
             "psp_url": "http://127.0.0.1:8086",
-            "psp_api_key": "sk_test_agora_local",
-            "psp_webhook_secret": "whsec_agora_local",
             "psp_timeout_ms": 5000,
             "psp_retries": 2,
             "psp_breaker_failures": 5,
@@ -45,9 +73,58 @@ impl Config {
             "reconcile_interval_ms": 1000,
             "reconcile_after_ms": 3000,
         });
+        platform::config::load::<Secrets>(defaults.clone(), overrides.clone())?.check()?;
         Ok(Self {
             common: platform::config::load(defaults.clone(), overrides.clone())?,
             settings: platform::config::load(defaults, overrides)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(pairs: &[(&str, &str)]) -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect()
+    }
+
+    #[test]
+    fn a_config_without_the_webhook_secret_is_refused_naming_the_variable() {
+        let error = Config::load(overrides(&[("psp_api_key", "sk_test_x")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("AGORA_PSP_WEBHOOK_SECRET"), "{error:?}");
+    }
+
+    #[test]
+    fn a_config_without_the_api_key_or_with_an_empty_one_is_refused_naming_the_variable() {
+        for given in [
+            overrides(&[("psp_webhook_secret", "whsec_x")]),
+            overrides(&[("psp_webhook_secret", "whsec_x"), ("psp_api_key", " ")]),
+        ] {
+            let error = Config::load(given)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("AGORA_PSP_API_KEY"), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_config_with_both_secrets_loads() {
+        let config = Config::load(overrides(&[
+            ("psp_api_key", "sk_test_x"),
+            ("psp_webhook_secret", "whsec_x"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.settings.psp_webhook_secret.expose_secret(),
+            "whsec_x"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The users service's configuration.
+use std::path::PathBuf;
+
 use platform::config::CommonConfig;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -18,6 +20,10 @@ pub struct Settings {
     /// Encrypts the token-signing key at rest: base64 of 32 bytes (`AGORA_KEY_ENCRYPTION_KEY`).
     #[serde(default)]
     pub key_encryption_key: Option<SecretString>,
+    /// Or a file holding it (`AGORA_KEY_ENCRYPTION_KEY_FILE`), as `agora up` passes it: the key
+    /// itself then appears in no environment and no config file.
+    #[serde(default)]
+    pub key_encryption_key_file: Option<PathBuf>,
     /// The first admin, created at start when both are set and the user does not exist yet.
     #[serde(default)]
     pub admin_email: Option<String>,
@@ -32,6 +38,28 @@ pub struct Settings {
     pub login_failures_per_account: usize,
     pub login_failures_per_address: usize,
     pub login_window_seconds: u64,
+}
+
+impl Settings {
+    /// The key-encryption key, from the setting or its file; `None` when neither is set.
+    pub fn key_encryption_key(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        match (&self.key_encryption_key, &self.key_encryption_key_file) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "invalid configuration: set `key_encryption_key` (AGORA_KEY_ENCRYPTION_KEY) or `key_encryption_key_file` (AGORA_KEY_ENCRYPTION_KEY_FILE), not both"
+            ),
+            (Some(key), None) => Ok(Some(crate::crypto::parse_kek(key.expose_secret())?)),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "invalid configuration: `key_encryption_key_file` (AGORA_KEY_ENCRYPTION_KEY_FILE): cannot read {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Ok(Some(crate::crypto::parse_kek(&text)?))
+            }
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 pub struct Config {
@@ -50,9 +78,17 @@ impl Config {
             "login_failures_per_address": 20,
             "login_window_seconds": 900,
         });
+        let settings: Settings = platform::config::load(defaults.clone(), overrides.clone())?;
+        // Token lifetimes are added to the clock: bounded so that the sum cannot overflow.
+        if !(1..=86_400).contains(&settings.access_token_seconds) {
+            anyhow::bail!("invalid configuration: `access_token_seconds` (AGORA_ACCESS_TOKEN_SECONDS) must be 1 to 86400");
+        }
+        if !(1..=3_650).contains(&settings.refresh_token_days) {
+            anyhow::bail!("invalid configuration: `refresh_token_days` (AGORA_REFRESH_TOKEN_DAYS) must be 1 to 3650");
+        }
         Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
+            common: platform::config::load(defaults, overrides)?,
+            settings,
         })
     }
 }

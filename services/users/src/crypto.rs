@@ -148,7 +148,7 @@ impl Keys {
         let der = if newest.encrypted {
             let kek = kek.ok_or_else(|| {
                 anyhow::anyhow!(
-                    "invalid configuration: the signing key is encrypted; set `key_encryption_key` (AGORA_KEY_ENCRYPTION_KEY)"
+                    "invalid configuration: the signing key is encrypted; set its key-encryption key (AGORA_KEY_ENCRYPTION_KEY or AGORA_KEY_ENCRYPTION_KEY_FILE)"
                 )
             })?;
             decrypt(kek, &newest.private_key)?
@@ -202,12 +202,20 @@ impl Keys {
 pub fn parse_kek(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = STANDARD.decode(text.trim()).map_err(|_| {
         anyhow::anyhow!(
-            "invalid configuration: `key_encryption_key` (AGORA_KEY_ENCRYPTION_KEY) is not base64"
+            "invalid configuration: the key-encryption key (AGORA_KEY_ENCRYPTION_KEY or AGORA_KEY_ENCRYPTION_KEY_FILE) is not base64"
         )
     })?;
     bytes.try_into().map_err(|_| {
-        anyhow::anyhow!("invalid configuration: `key_encryption_key` (AGORA_KEY_ENCRYPTION_KEY) must be 32 bytes")
+        anyhow::anyhow!("invalid configuration: the key-encryption key (AGORA_KEY_ENCRYPTION_KEY or AGORA_KEY_ENCRYPTION_KEY_FILE) must be 32 bytes")
     })
+}
+
+/// A plaintext stored private key (base64 PKCS#8) in its encrypted stored form.
+pub fn encrypt_stored(kek: &[u8; 32], stored: &str) -> anyhow::Result<String> {
+    let der = STANDARD.decode(stored)?;
+    SigningKey::from_pkcs8_der(&der)
+        .map_err(|e| anyhow::anyhow!("the stored signing key is not a valid Ed25519 key: {e}"))?;
+    encrypt(kek, &der)
 }
 
 fn encrypt(kek: &[u8; 32], plain: &[u8]) -> anyhow::Result<String> {
@@ -233,7 +241,7 @@ fn decrypt(kek: &[u8; 32], stored: &str) -> anyhow::Result<Vec<u8>> {
         .decrypt(&Nonce::from(nonce), sealed)
         .map_err(|_| {
             anyhow::anyhow!(
-                "invalid configuration: `key_encryption_key` (AGORA_KEY_ENCRYPTION_KEY) does not decrypt the stored signing key"
+                "invalid configuration: the key-encryption key (AGORA_KEY_ENCRYPTION_KEY or AGORA_KEY_ENCRYPTION_KEY_FILE) does not decrypt the stored signing key"
             )
         })
 }

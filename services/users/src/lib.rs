@@ -81,14 +81,26 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// Loads the signing keys, generating the first one on first start.
+/// Loads the signing keys, generating the first one on first start. With a key-encryption key,
+/// keys stored in plaintext (before one was configured) are encrypted in place first.
 async fn signing_keys(store: &dyn Store, settings: &Settings) -> anyhow::Result<Keys> {
-    let kek = settings
-        .key_encryption_key
-        .as_ref()
-        .map(|k| crypto::parse_kek(k.expose_secret()))
-        .transpose()?;
+    let kek = settings.key_encryption_key()?;
     let mut stored = store.keys().await?;
+    if let Some(kek) = &kek {
+        let mut encrypted = 0;
+        for key in stored.iter().filter(|k| !k.encrypted) {
+            let sealed = crypto::encrypt_stored(kek, &key.private_key)?;
+            if store.encrypt_key(&key.kid, &sealed).await? {
+                encrypted += 1;
+            }
+        }
+        if encrypted > 0 {
+            tracing::info!(count = encrypted, "encrypted stored token-signing keys");
+            stored = store.keys().await?;
+        }
+    } else {
+        tracing::warn!("no key-encryption key (AGORA_KEY_ENCRYPTION_KEY or AGORA_KEY_ENCRYPTION_KEY_FILE): the token-signing key is stored unencrypted");
+    }
     if stored.is_empty() {
         let key = Keys::generate(kek.as_ref())?;
         store
@@ -194,15 +206,25 @@ impl Application {
         ));
         let window = Duration::from_secs(settings.login_window_seconds);
         let state = AppState(Arc::new(Inner {
-            store,
+            store: store.clone(),
             verifier,
             hasher: Hasher::new()?,
             keys,
             issuer: common.token_issuer.clone(),
             audience: common.token_audience.clone(),
             public_url: common.users_url.clone(),
-            account_throttle: Throttle::new(settings.login_failures_per_account, window),
-            address_throttle: Throttle::new(settings.login_failures_per_address, window),
+            account_throttle: Throttle::new(
+                store.clone(),
+                "account",
+                settings.login_failures_per_account,
+                window,
+            ),
+            address_throttle: Throttle::new(
+                store.clone(),
+                "address",
+                settings.login_failures_per_address,
+                window,
+            ),
             settings,
         }));
         state.register_service_clients().await?;

@@ -1,62 +1,136 @@
 //! Login throttling: failures are counted per account and per client address over a sliding
-//! window, in memory (so per process; a restart forgets them, which errs on the side of users).
+//! window, in the users database, so that every replica sees the same counts and a restart forgets
+//! nothing. Each failure is a row; rows older than the window are deleted as new failures come in,
+//! so the table holds at most one window of failures (each costs an argon2 verification, which
+//! bounds their rate) and no flood of other keys can clear a key's count.
 //! The address is the TCP peer: behind the gateway it is the gateway's, so there the per-address
 //! limit applies to all of its traffic together.
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::crypto::sha256;
+use crate::storage::{Store, StoreError};
 
 pub struct Throttle {
-    limit: usize,
-    window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    store: Arc<dyn Store>,
+    /// What is counted (`account`, `address`): each kind has its own counts.
+    kind: &'static str,
+    limit: i64,
+    window_ms: i64,
 }
 
 impl Throttle {
-    pub fn new(limit: usize, window: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, kind: &'static str, limit: usize, window: Duration) -> Self {
         Self {
-            limit: limit.max(1),
-            window,
-            failures: Mutex::new(HashMap::new()),
+            store,
+            kind,
+            limit: i64::try_from(limit).unwrap_or(i64::MAX).max(1),
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
         }
     }
 
     /// `Some(wait)` when `key` has used up its failures in the window.
-    pub fn blocked(&self, key: &str) -> Option<Duration> {
-        let mut failures = self.failures.lock().ok()?;
-        let entries = failures.get_mut(key)?;
-        let now = Instant::now();
-        while entries
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            entries.pop_front();
+    pub async fn blocked(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let now = now_ms();
+        let (count, oldest) = self
+            .store
+            .login_failures(self.kind, &sha256(key), now.saturating_sub(self.window_ms))
+            .await?;
+        if count < self.limit {
+            return Ok(None);
         }
-        if entries.len() >= self.limit {
-            entries
-                .front()
-                .map(|oldest| self.window.saturating_sub(now.duration_since(*oldest)))
-        } else {
-            None
-        }
+        let wait = oldest.map_or(0, |t| {
+            t.saturating_add(self.window_ms).saturating_sub(now).max(0)
+        });
+        Ok(Some(Duration::from_millis(
+            u64::try_from(wait).unwrap_or_default(),
+        )))
     }
 
-    pub fn fail(&self, key: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            // Bound memory under a flood of distinct keys.
-            if failures.len() > 100_000 {
-                failures.clear();
+    pub async fn fail(&self, key: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.store
+            .record_login_failure(
+                self.kind,
+                &sha256(key),
+                now,
+                now.saturating_sub(self.window_ms),
+            )
+            .await
+    }
+
+    pub async fn clear(&self, key: &str) -> Result<(), StoreError> {
+        self.store
+            .clear_login_failures(self.kind, &sha256(key))
+            .await
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distinct keys failing after the victim. Nothing here clears counts by how many keys there
+    /// are (the in-memory throttle cleared every count past 100,000 keys).
+    const SPRAY: usize = 2_000;
+
+    #[tokio::test]
+    async fn a_spray_of_other_keys_does_not_reset_a_lockout() {
+        for db in testkit::TestDatabase::all().await {
+            let (store, _db) = crate::storage::connect(&db.url, 8).await.unwrap();
+            let throttle = Throttle::new(store, "account", 5, Duration::from_secs(900));
+            for _ in 0..5 {
+                throttle.fail("victim").await.unwrap();
             }
-            failures
-                .entry(key.to_owned())
-                .or_default()
-                .push_back(Instant::now());
+            assert!(throttle.blocked("victim").await.unwrap().is_some());
+            for i in 0..SPRAY {
+                throttle.fail(&format!("spray-{i}")).await.unwrap();
+            }
+            assert!(
+                throttle.blocked("victim").await.unwrap().is_some(),
+                "{}: the victim's lockout survives",
+                db.backend
+            );
         }
     }
 
-    pub fn clear(&self, key: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(key);
+    #[tokio::test]
+    async fn failures_older_than_the_window_stop_counting_and_are_deleted() {
+        for db in testkit::TestDatabase::all().await {
+            let (store, _db) = crate::storage::connect(&db.url, 2).await.unwrap();
+            let window = Duration::from_secs(60);
+            let throttle = Throttle::new(store.clone(), "account", 2, window);
+            let now = now_ms();
+            let hour_ago = now - 3_600_000;
+            for _ in 0..2 {
+                store
+                    .record_login_failure("account", &sha256("old"), hour_ago, 0)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(
+                throttle.blocked("old").await.unwrap(),
+                None,
+                "{}",
+                db.backend
+            );
+            throttle.fail("new").await.unwrap();
+            let (left, _) = store
+                .login_failures("account", &sha256("old"), 0)
+                .await
+                .unwrap();
+            assert_eq!(left, 0, "{}: expired rows are deleted", db.backend);
+            throttle.fail("new").await.unwrap();
+            let wait = throttle.blocked("new").await.unwrap().unwrap();
+            assert!(wait <= window && wait > Duration::ZERO, "{wait:?}");
+            throttle.clear("new").await.unwrap();
+            assert_eq!(throttle.blocked("new").await.unwrap(), None);
         }
     }
 }

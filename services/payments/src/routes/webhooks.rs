@@ -88,7 +88,8 @@ pub fn verify(header: &str, body: &[u8], secret: &[u8], now: i64) -> Result<(), 
         }
     }
     let timestamp = timestamp.ok_or("no timestamp")?;
-    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+    // `abs_diff`: the timestamp is the sender's, any i64; a subtraction could overflow.
+    if now.abs_diff(timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err("the timestamp is outside the tolerance");
     }
     for signature in signatures {
@@ -129,6 +130,30 @@ mod tests {
         // Several v1 values (a secret being rolled): one valid is enough.
         let both = format!("{header},v1=00ff");
         assert_eq!(verify(&both, body, b"whsec", 1000), Ok(()));
+    }
+
+    #[test]
+    fn extreme_or_garbage_timestamps_are_refused_without_overflow() {
+        let body = br#"{"id":"evt_1"}"#;
+        let now = 1_700_000_000;
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, 0, -1] {
+            assert!(
+                verify(&sign(t, body, b"whsec"), body, b"whsec", now).is_err(),
+                "{t}"
+            );
+        }
+        for now in [i64::MIN, i64::MAX] {
+            assert!(verify(&sign(1000, body, b"whsec"), body, b"whsec", now).is_err());
+        }
+        for garbage in [
+            "t=abc,v1=00",
+            "t=99999999999999999999999,v1=00",
+            "t=,v1=",
+            "t=-,v1=00",
+            "t=1e9,v1=00",
+        ] {
+            assert!(verify(garbage, body, b"whsec", now).is_err(), "{garbage}");
+        }
     }
 }
 

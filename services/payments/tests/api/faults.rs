@@ -1,7 +1,7 @@
 //! Payments against a gateway that fails: 5xx, lost answers, hangs, and a dead gateway. Every
 //! payment settles, nothing is captured twice, and what the gateway holds equals what payments
 //! says.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -111,33 +111,30 @@ async fn an_unknown_outcome_is_504_pending_and_reconciliation_settles_it() {
 }
 
 #[tokio::test]
-async fn a_dead_gateway_opens_the_breaker_and_answers_503_fast() {
+async fn a_dead_gateway_opens_the_breaker_and_answers_503_without_calling_it() {
     for app in apps().await {
         app.set_faults(json!({"error_rate": 1.0})).await;
-        let mut statuses = Vec::new();
-        let mut last_took = Duration::ZERO;
+        let mut answers = Vec::new();
         for _ in 0..4 {
-            let started = Instant::now();
-            let (status, _) = app.pay(100, "pm_card_visa").await;
-            last_took = started.elapsed();
-            statuses.push(status);
+            answers.push(app.pay(100, "pm_card_visa").await);
         }
+        let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+        // The simulator is reachable and answers 5xx, which payments reports as 504 (outcome
+        // unknown); a 503 ("nothing was charged") comes only from the open breaker, which does
+        // not call the gateway.
         assert_eq!(statuses[0], 504, "{statuses:?}");
         assert_eq!(statuses[3], 503, "{statuses:?}");
-        assert!(last_took < Duration::from_millis(500), "{last_took:?}");
+        assert_eq!(answers[3].1["status"], 503);
         app.set_faults(json!({"error_rate": 0.0})).await;
-        // The payments left pending are settled once the breaker lets calls through again.
-        let (status, _) = {
-            let mut answer = (0, Value::Null);
-            for _ in 0..50 {
-                answer = app.pay(100, "pm_card_visa").await;
-                if answer.0 == 201 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            answer
-        };
-        assert_eq!(status, 201);
+        // Once the breaker's open period is over, its probe reaches the healthy gateway and
+        // payments go through again: polled, within a deadline, as a caller would retry a 503.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mut last = app.pay(100, "pm_card_visa").await;
+        while last.0 != 201 && tokio::time::Instant::now() < deadline {
+            assert_eq!(last.0, 503, "{}: {last:?}", app.backend);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = app.pay(100, "pm_card_visa").await;
+        }
+        assert_eq!(last.0, 201, "{}: {last:?}", app.backend);
     }
 }

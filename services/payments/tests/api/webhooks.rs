@@ -58,6 +58,55 @@ async fn unsigned_old_or_replayed_webhooks_change_nothing() {
 }
 
 #[tokio::test]
+async fn extreme_or_garbage_signature_timestamps_are_400_and_change_nothing() {
+    for app in apps().await {
+        let (_, p) = app.pay(700, "pm_card_visa").await;
+        let id = p["id"].as_str().unwrap();
+        let mut intent = app.intents_of(id).await.remove(0);
+        intent["status"] = json!("canceled");
+        let event = json!({"id": format!("evt_{}", crate::new_id().replace('-', "")),
+            "object": "event", "type": "payment_intent.canceled", "data": {"object": intent}})
+        .to_string();
+        let post = |signature: String| {
+            app.http
+                .post(app.url("/webhooks/gateway"))
+                .header("Stripe-Signature", signature)
+                .header("content-type", "application/json")
+                .body(event.clone())
+                .send()
+        };
+        let mut headers: Vec<String> = [i64::MIN, i64::MIN + 1, i64::MAX, 0, -1]
+            .iter()
+            .map(|&t| signed(&event, WEBHOOK_SECRET, t))
+            .collect();
+        headers.extend(
+            [
+                "t=garbage,v1=00",
+                "t=99999999999999999999999,v1=00",
+                "t=,v1=",
+            ]
+            .map(String::from),
+        );
+        for header in headers {
+            let r = post(header.clone()).await.unwrap();
+            assert_eq!(r.status(), 400, "{}: {header}", app.backend);
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+        }
+        assert_eq!(app.payment(id).await["status"], "authorized");
+        // Nothing was recorded: the same event, properly signed, is new and applies.
+        let now = chrono::Utc::now().timestamp();
+        let applied: Value = post(signed(&event, WEBHOOK_SECRET, now))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(applied, json!({"received": true}), "{}", app.backend);
+        assert_eq!(app.payment(id).await["status"], "voided");
+    }
+}
+
+#[tokio::test]
 async fn a_cancel_and_a_refund_made_at_the_gateway_reach_payments() {
     for app in apps().await {
         let (_, p) = app.pay(800, "pm_card_visa").await;

@@ -72,11 +72,11 @@ async fn login(
     // the text tried when there is no such account.
     let account = user.as_ref().map_or(login, |u| u.id.clone());
     let address = platform::http::client_ip(peer, &headers).to_string();
-    if let Some(wait) = state
-        .account_throttle
-        .blocked(&account)
-        .or_else(|| state.address_throttle.blocked(&address))
-    {
+    let blocked = match state.account_throttle.blocked(&account).await? {
+        Some(wait) => Some(wait),
+        None => state.address_throttle.blocked(&address).await?,
+    };
+    if let Some(wait) = blocked {
         return Err(throttled(wait));
     }
     let matched = state
@@ -88,12 +88,12 @@ async fn login(
         .await;
     match user {
         Some(user) if matched && !user.disabled => {
-            state.account_throttle.clear(&account);
+            state.account_throttle.clear(&account).await?;
             Ok(Json(state.token_pair(&user, None).await?))
         }
         _ => {
-            state.account_throttle.fail(&account);
-            state.address_throttle.fail(&address);
+            state.account_throttle.fail(&account).await?;
+            state.address_throttle.fail(&address).await?;
             Err(bad_login())
         }
     }

@@ -150,7 +150,8 @@ async fn me(
 pub struct UpdateMe {
     email: Option<String>,
     password: Option<String>,
-    /// Required to change the password.
+    /// Required to change the email or the password: a stolen access token alone must not be
+    /// enough to take the account over. Missing: 422; wrong: 403.
     current_password: Option<String>,
 }
 
@@ -162,10 +163,11 @@ pub struct UpdatedMe {
     tokens: Option<TokenPair>,
 }
 
-/// Changes the signed-in user's email or password, both or neither, in one step. A password
-/// change needs the current password and revokes every refresh-token family of the user (every
-/// login, this one included: an access token does not say which family it came from); the answer
-/// then carries a new token pair so that this client stays signed in.
+/// Changes the signed-in user's email or password, both or neither, in one step. Either change
+/// needs the current password (`current_password`: 422 when missing, 403 when wrong). A password
+/// change revokes every refresh-token family of the user (every login, this one included: an
+/// access token does not say which family it came from); the answer then carries a new token pair
+/// so that this client stays signed in.
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateMe, security(("bearer" = [])),
     responses((status = 200, body = UpdatedMe),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -191,19 +193,25 @@ async fn update_me(
         .password
         .as_deref()
         .and_then(|p| v.check("password", NewPassword::parse(p, &user.username)));
+    let changes = body.email.is_some() || body.password.is_some();
+    if changes && body.current_password.is_none() {
+        v.add(
+            "current_password",
+            "is required to change the email or the password",
+        );
+    }
     v.finish()?;
-    let hash = match &password {
-        Some(password) => {
-            let current = body.current_password.as_deref().unwrap_or_default();
-            if !state
-                .hasher
-                .verify(current, Some(&user.password_hash))
-                .await
-            {
-                return Err(Problem::forbidden("The current password is wrong.").into());
-            }
-            Some(state.hasher.hash(password.expose()).await?)
+    if let Some(current) = body.current_password.as_deref().filter(|_| changes) {
+        if !state
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await
+        {
+            return Err(Problem::forbidden("The current password is wrong.").into());
         }
+    }
+    let hash = match &password {
+        Some(password) => Some(state.hasher.hash(password.expose()).await?),
         None => None,
     };
     if email.is_some() || hash.is_some() {

@@ -96,7 +96,8 @@ pub trait Store: Send + Sync {
         email: Option<&str>,
         password_hash: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Sets roles and the disabled flag; disabling also revokes every refresh family.
+    /// Sets roles and the disabled flag in one transaction; a change of roles or disabling also
+    /// revokes every refresh family, so no login outlives the access it was granted with.
     async fn set_access(&self, id: &str, roles: &str, disabled: bool) -> Result<(), StoreError>;
 
     async fn insert_refresh(&self, token: &RefreshRow) -> Result<(), StoreError>;
@@ -116,6 +117,25 @@ pub trait Store: Send + Sync {
 
     async fn keys(&self) -> Result<Vec<KeyRow>, StoreError>;
     async fn insert_key(&self, key: &KeyRow) -> Result<(), StoreError>;
+    /// Replaces a plaintext private key by its encrypted form; false when it was not plaintext.
+    async fn encrypt_key(&self, kid: &str, private_key: &str) -> Result<bool, StoreError>;
+
+    /// How many failures of `kind` `subject` has after `since` (Unix ms), and the oldest one's time.
+    async fn login_failures(
+        &self,
+        kind: &str,
+        subject: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>), StoreError>;
+    /// Records a failure at `at` and deletes every failure of `kind` at or before `expired`.
+    async fn record_login_failure(
+        &self,
+        kind: &str,
+        subject: &str,
+        at: i64,
+        expired: i64,
+    ) -> Result<(), StoreError>;
+    async fn clear_login_failures(&self, kind: &str, subject: &str) -> Result<(), StoreError>;
 }
 
 pub async fn connect(
@@ -160,6 +180,14 @@ const DELETE_CLIENT: &str =
     "UPDATE clients SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL";
 const SELECT_KEYS: &str = "SELECT kid, private_key, encrypted, public_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, kid";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, private_key, encrypted, public_key, created_at) VALUES ($1, $2, $3, $4, $5)";
+const ENCRYPT_KEY: &str =
+    "UPDATE signing_keys SET private_key = $2, encrypted = TRUE WHERE kid = $1 AND encrypted = FALSE";
+const USER_ROLES: &str = "SELECT roles FROM users WHERE id = $1";
+const COUNT_FAILURES: &str = "SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE kind = $1 AND subject = $2 AND failed_at > $3";
+const EXPIRE_FAILURES: &str = "DELETE FROM login_failures WHERE kind = $1 AND failed_at <= $2";
+const INSERT_FAILURE: &str =
+    "INSERT INTO login_failures (kind, subject, failed_at) VALUES ($1, $2, $3)";
+const CLEAR_FAILURES: &str = "DELETE FROM login_failures WHERE kind = $1 AND subject = $2";
 
 /// Which of a user's unique fields a violation is about, for a registration that lost a race
 /// (PostgreSQL names the constraint `users_email_key`; SQLite says `users.email`).
@@ -281,6 +309,11 @@ macro_rules! backend {
 
             async fn set_access(&self, id: &str, roles: &str, disabled: bool) -> Result<(), StoreError> {
                 let mut tx = $begin(&self.pool).await?;
+                let (before,): (String,) = sqlx::query_as(USER_ROLES)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
                 let done = sqlx::query(SET_ACCESS)
                     .bind(id)
                     .bind(roles)
@@ -291,7 +324,7 @@ macro_rules! backend {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
-                if disabled {
+                if disabled || before != roles {
                     sqlx::query(REVOKE_USER).bind(id).bind(Utc::now()).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -367,6 +400,37 @@ macro_rules! backend {
                     .bind(k.created_at)
                     .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn encrypt_key(&self, kid: &str, private_key: &str) -> Result<bool, StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let done = sqlx::query(ENCRYPT_KEY).bind(kid).bind(private_key).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn login_failures(&self, kind: &str, subject: &str, since: i64) -> Result<(i64, Option<i64>), StoreError> {
+                Ok(sqlx::query_as(COUNT_FAILURES)
+                    .bind(kind)
+                    .bind(subject)
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn record_login_failure(&self, kind: &str, subject: &str, at: i64, expired: i64) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(EXPIRE_FAILURES).bind(kind).bind(expired).execute(&mut *tx).await?;
+                sqlx::query(INSERT_FAILURE).bind(kind).bind(subject).bind(at).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, kind: &str, subject: &str) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                sqlx::query(CLEAR_FAILURES).bind(kind).bind(subject).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -158,7 +158,9 @@ async fn the_signed_in_user_reads_and_changes_their_account() {
                 .json(&body)
                 .send()
         };
-        let r = patch(json!({"email": "new@example.com"})).await.unwrap();
+        let r = patch(json!({"email": "new@example.com", "current_password": PASSWORD}))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let wrong =
             patch(json!({"password": "another long phrase", "current_password": "nope nope nope"}))
@@ -203,6 +205,66 @@ async fn the_signed_in_user_reads_and_changes_their_account() {
             )
             .await;
         assert_eq!(mine.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn an_email_change_needs_the_current_password() {
+    for app in apps().await {
+        let tokens = app.customer("alice").await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let patch = |body: Value| {
+            app.http
+                .patch(app.url("/users/me"))
+                .bearer_auth(access)
+                .json(&body)
+                .send()
+        };
+        let missing = patch(json!({"email": "stolen@example.com"})).await.unwrap();
+        assert_eq!(
+            fields(&problem(missing, 422).await),
+            vec!["current_password"],
+            "{}",
+            app.backend
+        );
+        let wrong =
+            patch(json!({"email": "stolen@example.com", "current_password": "nope nope nope"}))
+                .await
+                .unwrap();
+        problem(wrong, 403).await;
+        let me: Value = app
+            .http
+            .get(app.url("/users/me"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], "alice@example.com", "{}", app.backend);
+
+        let right = patch(json!({"email": "alice2@example.com", "current_password": PASSWORD}))
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 200);
+        let right: Value = right.json().await.unwrap();
+        assert_eq!(right["user"]["email"], "alice2@example.com");
+        let spec: Value = app
+            .http
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let described = spec["components"]["schemas"]["UpdateMe"]["properties"]["current_password"]
+            ["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(described.contains("email"), "{described}");
     }
 }
 

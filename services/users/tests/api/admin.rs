@@ -149,6 +149,70 @@ async fn a_disabled_user_can_neither_log_in_nor_refresh() {
 }
 
 #[tokio::test]
+async fn changing_a_users_roles_ends_their_logins() {
+    for app in apps().await {
+        let admin = app.admin().await;
+        let alice = app.register("alice").await;
+        let id = alice["id"].as_str().unwrap().to_owned();
+        let set_roles = |roles: Value| {
+            app.http
+                .patch(app.url(&format!("/users/{id}")))
+                .bearer_auth(&admin)
+                .json(&json!({"roles": roles}))
+                .send()
+        };
+        assert_eq!(
+            set_roles(json!(["admin", "customer"]))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let r = app.login("alice", PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        let as_admin: Value = r.json().await.unwrap();
+
+        assert_eq!(set_roles(json!(["customer"])).await.unwrap().status(), 200);
+        problem(
+            app.post(
+                "/auth/refresh",
+                json!({"refresh_token": as_admin["refresh_token"]}),
+            )
+            .await,
+            401,
+        )
+        .await;
+        // A new login works, with the roles the user holds now.
+        let fresh: Value = app.login("alice", PASSWORD).await.json().await.unwrap();
+        let refreshed = app
+            .post(
+                "/auth/refresh",
+                json!({"refresh_token": fresh["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(refreshed.status(), 200, "{}", app.backend);
+        // An update that leaves the roles as they are ends nothing.
+        let unchanged = app
+            .http
+            .patch(app.url(&format!("/users/{id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"roles": ["customer"], "disabled": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unchanged.status(), 200);
+        let refreshed: Value = refreshed.json().await.unwrap();
+        let again = app
+            .post(
+                "/auth/refresh",
+                json!({"refresh_token": refreshed["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(again.status(), 200, "{}", app.backend);
+    }
+}
+
+#[tokio::test]
 async fn customers_get_403_on_admin_routes() {
     for app in apps().await {
         let tokens = app.customer("alice").await;

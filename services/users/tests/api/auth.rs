@@ -72,6 +72,59 @@ async fn repeated_failures_are_throttled_with_retry_after() {
 }
 
 #[tokio::test]
+async fn two_instances_on_one_database_share_the_failure_count() {
+    for app in apps().await {
+        let second = app.replica(json!({})).await;
+        app.register("alice").await;
+        for attempt in 0..5 {
+            let r = if attempt % 2 == 0 {
+                app.login("alice", "not the password").await
+            } else {
+                second.login("alice", "not the password").await
+            };
+            problem(r, 401).await;
+        }
+        let r = second.login("alice", PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            429,
+            "{}: the sixth try, on the other instance",
+            app.backend
+        );
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&wait), "{wait}");
+        assert_eq!(app.login("alice", PASSWORD).await.status(), 429);
+    }
+}
+
+#[tokio::test]
+async fn a_restart_does_not_forget_failed_logins() {
+    for db in testkit::TestDatabase::all().await {
+        let app = spawn_with(db, json!({"login_failures_per_account": 2}))
+            .await
+            .unwrap();
+        app.register("alice").await;
+        for _ in 0..2 {
+            problem(app.login("alice", "not the password").await, 401).await;
+        }
+        let (db, dir) = (app.db, app.dir);
+        let again = crate::start(db, dir, json!({"login_failures_per_account": 2}))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.login("alice", PASSWORD).await.status(),
+            429,
+            "{}",
+            again.backend
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_refresh_rotates_and_a_replayed_token_revokes_the_family() {
     for app in apps().await {
         let first = app.customer("alice").await;

@@ -32,10 +32,22 @@ pub async fn start(
     dir: tempfile::TempDir,
     extra: Value,
 ) -> Result<TestApp, anyhow::Error> {
+    let base = launch(&db.url, dir.path(), &extra).await?;
+    Ok(TestApp {
+        base,
+        http: reqwest::Client::new(),
+        backend: db.backend,
+        db,
+        dir,
+    })
+}
+
+/// Starts an instance on `url` and returns its base URL.
+async fn launch(url: &str, dir: &std::path::Path, extra: &Value) -> Result<String, anyhow::Error> {
     let mut overrides = Map::new();
     overrides.insert("port".into(), json!(0));
-    overrides.insert("database_url".into(), json!(db.url));
-    overrides.insert("data_dir".into(), json!(dir.path().display().to_string()));
+    overrides.insert("database_url".into(), json!(url));
+    overrides.insert("data_dir".into(), json!(dir.display().to_string()));
     overrides.insert("admin_email".into(), json!("root@example.com"));
     overrides.insert("admin_password".into(), json!("root secret phrase 42"));
     for (key, value) in extra.as_object().unwrap() {
@@ -44,13 +56,7 @@ pub async fn start(
     let app = ::users::Application::build(::users::Config::load(overrides)?).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run(platform::shutdown::never()));
-    Ok(TestApp {
-        base,
-        http: reqwest::Client::new(),
-        backend: db.backend,
-        db,
-        dir,
-    })
+    Ok(base)
 }
 
 pub async fn apps() -> Vec<TestApp> {
@@ -61,9 +67,33 @@ pub async fn apps() -> Vec<TestApp> {
     apps
 }
 
+pub struct TestReplica {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl TestReplica {
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.http
+            .post(format!("{}/auth/login", self.base))
+            .json(&json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A second instance of the service on the same database, as a replica behind the gateway.
+    pub async fn replica(&self, extra: Value) -> TestReplica {
+        TestReplica {
+            base: launch(&self.db.url, self.dir.path(), &extra).await.unwrap(),
+            http: self.http.clone(),
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
