@@ -4,7 +4,8 @@
 //! `product_updated`, `price_changed`, `product_deleted`, each with
 //! `{"id", "sku", "name", "price", "category", "version"}`.
 //! In: inventory's `agora.inventory.stock_changed.v1` (`{"sku", "available", ...}`) into each
-//! product's `availability`.
+//! product's `availability`; a level older (by inventory's outbox position) than one already
+//! applied is ignored.
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,6 +26,11 @@ impl EventHandler for InventoryEvents {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.handle_at(event, None).await
+    }
+
+    /// The position keeps the latest level per SKU when deliveries come out of order.
+    async fn handle_at(&self, event: &Event, position: Option<i64>) -> Result<(), HandlerError> {
         let (Some(sku), Some(available)) =
             (event.data["sku"].as_str(), event.data["available"].as_i64())
         else {
@@ -38,6 +44,7 @@ impl EventHandler for InventoryEvents {
                 &Availability {
                     sku: sku.to_owned(),
                     available,
+                    position,
                 },
             )
             .await

@@ -2,17 +2,22 @@
 //!
 //! * a **relay** per producing service reads its outbox in commit order and publishes each entry
 //!   to a durable topic exchange (routing key = the event type, persistent, `message_id` = the
-//!   event id) with publisher confirms; its position advances only after the broker confirmed, so
-//!   an entry left unpublished by a crash is published after the restart (at least once);
+//!   event id, header [`POSITION_HEADER`] = its outbox position) with publisher confirms; its
+//!   position advances only after the broker confirmed, so an entry left unpublished by a crash is
+//!   published after the restart (at least once). Of a service's replicas only the leader relays
+//!   ([`super::leader`]): they share one outbox and one relay position;
 //! * a **consumer** per consuming service owns one durable queue `<exchange>.<service>` bound to
-//!   `agora.<producer>.#` for each producer it follows; it applies one delivery at a time (so
-//!   order per subject holds) through the same inbox-claiming handler as the feed, and acks only
-//!   after the handler's transaction committed or the event went to the dead letters. A message
-//!   that is not even an event is rejected to the dead-letter exchange `<exchange>.dlx`.
+//!   `agora.<producer>.#` for each producer it follows. The queue has a single active consumer
+//!   (`x-single-active-consumer`): the replicas of a service all subscribe, the broker delivers to
+//!   one of them and fails over to the next, so deliveries never run side by side. It applies one
+//!   delivery at a time (so order per subject holds) through the same inbox-claiming handler as the
+//!   feed, and acks only after the handler's transaction committed or the event went to the dead
+//!   letters. A message that is not even an event is rejected to the dead-letter exchange
+//!   `<exchange>.dlx`.
 //!
 //! Both reconnect with backoff when the broker goes away.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use lapin::options::{
@@ -25,6 +30,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use secrecy::{ExposeSecret, SecretString};
 
 use super::consumer::apply;
+use super::leader::{self, Leadership};
 use super::{store, Event, EventHandler};
 use crate::db::Database;
 use crate::shutdown::Shutdown;
@@ -117,6 +123,7 @@ impl Broker {
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(dlx.into()),
         );
+        arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         channel.queue_declare(&queue, durable, arguments).await?;
         for producer in producers {
             channel
@@ -133,13 +140,26 @@ impl Broker {
     }
 }
 
-/// Publishes one event and waits for the broker's confirm.
-pub async fn publish(channel: &Channel, exchange: &str, event: &Event) -> anyhow::Result<()> {
+/// The message header that carries an event's position in its producer's outbox.
+pub const POSITION_HEADER: &str = "agora-position";
+
+/// Publishes one event, with its outbox position when known, and waits for the broker's confirm.
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    event: &Event,
+    position: Option<i64>,
+) -> anyhow::Result<()> {
     let payload = serde_json::to_vec(event)?;
-    let properties = BasicProperties::default()
+    let mut properties = BasicProperties::default()
         .with_message_id(event.id.to_string().into())
         .with_content_type("application/cloudevents+json".into())
         .with_delivery_mode(2);
+    if let Some(position) = position {
+        let mut headers = FieldTable::default();
+        headers.insert(POSITION_HEADER.into(), AMQPValue::LongLongInt(position));
+        properties = properties.with_headers(headers);
+    }
     let confirm = channel
         .basic_publish(
             exchange,
@@ -161,44 +181,84 @@ pub fn relay_name(service: &str) -> String {
     format!("{service}:rabbitmq-relay")
 }
 
-/// Runs the relay of `service`'s outbox until `shutdown`, reconnecting as needed.
+/// Runs the relay of `service`'s outbox until `shutdown`, reconnecting as needed, while this
+/// replica leads it.
 pub async fn relay(broker: Broker, service: String, db: Database, mut shutdown: Shutdown) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            failed = relay_connected(&broker, &service, &db) => {
-                if let Err(e) = failed {
-                    tracing::warn!(error = %e, "event relay: broker unavailable; retrying");
+    let name = relay_name(&service);
+    'lead: loop {
+        let Some(mut leadership) = leader::acquire(&db, &name, &mut shutdown).await else {
+            return;
+        };
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => {
+                    leadership.release().await;
+                    return;
+                }
+                ended = relay_connected(&broker, &service, &db, &mut leadership) => match ended {
+                    Ok(()) => {
+                        tracing::warn!("event relay: lost the lead");
+                        continue 'lead;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "event relay: broker unavailable; retrying"),
                 }
             }
+            tokio::select! {
+                _ = &mut shutdown => {
+                    leadership.release().await;
+                    return;
+                }
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-/// Publishes new outbox entries as long as the connection holds; returns its error.
-async fn relay_connected(broker: &Broker, service: &str, db: &Database) -> anyhow::Result<()> {
+/// Publishes new outbox entries as long as the connection and the lead hold; returns the
+/// connection's error, or `Ok` once the lead is lost.
+async fn relay_connected(
+    broker: &Broker,
+    service: &str,
+    db: &Database,
+    leadership: &mut Leadership,
+) -> anyhow::Result<()> {
     let (_connection, channel) = broker.channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     let name = relay_name(service);
     tracing::info!(exchange = %broker.exchange, "event relay connected");
+    let mut confirmed = Instant::now();
     loop {
         let position = store::cursor(db, &name, service).await?;
         let entries = store::read_after(db, position, 100).await?;
         let Some(last) = entries.last().map(|e| e.position) else {
+            // Idle, the lead is still kept alive (a SQLite lease must be renewed).
+            if confirmed.elapsed() >= leader::LEASE / 5 {
+                if !leadership.confirm().await {
+                    return Ok(());
+                }
+                confirmed = Instant::now();
+            }
             // Nothing new: look again shortly (the outbox is a table, not a notification).
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        // Checked right before publishing, so that a replica that lost the lead stops.
+        if !leadership.confirm().await {
+            return Ok(());
+        }
+        confirmed = Instant::now();
         for entry in &entries {
-            publish(&channel, &broker.exchange, &entry.event).await?;
+            publish(
+                &channel,
+                &broker.exchange,
+                &entry.event,
+                Some(entry.position),
+            )
+            .await?;
             metrics::counter!("events_published_total", "type" => entry.event.event_type.clone())
                 .increment(1);
         }
@@ -270,7 +330,18 @@ async fn consume_connected(
             .find(|(producer, _)| event.event_type.starts_with(&format!("agora.{producer}.")))
             .map(|(_, h)| h.clone());
         if let Some(handler) = handler.filter(|h| h.wants(&event.event_type)) {
-            apply(service, db, handler.as_ref(), 5, &event).await?;
+            let position = delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|headers| headers.inner().get(POSITION_HEADER))
+                .and_then(|value| match value {
+                    AMQPValue::LongLongInt(position) => Some(*position),
+                    AMQPValue::LongInt(position) => Some(i64::from(*position)),
+                    AMQPValue::LongUInt(position) => Some(i64::from(*position)),
+                    _ => None,
+                });
+            apply(service, db, handler.as_ref(), 5, &event, position).await?;
         }
         delivery.ack(BasicAckOptions::default()).await?;
     }

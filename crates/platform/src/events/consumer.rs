@@ -33,12 +33,24 @@ pub trait EventHandler: Send + Sync {
     /// The event types wanted; others are skipped.
     fn wants(&self, event_type: &str) -> bool;
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+
+    /// [`EventHandler::handle`], told the event's position in its producer's outbox when the
+    /// transport knows it. Positions follow the producer's commit order, so along one subject a
+    /// higher one is a newer state: a handler that keeps the latest state of a subject applies an
+    /// event only when it is newer ([`store::advance_sqlite`]/[`store::advance_postgres`]), which
+    /// keeps it right however the transport orders deliveries.
+    async fn handle_at(&self, event: &Event, _position: Option<i64>) -> Result<(), HandlerError> {
+        self.handle(event).await
+    }
 }
 
 #[derive(Deserialize)]
 struct Page {
     items: Vec<Entry>,
     last_position: i64,
+    /// Set when events after our position were pruned before we read them.
+    #[serde(default)]
+    gap: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -104,18 +116,38 @@ impl FeedConsumer {
     }
 
     /// Runs until `shutdown`. Events are applied one at a time in feed order, which keeps the
-    /// order per subject.
+    /// order per subject; of the service's replicas only the leader follows the feed, so that they
+    /// do not apply one producer's events side by side.
     pub async fn run(self, mut shutdown: Shutdown) {
+        let name = format!("{}:feed:{}", self.consumer, self.producer);
+        let Some(mut leadership) = super::leader::acquire(&self.db, &name, &mut shutdown).await
+        else {
+            return;
+        };
         let mut backoff = Duration::from_millis(200);
         loop {
+            if !leadership.confirm().await {
+                tracing::warn!(producer = %self.producer, "lost the lead of the event feed");
+                let Some(regained) = super::leader::acquire(&self.db, &name, &mut shutdown).await
+                else {
+                    return;
+                };
+                leadership = regained;
+            }
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => {
+                    leadership.release().await;
+                    return;
+                }
                 done = self.poll_once(10) => match done {
                     Ok(_) => backoff = Duration::from_millis(200),
                     Err(e) => {
                         tracing::warn!(producer = %self.producer, error = %e, "reading the event feed failed; retrying");
                         tokio::select! {
-                            _ = &mut shutdown => return,
+                            _ = &mut shutdown => {
+                                leadership.release().await;
+                                return;
+                            }
                             _ = tokio::time::sleep(backoff) => {}
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -135,10 +167,18 @@ impl FeedConsumer {
             anyhow::bail!("the feed answered {}", response.status());
         }
         let page: Page = response.json().await?;
+        if let Some(pruned) = page.gap {
+            let gap = Gap {
+                producer: &self.producer,
+                after: position,
+                pruned_up_to: pruned,
+            };
+            gap.report(&self.consumer, &self.db).await?;
+        }
         let count = page.items.len();
         for entry in page.items {
             if self.handler.wants(&entry.event.event_type) {
-                self.apply(&entry.event).await?;
+                self.apply(&entry.event, entry.position).await?;
             }
             store::set_cursor(&self.db, &self.consumer, &self.producer, entry.position).await?;
         }
@@ -148,15 +188,45 @@ impl FeedConsumer {
         Ok(count)
     }
 
-    async fn apply(&self, event: &Event) -> anyhow::Result<()> {
+    async fn apply(&self, event: &Event, position: i64) -> anyhow::Result<()> {
         apply(
             &self.consumer,
             &self.db,
             self.handler.as_ref(),
             self.max_attempts,
             event,
+            Some(position),
         )
         .await
+    }
+}
+
+/// Events a consumer can never get: the producer pruned them before it read them.
+struct Gap<'a> {
+    producer: &'a str,
+    after: i64,
+    pruned_up_to: i64,
+}
+
+impl Gap<'_> {
+    /// Says so loudly: an error log, `events_gap_total`, and a dead letter that records it (an
+    /// `agora.platform.events_gap.v1` event; replaying it only removes it).
+    async fn report(&self, consumer: &str, db: &Database) -> anyhow::Result<()> {
+        let error = format!(
+            "events after position {} up to {} of {} were pruned before {consumer} read them",
+            self.after, self.pruned_up_to, self.producer
+        );
+        tracing::error!(producer = %self.producer, after = self.after, pruned_up_to = self.pruned_up_to, "{error}");
+        metrics::counter!("events_gap_total", "consumer" => consumer.to_owned(), "producer" => self.producer.to_owned())
+            .increment(1);
+        let event = Event::new(
+            "platform",
+            "events_gap",
+            self.producer,
+            serde_json::json!({"producer": self.producer, "after": self.after, "pruned_up_to": self.pruned_up_to}),
+        );
+        store::add_dead_letter(db, consumer, &event, &error, 0, None).await?;
+        Ok(())
     }
 }
 
@@ -168,12 +238,13 @@ pub(crate) async fn apply(
     handler: &dyn EventHandler,
     max_attempts: u32,
     event: &Event,
+    position: Option<i64>,
 ) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match handler.handle(event).await {
+        match handler.handle_at(event, position).await {
             Ok(()) => {
                 metrics::counter!("events_consumed_total", "consumer" => consumer.to_owned(), "type" => event.event_type.clone()).increment(1);
                 return Ok(());
@@ -187,7 +258,8 @@ pub(crate) async fn apply(
                 tracing::error!(event_id = %event.id, event_type = %event.event_type, attempts, error = %e, "event dead-lettered");
                 metrics::counter!("events_dead_lettered_total", "consumer" => consumer.to_owned())
                     .increment(1);
-                store::add_dead_letter(db, consumer, event, &e.to_string(), attempts as i32)
+                let error = e.to_string();
+                store::add_dead_letter(db, consumer, event, &error, attempts as i32, position)
                     .await?;
                 return Ok(());
             }

@@ -1,6 +1,11 @@
 //! The producer side of the broker-less transport: `GET /events?after=&limit=&wait=` serves the
 //! outbox in order, long-polling up to `wait` seconds when nothing is new. Only service clients
 //! with the `events:read` scope may read it, and the gateway never routes it.
+//!
+//! Each request tells the producer where that reader (its client id) is, and pruning keeps what a
+//! known reader has not read. A reader that asks from before what was pruned anyway (one never seen
+//! before, or a restored database) is told of the gap (`gap`), and the producer counts it in
+//! `events_gap_total` and logs it as an error: events are never lost silently.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +58,10 @@ pub struct FeedPage {
     pub items: Vec<FeedEntry>,
     /// Pass as `after` next time.
     pub last_position: i64,
+    /// Present when events after `after` were pruned before this reader read them: the last
+    /// position pruned. Those events are gone; `items` go on from the oldest one kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gap: Option<i64>,
 }
 
 /// The feed routes for a producer, with their state applied. Long polls end early once
@@ -77,7 +86,7 @@ pub fn router(db: Database, verifier: Arc<JwtVerifier>, stopping: Stopping) -> O
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn events(
     State(state): State<FeedState>,
-    _caller: Scoped<EventsRead>,
+    caller: Scoped<EventsRead>,
     Query(query): Query<FeedQuery>,
 ) -> Result<Json<FeedPage>, Problem> {
     let limit = query.limit.unwrap_or(100);
@@ -86,20 +95,33 @@ async fn events(
             "`after` must be ≥ 0, `limit` 1 to 500 and `wait` 0 to 30 seconds.",
         ));
     }
+    let caller = caller.0;
+    let internal = |e: sqlx::Error| {
+        tracing::error!(error = %e, "reading the outbox failed");
+        Problem::internal()
+    };
+    if let Err(e) = store::saw_reader(&state.db, &caller.sub, query.after).await {
+        // The gap check below is the backstop if pruning misses this request.
+        tracing::warn!(error = %e, reader = %caller.sub, "recording a feed reader's position failed");
+    }
+    let pruned = store::pruned_up_to(&state.db).await.map_err(internal)?;
+    let gap = (query.after < pruned).then_some(pruned);
+    if gap.is_some() {
+        tracing::error!(reader = %caller.sub, after = query.after, pruned_up_to = pruned, "a feed reader asked for events already pruned");
+        metrics::counter!("events_gap_total", "reader" => caller.sub.clone()).increment(1);
+    }
     let deadline = Instant::now() + Duration::from_secs(query.wait);
     let mut stopping = state.stopping.clone();
     loop {
         let items = store::read_after(&state.db, query.after, limit)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "reading the outbox failed");
-                Problem::internal()
-            })?;
-        if !items.is_empty() || Instant::now() >= deadline || stopping.is_set() {
-            let last_position = items.last().map_or(query.after, |e| e.position);
+            .map_err(internal)?;
+        if !items.is_empty() || gap.is_some() || Instant::now() >= deadline || stopping.is_set() {
+            let last_position = items.last().map_or(query.after.max(pruned), |e| e.position);
             return Ok(Json(FeedPage {
                 items,
                 last_position,
+                gap,
             }));
         }
         stopping.pause(Duration::from_millis(50)).await;

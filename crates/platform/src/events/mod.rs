@@ -6,12 +6,15 @@
 //! read their own queues ([`amqp`]); services start either through [`Events`].
 //!
 //! Every service that produces or consumes events calls [`store::migrate`] at start; the tables are
-//! the platform's own (`agora_outbox`, `agora_inbox`, `agora_cursors`, `agora_dead_letters`).
+//! the platform's own (`agora_outbox`, `agora_inbox`, `agora_cursors`, `agora_dead_letters`,
+//! `agora_subject_positions`, `agora_feed_readers`, `agora_outbox_pruned`, and on SQLite
+//! `agora_leases`).
 pub mod amqp;
 pub mod consumer;
 pub mod dead_letters;
 pub mod envelope;
 pub mod feed;
+pub mod leader;
 pub mod store;
 pub mod transport;
 

@@ -34,7 +34,29 @@ CREATE TABLE IF NOT EXISTS agora_dead_letters (
     error TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     created_at TEXT NOT NULL,
+    position INTEGER,
     PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE IF NOT EXISTS agora_subject_positions (
+    consumer TEXT NOT NULL,
+    producer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (consumer, producer, subject)
+);
+CREATE TABLE IF NOT EXISTS agora_feed_readers (
+    reader TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    seen_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agora_outbox_pruned (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    up_to INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agora_leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
 );
 "#;
 
@@ -68,6 +90,23 @@ CREATE TABLE IF NOT EXISTS agora_dead_letters (
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (consumer, event_id)
 );
+ALTER TABLE agora_dead_letters ADD COLUMN IF NOT EXISTS position BIGINT;
+CREATE TABLE IF NOT EXISTS agora_subject_positions (
+    consumer TEXT NOT NULL,
+    producer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    PRIMARY KEY (consumer, producer, subject)
+);
+CREATE TABLE IF NOT EXISTS agora_feed_readers (
+    reader TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agora_outbox_pruned (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    up_to BIGINT NOT NULL
+);
 "#;
 
 /// Creates the event tables if they are missing. Idempotent; every producer and consumer runs it at
@@ -76,6 +115,18 @@ pub async fn migrate(db: &Database) -> Result<(), sqlx::Error> {
     match db {
         Database::Sqlite(pool) => {
             sqlx::raw_sql(SQLITE_SCHEMA).execute(pool).await?;
+            // Dead letters kept before they had a position gain the column (SQLite has no
+            // `ADD COLUMN IF NOT EXISTS`).
+            let (has_position,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pragma_table_info('agora_dead_letters') WHERE name = 'position'",
+            )
+            .fetch_one(pool)
+            .await?;
+            if has_position == 0 {
+                sqlx::query("ALTER TABLE agora_dead_letters ADD COLUMN position INTEGER")
+                    .execute(pool)
+                    .await?;
+            }
         }
         Database::Postgres(pool) => {
             // Two services starting at once must not race on CREATE TABLE IF NOT EXISTS.
@@ -211,6 +262,47 @@ pub async fn claim_postgres(
     Ok(done.rows_affected() == 1)
 }
 
+const ADVANCE: &str = "INSERT INTO agora_subject_positions (consumer, producer, subject, position) VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, producer, subject) DO UPDATE SET position = excluded.position WHERE agora_subject_positions.position < excluded.position";
+
+/// For a consumer that keeps the latest state of each subject: records, inside the caller's
+/// SQLite transaction, that `consumer` has applied `event`'s subject up to `position` (its place
+/// in the producer's outbox, which follows commit order). `false` means a newer event of that
+/// subject was applied already: the caller applies nothing (an older state must not overwrite a
+/// newer one, whatever order the transport delivered them in).
+pub async fn advance_sqlite(
+    tx: &mut SqliteConnection,
+    consumer: &str,
+    event: &Event,
+    position: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(ADVANCE)
+        .bind(consumer)
+        .bind(&event.source)
+        .bind(&event.subject)
+        .bind(position)
+        .execute(tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// [`advance_sqlite`] for PostgreSQL. Two replicas advancing one subject at once queue on its row,
+/// and the second sees what the first committed.
+pub async fn advance_postgres(
+    tx: &mut PgConnection,
+    consumer: &str,
+    event: &Event,
+    position: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(ADVANCE)
+        .bind(consumer)
+        .bind(&event.source)
+        .bind(&event.subject)
+        .bind(position)
+        .execute(tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 const READ_CURSOR: &str =
     "SELECT position FROM agora_cursors WHERE consumer = $1 AND producer = $2";
 const WRITE_CURSOR: &str = "INSERT INTO agora_cursors (consumer, producer, position) VALUES ($1, $2, $3) ON CONFLICT (consumer, producer) DO UPDATE SET position = excluded.position";
@@ -273,10 +365,12 @@ pub struct DeadLetter {
     pub error: String,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
+    /// Its place in the producer's outbox, when the transport said.
+    pub position: Option<i64>,
 }
 
-const INSERT_DEAD: &str = "INSERT INTO agora_dead_letters (consumer, event_id, envelope, error, attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (consumer, event_id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts";
-const LIST_DEAD: &str = "SELECT consumer, envelope, error, attempts, created_at FROM agora_dead_letters WHERE consumer = $1 ORDER BY created_at, event_id";
+const INSERT_DEAD: &str = "INSERT INTO agora_dead_letters (consumer, event_id, envelope, error, attempts, created_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (consumer, event_id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts";
+const LIST_DEAD: &str = "SELECT consumer, envelope, error, attempts, created_at, position FROM agora_dead_letters WHERE consumer = $1 ORDER BY created_at, event_id";
 const DELETE_DEAD: &str = "DELETE FROM agora_dead_letters WHERE consumer = $1 AND event_id = $2";
 
 pub async fn add_dead_letter(
@@ -285,6 +379,7 @@ pub async fn add_dead_letter(
     event: &Event,
     error: &str,
     attempts: i32,
+    position: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     let envelope = envelope_json(event)?;
     match db {
@@ -297,6 +392,7 @@ pub async fn add_dead_letter(
                 .bind(error)
                 .bind(attempts)
                 .bind(Utc::now().to_rfc3339())
+                .bind(position)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -309,6 +405,7 @@ pub async fn add_dead_letter(
                 .bind(error)
                 .bind(attempts)
                 .bind(Utc::now())
+                .bind(position)
                 .execute(pool)
                 .await?;
         }
@@ -317,18 +414,20 @@ pub async fn add_dead_letter(
 }
 
 pub async fn dead_letters(db: &Database, consumer: &str) -> Result<Vec<DeadLetter>, sqlx::Error> {
-    let rows: Vec<(String, String, String, i32, DateTime<Utc>)> = match db {
+    type Row = (String, String, String, i32, DateTime<Utc>, Option<i64>);
+    let rows: Vec<Row> = match db {
         Database::Sqlite(pool) => {
-            let rows: Vec<(String, String, String, i32, String)> = sqlx::query_as(LIST_DEAD)
-                .bind(consumer)
-                .fetch_all(pool)
-                .await?;
+            let rows: Vec<(String, String, String, i32, String, Option<i64>)> =
+                sqlx::query_as(LIST_DEAD)
+                    .bind(consumer)
+                    .fetch_all(pool)
+                    .await?;
             rows.into_iter()
-                .map(|(c, e, err, a, at)| {
+                .map(|(c, e, err, a, at, position)| {
                     let at = DateTime::parse_from_rfc3339(&at)
                         .map(|t| t.with_timezone(&Utc))
                         .unwrap_or_default();
-                    (c, e, err, a, at)
+                    (c, e, err, a, at, position)
                 })
                 .collect()
         }
@@ -340,17 +439,20 @@ pub async fn dead_letters(db: &Database, consumer: &str) -> Result<Vec<DeadLette
         }
     };
     rows.into_iter()
-        .map(|(consumer, envelope, error, attempts, created_at)| {
-            let event =
-                serde_json::from_str(&envelope).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            Ok(DeadLetter {
-                consumer,
-                event,
-                error,
-                attempts,
-                created_at,
-            })
-        })
+        .map(
+            |(consumer, envelope, error, attempts, created_at, position)| {
+                let event = serde_json::from_str(&envelope)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                Ok(DeadLetter {
+                    consumer,
+                    event,
+                    error,
+                    attempts,
+                    created_at,
+                    position,
+                })
+            },
+        )
         .collect()
 }
 
@@ -381,29 +483,86 @@ pub async fn remove_dead_letter(
     Ok(done == 1)
 }
 
-/// Deletes outbox entries older than `before` and at or below `up_to` (when given: what the
-/// RabbitMQ relay has published). Returns how many went.
+const SAW_READER: &str = "INSERT INTO agora_feed_readers (reader, position, seen_at) VALUES ($1, $2, $3) ON CONFLICT (reader) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at";
+const PRUNED: &str = "SELECT up_to FROM agora_outbox_pruned WHERE id = 1";
+
+/// Records where a reader of this producer's feed is (the `after` of its latest request), so that
+/// pruning keeps what it has not read.
+pub async fn saw_reader(db: &Database, reader: &str, position: i64) -> Result<(), sqlx::Error> {
+    match db {
+        Database::Sqlite(pool) => {
+            sqlx::query(SAW_READER)
+                .bind(reader)
+                .bind(position)
+                .bind(Utc::now().to_rfc3339())
+                .execute(pool)
+                .await?;
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(SAW_READER)
+                .bind(reader)
+                .bind(position)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The last outbox position pruning has deleted (0 when none): a reader after an earlier position
+/// has missed events.
+pub async fn pruned_up_to(db: &Database) -> Result<i64, sqlx::Error> {
+    let row: Option<(i64,)> = match db {
+        Database::Sqlite(pool) => sqlx::query_as(PRUNED).fetch_optional(pool).await?,
+        Database::Postgres(pool) => sqlx::query_as(PRUNED).fetch_optional(pool).await?,
+    };
+    Ok(row.map_or(0, |(p,)| p))
+}
+
+/// Deletes the outbox's oldest entries: those up to the newest one created before `before`, at or
+/// below `up_to` (when given: what the RabbitMQ relay has published) and at or below every known
+/// feed reader's position. What goes is always a prefix of the outbox, and the last position
+/// deleted is kept, so that a reader who comes back from further behind is told of the gap.
+/// Returns how many went.
 pub async fn prune_outbox(
     db: &Database,
     before: DateTime<Utc>,
     up_to: Option<i64>,
 ) -> Result<u64, sqlx::Error> {
-    const PRUNE: &str = "DELETE FROM agora_outbox WHERE created_at < $1 AND seq <= $2";
+    // The slowest reader holds pruning back.
+    const LAST: &str = "SELECT MAX(seq) FROM agora_outbox WHERE created_at < $1 AND seq <= $2 AND seq <= COALESCE((SELECT MIN(position) FROM agora_feed_readers), $2)";
+    const DELETE: &str = "DELETE FROM agora_outbox WHERE seq <= $1";
+    const MARK: &str = "INSERT INTO agora_outbox_pruned (id, up_to) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET up_to = excluded.up_to WHERE agora_outbox_pruned.up_to < excluded.up_to";
     let up_to = up_to.unwrap_or(i64::MAX);
     let done = match db {
-        // SQLite keeps the time as RFC 3339 text, which sorts like the instant it names.
-        Database::Sqlite(pool) => sqlx::query(PRUNE)
-            .bind(before.to_rfc3339())
-            .bind(up_to)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        Database::Postgres(pool) => sqlx::query(PRUNE)
-            .bind(before)
-            .bind(up_to)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+        Database::Sqlite(pool) => {
+            let mut tx = sqlite_write(pool).await?;
+            // SQLite keeps the time as RFC 3339 text, which sorts like the instant it names.
+            let (last,): (Option<i64>,) = sqlx::query_as(LAST)
+                .bind(before.to_rfc3339())
+                .bind(up_to)
+                .fetch_one(&mut *tx)
+                .await?;
+            let Some(last) = last else { return Ok(0) };
+            let done = sqlx::query(DELETE).bind(last).execute(&mut *tx).await?;
+            sqlx::query(MARK).bind(last).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done.rows_affected()
+        }
+        Database::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let (last,): (Option<i64>,) = sqlx::query_as(LAST)
+                .bind(before)
+                .bind(up_to)
+                .fetch_one(&mut *tx)
+                .await?;
+            let Some(last) = last else { return Ok(0) };
+            let done = sqlx::query(DELETE).bind(last).execute(&mut *tx).await?;
+            sqlx::query(MARK).bind(last).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done.rows_affected()
+        }
     };
     Ok(done)
 }

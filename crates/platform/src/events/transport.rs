@@ -5,8 +5,8 @@
 //! * `rabbitmq`: a relay publishing this service's outbox, and one consumer on this service's
 //!   queue for every producer followed.
 //!
-//! Either way, outbox entries older than the retention period are pruned (with RabbitMQ, only
-//! those already published).
+//! Either way, outbox entries older than the retention period are pruned, but never one a known
+//! feed reader has not read yet nor, with RabbitMQ, one the relay has not published.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +117,8 @@ async fn prune_forever(
     }
 }
 
-/// Deletes what is older than `retention`; with RabbitMQ, only what the relay has published.
+/// Deletes what is older than `retention` and every known feed reader has read; with RabbitMQ,
+/// only what the relay has published.
 pub async fn prune(
     db: &Database,
     service: &str,
@@ -125,6 +126,16 @@ pub async fn prune(
     retention: Duration,
 ) -> Result<u64, sqlx::Error> {
     let before = chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+    prune_before(db, service, transport, before).await
+}
+
+/// [`prune`] of what was created before `before`.
+pub async fn prune_before(
+    db: &Database,
+    service: &str,
+    transport: EventTransport,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, sqlx::Error> {
     let up_to = match transport {
         EventTransport::Feed => None,
         EventTransport::Rabbitmq => {

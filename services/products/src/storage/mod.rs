@@ -13,11 +13,12 @@ use sqlx::QueryBuilder;
 
 use crate::domain::{Attributes, CategoryName, Description, Money, ProductName, Sku, Slug};
 
-/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue`
-/// and `$claim` are the platform's outbox and inbox functions for the dialect. Each backend adds
-/// what differs: `index`/`unindex` (the SQLite full-text table) and `search_rows`.
+/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue`,
+/// `$claim` and `$advance` are the platform's outbox, inbox and subject-position functions for the
+/// dialect. Each backend adds what differs: `index`/`unindex` (the SQLite full-text table) and
+/// `search_rows`.
 macro_rules! backend {
-    ($store:ty, $conn:ty, $begin:expr, $enqueue:path, $claim:path) => {
+    ($store:ty, $conn:ty, $begin:expr, $enqueue:path, $claim:path, $advance:path) => {
         impl $store {
             async fn fetch_product(tx: &mut $conn, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
                 sqlx::query_as(&select_product()).bind(id).fetch_optional(tx).await
@@ -269,7 +270,13 @@ impl Store for $store {
 
     async fn apply_availability(&self, event: &Event, a: &Availability) -> Result<(), StoreError> {
         let mut tx = $begin(&self.pool).await?;
-        if $claim(&mut tx, crate::NAME, event).await? {
+        // Availability is the SKU's latest level: an older level delivered after a newer one
+        // (replicas, redelivery) is claimed but changes nothing.
+        let newer = match a.position {
+            Some(position) => $advance(&mut tx, crate::NAME, event, position).await?,
+            None => true,
+        };
+        if $claim(&mut tx, crate::NAME, event).await? && newer {
             let status = if a.available > 0 {
                 "in_stock"
             } else {
@@ -447,6 +454,8 @@ impl Hit {
 pub struct Availability {
     pub sku: String,
     pub available: i64,
+    /// The event's position in inventory's outbox (newer levels have higher ones), when known.
+    pub position: Option<i64>,
 }
 
 #[async_trait]
@@ -473,7 +482,8 @@ pub trait Store: Send + Sync {
     async fn delete_product(&self, id: &str) -> Result<(), StoreError>;
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
 
-    /// Applies an inventory `stock_changed` event once (the inbox makes redelivery harmless).
+    /// Applies an inventory `stock_changed` event once (the inbox makes redelivery harmless), and
+    /// only when no newer level of that SKU was applied before it.
     async fn apply_availability(
         &self,
         event: &Event,

@@ -63,5 +63,6 @@ backend!(
     PgConnection,
     PgPool::begin,
     events::enqueue_postgres,
-    events::claim_postgres
+    events::claim_postgres,
+    events::advance_postgres
 );

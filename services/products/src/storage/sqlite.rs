@@ -71,5 +71,6 @@ backend!(
     SqliteConnection,
     sqlite_write,
     events::enqueue_sqlite,
-    events::claim_sqlite
+    events::claim_sqlite,
+    events::advance_sqlite
 );

@@ -60,3 +60,57 @@ async fn product_changes_are_published_in_the_feed_in_order() {
         assert_eq!(denied.status(), 403);
     }
 }
+
+/// Inventory's levels of one SKU reach the catalog out of order (competing replicas, a
+/// redelivery): whatever the order, the level with the highest outbox position is the one kept.
+#[tokio::test]
+async fn an_older_stock_level_delivered_after_a_newer_one_changes_nothing() {
+    use platform::events::{Event, EventHandler};
+    use products::domain::{Attributes, CategoryName, Description, Money, ProductName, Sku, Slug};
+    use products::storage::{NewCategory, NewProduct};
+
+    for db in testkit::TestDatabase::all().await {
+        let backend = db.backend;
+        let (store, _) = products::storage::connect(&db.url, 5).await.unwrap();
+        store
+            .create_category(&NewCategory {
+                slug: Slug::parse("audio").unwrap(),
+                name: CategoryName::parse("Audio").unwrap(),
+                description: Description::parse("", 100).unwrap(),
+                parent: None,
+            })
+            .await
+            .unwrap();
+        let product = store
+            .create_product(&NewProduct {
+                sku: Sku::parse("HP-1").unwrap(),
+                name: ProductName::parse("Headphones").unwrap(),
+                description: Description::parse("", 100).unwrap(),
+                price: Money::parse(100, "EUR").unwrap(),
+                category: Slug::parse("audio").unwrap(),
+                attributes: Attributes::parse(Default::default()).unwrap(),
+            })
+            .await
+            .unwrap();
+        let handler = products::events::InventoryEvents {
+            store: store.clone(),
+        };
+        let level = |available: i64| {
+            Event::new(
+                "inventory",
+                "stock_changed",
+                "HP-1",
+                json!({"sku": "HP-1", "available": available}),
+            )
+        };
+        let (first, second, third) = (level(5), level(0), level(7));
+        // Committed in the order first, second, third; delivered first, third, second, then the
+        // first again.
+        for (event, position) in [(&first, 1), (&third, 3), (&second, 2), (&first, 1)] {
+            handler.handle_at(event, Some(position)).await.unwrap();
+        }
+        let row = store.product(&product.id).await.unwrap().unwrap();
+        assert_eq!(row.available, Some(7), "{backend}");
+        assert_eq!(row.availability_status, "in_stock", "{backend}");
+    }
+}
