@@ -41,11 +41,55 @@ pub struct UpArgs {
     pub amqp_url: String,
     /// Run every service on PostgreSQL instead of SQLite: a URL of an existing database on the
     /// server, used to create one database per service (`<db-prefix>_<service>`) if missing.
-    #[arg(long)]
+    /// Without a password only: a command line is visible to every local user (`ps`), so a URL
+    /// with one goes in `AGORA_POSTGRES_URL` or `--postgres-url-file`.
+    #[arg(long, value_name = "URL", conflicts_with = "postgres_url_file")]
     pub postgres: Option<String>,
+    /// A file holding the PostgreSQL URL of `--postgres` (password allowed).
+    #[arg(long, value_name = "FILE")]
+    pub postgres_url_file: Option<PathBuf>,
     /// Prefix of the per-service PostgreSQL databases (and of the RabbitMQ exchange and queues).
     #[arg(long, default_value = "agora")]
     pub db_prefix: String,
+}
+
+/// The PostgreSQL server's URL, if any: `--postgres` or `--postgres-url-file`, else `from_env`
+/// (`AGORA_POSTGRES_URL`). A password given as an argument is refused, never echoed.
+fn postgres_url(args: &UpArgs, from_env: Option<String>) -> anyhow::Result<Option<String>> {
+    if let Some(url) = &args.postgres {
+        anyhow::ensure!(
+            !has_password(url),
+            "--postgres: the URL holds a password, which every local user could read in `ps`; \
+             pass the URL in AGORA_POSTGRES_URL or in a file named by --postgres-url-file"
+        );
+        return Ok(Some(url.clone()));
+    }
+    if let Some(path) = &args.postgres_url_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--postgres-url-file {}: {e}", path.display()))?;
+        let url = text.trim();
+        anyhow::ensure!(
+            !url.is_empty(),
+            "--postgres-url-file {}: the file is empty",
+            path.display()
+        );
+        return Ok(Some(url.to_owned()));
+    }
+    Ok(from_env
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty()))
+}
+
+/// Whether a PostgreSQL URL carries a password, in its user part or as a `password` parameter.
+fn has_password(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => {
+            parsed.password().is_some_and(|p| !p.is_empty())
+                || parsed.query_pairs().any(|(key, _)| key == "password")
+        }
+        // Not a URL (and so refused later): still never let a password through.
+        Err(_) => url.to_ascii_lowercase().contains("password"),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,12 +120,12 @@ async fn postgres_databases(
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     anyhow::ensure!(ok, "--db-prefix must be lower-case letters, digits and '_'");
-    let options =
-        PgConnectOptions::from_str(admin_url).map_err(|e| anyhow::anyhow!("--postgres: {e}"))?;
+    let options = PgConnectOptions::from_str(admin_url)
+        .map_err(|e| anyhow::anyhow!("the PostgreSQL URL: {e}"))?;
     let mut admin = options
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("--postgres: cannot connect: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("PostgreSQL: cannot connect: {e}"))?;
     let mut urls = HashMap::new();
     for service in ServiceName::ALL.into_iter().filter(|s| has_database(*s)) {
         let name = format!("{prefix}_{}", service.as_str());
@@ -165,6 +209,7 @@ fn instance_name(service: ServiceName, replica: usize) -> String {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let postgres = postgres_url(&args, std::env::var("AGORA_POSTGRES_URL").ok())?;
     std::fs::create_dir_all(&args.data_dir)?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     // Every instance to run: (service, replica, port).
@@ -202,7 +247,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .collect();
     let logs = data_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let databases = match &args.postgres {
+    let databases = match &postgres {
         Some(url) => postgres_databases(url, &args.db_prefix).await?,
         None => HashMap::new(),
     };
@@ -320,6 +365,8 @@ impl Launch<'_> {
             .env("AGORA_PAYMENTS_URL", &self.payments_url)
             .env("AGORA_LAUNCHER_PID", std::process::id().to_string())
             .env("AGORA_LOG_FORMAT", "json")
+            // The server's URL is the launcher's; each service gets only its own database's.
+            .env_remove("AGORA_POSTGRES_URL")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -482,5 +529,88 @@ async fn stop_all(children: &mut [Supervised]) {
             println!("  ! {} did not stop in time; killing it", entry.name());
             let _ = entry.child.kill().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn args(argv: &[&str]) -> UpArgs {
+        Cli::try_parse_from(std::iter::once("up").chain(argv.iter().copied()))
+            .unwrap()
+            .up
+    }
+
+    #[test]
+    fn a_password_in_the_postgres_argument_is_refused_without_echoing_it() {
+        for url in [
+            "postgres://agora:s3cret-pw@db.example:5432/agora",
+            "postgres://agora@db.example/agora?password=s3cret-pw",
+        ] {
+            let error = postgres_url(&args(&["--postgres", url]), None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("AGORA_POSTGRES_URL"), "{error}");
+            assert!(error.contains("--postgres-url-file"), "{error}");
+            assert!(!error.contains("s3cret-pw"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_postgres_argument_without_a_password_is_taken_as_it_is() {
+        let url = "postgres://postgres@127.0.0.1:5432/test";
+        assert_eq!(
+            postgres_url(&args(&["--postgres", url]), None).unwrap(),
+            Some(url.to_owned())
+        );
+    }
+
+    #[test]
+    fn the_environment_may_hold_a_url_with_a_password() {
+        let url = "postgres://agora:s3cret-pw@db.example/agora";
+        assert_eq!(
+            postgres_url(&args(&[]), Some(format!("{url}\n"))).unwrap(),
+            Some(url.to_owned())
+        );
+        assert_eq!(postgres_url(&args(&[]), Some(String::new())).unwrap(), None);
+        assert_eq!(postgres_url(&args(&[]), None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_file_may_hold_a_url_with_a_password_and_wins_over_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postgres-url");
+        let url = "postgres://agora:s3cret-pw@db.example/agora";
+        std::fs::write(&file, format!("{url}\n")).unwrap();
+        let from_file = args(&["--postgres-url-file", file.to_str().unwrap()]);
+        assert_eq!(
+            postgres_url(&from_file, Some("postgres://other@elsewhere/db".into())).unwrap(),
+            Some(url.to_owned())
+        );
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(postgres_url(&from_file, None).is_err());
+        let missing = args(&["--postgres-url-file", "/nonexistent/postgres-url"]);
+        assert!(postgres_url(&missing, None).is_err());
+    }
+
+    #[test]
+    fn the_postgres_argument_and_a_url_file_cannot_both_be_given() {
+        let both = Cli::try_parse_from([
+            "up",
+            "--postgres",
+            "postgres://postgres@127.0.0.1/test",
+            "--postgres-url-file",
+            "/tmp/url",
+        ]);
+        assert!(both.is_err());
     }
 }

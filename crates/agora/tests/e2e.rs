@@ -4,12 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
+use testkit::eventually;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -28,26 +29,36 @@ struct Platform {
 }
 
 fn free_base_port() -> u16 {
-    loop {
-        let base = 20_000 + (rand::random::<u16>() % 20_000);
-        if (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return base;
-        }
-    }
+    (0..1000)
+        .map(|_| 20_000 + (rand::random::<u16>() % 20_000))
+        .find(|&base| {
+            (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("seven free ports in a row")
+}
+
+/// How `agora up` is started for one run.
+struct Stack {
+    name: &'static str,
+    args: Vec<String>,
+    /// The PostgreSQL server's URL, passed as `AGORA_POSTGRES_URL` as a user should.
+    postgres: Option<String>,
 }
 
 /// The stacks to run on: SQLite + the feed always; PostgreSQL + RabbitMQ when configured
 /// (required in `.ci/run`).
-fn stacks() -> Vec<(String, Vec<String>)> {
-    let mut stacks = vec![("sqlite+feed".to_owned(), Vec::new())];
+fn stacks() -> Vec<Stack> {
+    let mut stacks = vec![Stack {
+        name: "sqlite+feed",
+        args: Vec::new(),
+        postgres: None,
+    }];
     if let (Some(pg), Some(amqp)) = (testkit::db::postgres_url(), testkit::db::amqp_url()) {
         let prefix = format!(
             "agora_e2e_{}",
             &uuid::Uuid::now_v7().simple().to_string()[16..]
         );
         let args = [
-            "--postgres",
-            &pg,
             "--db-prefix",
             &prefix,
             "--events",
@@ -55,42 +66,92 @@ fn stacks() -> Vec<(String, Vec<String>)> {
             "--amqp-url",
             &amqp,
         ];
-        stacks.push((
-            "postgres+rabbitmq".to_owned(),
-            args.iter().map(|a| a.to_string()).collect(),
-        ));
+        stacks.push(Stack {
+            name: "postgres+rabbitmq",
+            args: args.iter().map(|a| a.to_string()).collect(),
+            postgres: Some(pg),
+        });
     }
     stacks
 }
 
+/// The command lines of `launcher` and of every process it started.
+fn command_lines_of_tree(launcher: u32) -> Vec<String> {
+    let launcher = launcher.to_string();
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let parent = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .nth(1);
+        if pid == launcher || parent == Some(launcher.as_str()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            lines.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    lines
+}
+
 impl Platform {
-    async fn start(stack: &[String]) -> Self {
+    async fn start(stack: &Stack) -> Self {
         let data = tempfile::tempdir().unwrap();
         let base = free_base_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+        command
             .args(["up", "--port", &base.to_string()])
-            .args(stack)
+            .args(&stack.args)
             .arg("--data-dir")
             .arg(data.path())
             .env_remove("AGORA_ADMIN_EMAIL")
             .env_remove("AGORA_ADMIN_PASSWORD")
             .env_remove("AGORA_DATABASE_URL")
+            .env_remove("AGORA_POSTGRES_URL")
             .env_remove("AGORA_PSP_API_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+            .kill_on_drop(true);
+        if let Some(pg) = &stack.postgres {
+            command.env("AGORA_POSTGRES_URL", pg);
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut output = String::new();
-        while !output.contains("Press Ctrl-C") {
-            match tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await {
-                Ok(Ok(Some(line))) => {
-                    output.push_str(&line);
-                    output.push('\n');
+        let started = tokio::time::timeout(Duration::from_secs(300), async {
+            while !output.contains("Press Ctrl-C") {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        output.push_str(&line);
+                        output.push('\n');
+                    }
+                    other => return Err(format!("{other:?}")),
                 }
-                other => panic!("agora up stopped early ({other:?}):\n{output}"),
             }
+            Ok(())
+        })
+        .await;
+        match started {
+            Ok(Ok(())) => {}
+            Ok(Err(end)) => panic!("agora up stopped early ({end}):\n{output}"),
+            Err(_) => panic!("agora up was not up within 300 s:\n{output}"),
+        }
+        // The database URL (and its password) reach the services by environment only.
+        if let Some(pg) = &stack.postgres {
+            let launcher = child.id().unwrap();
+            let shown: Vec<String> = command_lines_of_tree(launcher)
+                .into_iter()
+                .filter(|l| l.contains("postgres://") || l.contains(pg.as_str()))
+                .collect();
+            assert!(
+                shown.is_empty(),
+                "a database URL on a command line: {shown:?}"
+            );
         }
         // Keep draining the launcher's output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -118,9 +179,10 @@ impl Platform {
             admin: String::new(),
             psp_key,
             db_prefix: stack
+                .args
                 .iter()
                 .position(|a| a == "--db-prefix")
-                .and_then(|i| stack.get(i + 1))
+                .and_then(|i| stack.args.get(i + 1))
                 .cloned(),
             _data: data,
         };
@@ -245,18 +307,15 @@ impl Platform {
 
     /// Waits (bounded) until the order is no longer pending.
     async fn settled(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
+        eventually(Duration::from_secs(90), || async {
             let order = self.get(&self.admin, &format!("/api/orders/{id}")).await;
             if order["status"] != "pending" {
-                return order;
+                Ok(order)
+            } else {
+                Err(format!("order {id} never settled: {order}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "order {id} never settled: {order}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     async fn set_faults(&self, faults: Value) {
@@ -330,27 +389,23 @@ impl Drop for Platform {
 
 #[tokio::test]
 async fn a_customer_orders_an_admin_ships_and_every_failure_leaves_the_shop_consistent() {
-    for (stack, args) in stacks() {
-        eprintln!("stack: {stack}");
-        customer_journey(&Platform::start(&args).await).await;
+    for stack in stacks() {
+        eprintln!("stack: {}", stack.name);
+        customer_journey(&Platform::start(&stack).await).await;
     }
 }
 
 async fn customer_journey(p: &Platform) {
     let (mug, mug_sku, price) = p.product("kettle", 5).await;
     // The stock change reaches the catalog through the event transport (feed or RabbitMQ).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), || async {
         let product = p.get(&p.admin, &format!("/api/products/{mug}")).await;
-        if product["availability"]["available"] == 5 {
-            break;
+        match product["availability"]["available"] == 5 {
+            true => Ok(()),
+            false => Err(format!("availability did not follow: {product}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "availability did not follow: {product}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let ada = p.customer().await;
 
     // Happy path: order → confirmed → admin ships (captures) → delivers; history shows it.
@@ -466,9 +521,9 @@ async fn customer_journey(p: &Platform) {
 
 #[tokio::test]
 async fn ten_units_two_hundred_checkouts_fifty_users_exactly_ten_confirmed() {
-    for (stack, args) in stacks() {
-        eprintln!("stack: {stack}");
-        checkout_rush(&Platform::start(&args).await).await;
+    for stack in stacks() {
+        eprintln!("stack: {}", stack.name);
+        checkout_rush(&Platform::start(&stack).await).await;
     }
 }
 
@@ -520,9 +575,9 @@ async fn checkout_rush(p: &Platform) {
 
 #[tokio::test]
 async fn orders_killed_mid_saga_resumes_and_leaves_nothing_dangling() {
-    for (stack, args) in stacks() {
-        eprintln!("stack: {stack}");
-        crash_mid_saga(&Platform::start(&args).await).await;
+    for stack in stacks() {
+        eprintln!("stack: {}", stack.name);
+        crash_mid_saga(&Platform::start(&stack).await).await;
     }
 }
 
@@ -545,7 +600,19 @@ async fn crash_mid_saga(p: &Platform) {
         .buffer_unordered(8)
         .collect::<Vec<_>>();
     let killer = async {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Kill once a saga is in flight: an order is written and still pending, its payment held
+        // up by the slow gateway.
+        eventually(Duration::from_secs(30), || async {
+            let mine = p.get(buyer, "/api/orders?limit=100").await;
+            match mine["items"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["status"] == "pending"))
+            {
+                true => Ok(()),
+                false => Err(format!("no order in flight: {mine}")),
+            }
+        })
+        .await;
         let pid = p.pid_of("orders").expect("orders runs");
         kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
         pid
@@ -559,31 +626,33 @@ async fn crash_mid_saga(p: &Platform) {
     );
     p.set_faults(json!({"latency_ms": 0})).await;
     // The launcher restarts orders; its recovery worker takes the sagas up when their leases end.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while p.pid_of("orders").is_none_or(|pid| pid == killed) {
-        assert!(Instant::now() < deadline, "orders was not restarted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(Duration::from_secs(60), || async {
+        match p.pid_of("orders") {
+            Some(pid) if pid != killed => Ok(()),
+            _ => Err("orders was not restarted"),
+        }
+    })
+    .await;
     // Every order that was written (all those answered, maybe some cut off) ends confirmed.
     let answered = answers.iter().filter(|(s, _)| *s < 500).count();
-    let mut history = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while history.is_empty() {
-        assert!(Instant::now() < deadline, "orders did not come back");
-        if let Ok(r) = p
+    let history = eventually(Duration::from_secs(60), || async {
+        let r = p
             .http
             .get(p.gateway("/api/orders?limit=100"))
             .bearer_auth(buyer)
             .send()
             .await
-        {
-            if r.status() == 200 {
-                let v: Value = r.json().await.unwrap();
-                history = v["items"].as_array().unwrap().clone();
-            }
+            .map_err(|e| format!("orders did not come back: {e}"))?;
+        if r.status() != 200 {
+            return Err(format!("orders did not come back: {}", r.status()));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let v: Value = r.json().await.unwrap();
+        match v["items"].as_array() {
+            Some(items) if !items.is_empty() => Ok(items.clone()),
+            _ => Err(format!("no orders in the history: {v}")),
+        }
+    })
+    .await;
     assert!(
         history.len() >= answered && history.len() <= 8,
         "{} orders, {answered} answered",

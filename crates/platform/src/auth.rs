@@ -18,7 +18,7 @@ use crate::error::Problem;
 pub const ROLE_ADMIN: &str = "admin";
 pub const ROLE_CUSTOMER: &str = "customer";
 
-/// The claims of an Agora access token (DESIGN.md §4).
+/// The claims of an Agora access token (docs/conventions.md, Security).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub iss: String,

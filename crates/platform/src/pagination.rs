@@ -1,4 +1,4 @@
-//! Cursor pagination (DESIGN.md §3): `?limit=` (default 20, at most 100) and an opaque `?cursor=`;
+//! Cursor pagination (docs/conventions.md, API conventions): `?limit=` (default 20, at most 100) and an opaque `?cursor=`;
 //! answers are `{"items": [...], "next_cursor": ...}`.
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,9 +1,10 @@
 //! Test databases on both backends, so every storage test runs on SQLite and on PostgreSQL.
 //!
 //! PostgreSQL is used when `AGORA_TEST_POSTGRES_URL` is set (each test gets a fresh database on
-//! that server). When it is not, the PostgreSQL half is skipped with a loud message, unless
-//! `AGORA_TEST_REQUIRE_EXTERNAL=1`, under which the test fails instead.
+//! that server). When it is not, the PostgreSQL half is skipped with a `SKIPPED` line on the
+//! terminal, unless `AGORA_TEST_REQUIRE_EXTERNAL=1`, under which the test fails instead.
 use std::fmt;
+use std::io::Write;
 use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
@@ -128,17 +129,26 @@ pub fn drop_postgres_databases(pattern: &str) {
     let _ = dropper.join();
 }
 
-/// `AGORA_TEST_POSTGRES_URL`, or `None` after a loud warning; panics when it is required.
+/// `AGORA_TEST_POSTGRES_URL`, or `None` after a `SKIPPED` line; panics when it is required.
 pub fn postgres_url() -> Option<String> {
-    external("AGORA_TEST_POSTGRES_URL", "PostgreSQL")
+    external(
+        "AGORA_TEST_POSTGRES_URL",
+        "PostgreSQL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
 }
 
-/// `AGORA_TEST_AMQP_URL`, or `None` after a loud warning; panics when it is required.
+/// `AGORA_TEST_AMQP_URL`, or `None` after a `SKIPPED` line; panics when it is required.
 pub fn amqp_url() -> Option<String> {
-    external("AGORA_TEST_AMQP_URL", "RabbitMQ")
+    external(
+        "AGORA_TEST_AMQP_URL",
+        "RabbitMQ",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+    )
 }
 
-fn external(variable: &str, what: &str) -> Option<String> {
+/// The one place a test decides to skip its half on an external service.
+fn external(variable: &str, what: &str, example: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -147,10 +157,117 @@ fn external(variable: &str, what: &str) -> Option<String> {
                     "{variable} is not set but AGORA_TEST_REQUIRE_EXTERNAL=1: {what} is required"
                 );
             }
-            eprintln!(
-                "WARNING: {variable} is not set: SKIPPING the {what} half of this test (set it, e.g. postgres://postgres@127.0.0.1:5432/test)"
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("this test")
+                .to_owned();
+            // Straight to the process's stderr: libtest captures `eprintln!` and shows it only for
+            // failing tests, which hid every skip behind an `ok`.
+            let line = format!(
+                "SKIPPED the {what} half of {test}: {variable} is not set (e.g. {variable}={example}; AGORA_TEST_REQUIRE_EXTERNAL=1 makes this a failure)\n"
             );
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs one test of this binary in a child process, as `cargo test` runs it (output captured),
+    /// with `variable` unset and `required` as `AGORA_TEST_REQUIRE_EXTERNAL`; returns whether it
+    /// passed and everything it printed.
+    fn run_alone(test: &str, variable: &str, required: Option<&str>) -> (bool, String) {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args([test, "--exact"])
+            .env_remove(variable)
+            .env_remove("AGORA_TEST_REQUIRE_EXTERNAL");
+        if let Some(value) = required {
+            command.env("AGORA_TEST_REQUIRE_EXTERNAL", value);
+        }
+        let output = command.output().unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), printed)
+    }
+
+    #[test]
+    fn the_postgres_url_is_the_variable_when_it_is_set_and_none_otherwise() {
+        let set = std::env::var("AGORA_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        assert_eq!(postgres_url(), set);
+    }
+
+    #[test]
+    fn the_amqp_url_is_the_variable_when_it_is_set_and_none_otherwise() {
+        let set = std::env::var("AGORA_TEST_AMQP_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        assert_eq!(amqp_url(), set);
+    }
+
+    #[test]
+    fn a_skipped_postgres_half_shows_a_skipped_line_even_though_the_test_passes() {
+        let (passed, printed) = run_alone(
+            "db::tests::the_postgres_url_is_the_variable_when_it_is_set_and_none_otherwise",
+            "AGORA_TEST_POSTGRES_URL",
+            None,
+        );
+        assert!(passed, "{printed}");
+        let skip = printed
+            .lines()
+            .find(|l| l.starts_with("SKIPPED the PostgreSQL half"))
+            .unwrap_or_else(|| panic!("no SKIPPED line in:\n{printed}"));
+        assert!(skip.contains("AGORA_TEST_POSTGRES_URL"), "{skip}");
+        assert!(
+            skip.contains("the_postgres_url_is_the_variable_when_it_is_set_and_none_otherwise"),
+            "the line names the test: {skip}"
+        );
+    }
+
+    #[test]
+    fn a_skipped_rabbitmq_half_names_the_amqp_variable_and_an_amqp_example() {
+        let (passed, printed) = run_alone(
+            "db::tests::the_amqp_url_is_the_variable_when_it_is_set_and_none_otherwise",
+            "AGORA_TEST_AMQP_URL",
+            None,
+        );
+        assert!(passed, "{printed}");
+        let skip = printed
+            .lines()
+            .find(|l| l.starts_with("SKIPPED the RabbitMQ half"))
+            .unwrap_or_else(|| panic!("no SKIPPED line in:\n{printed}"));
+        assert!(skip.contains("AGORA_TEST_AMQP_URL=amqp://"), "{skip}");
+        assert!(!skip.contains("postgres"), "{skip}");
+    }
+
+    #[test]
+    fn a_missing_service_fails_the_test_when_external_services_are_required() {
+        for (test, variable) in [
+            (
+                "db::tests::the_postgres_url_is_the_variable_when_it_is_set_and_none_otherwise",
+                "AGORA_TEST_POSTGRES_URL",
+            ),
+            (
+                "db::tests::the_amqp_url_is_the_variable_when_it_is_set_and_none_otherwise",
+                "AGORA_TEST_AMQP_URL",
+            ),
+        ] {
+            let (passed, printed) = run_alone(test, variable, Some("1"));
+            assert!(!passed, "{printed}");
+            assert!(
+                printed.contains(&format!(
+                    "{variable} is not set but AGORA_TEST_REQUIRE_EXTERNAL=1"
+                )),
+                "{printed}"
+            );
         }
     }
 }

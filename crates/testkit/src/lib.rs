@@ -6,6 +6,8 @@ pub mod chaos;
 pub mod conservation;
 pub mod db;
 pub mod issuer;
+pub mod wait;
 
 pub use db::{Backend, TestDatabase};
 pub use issuer::TestIssuer;
+pub use wait::eventually;

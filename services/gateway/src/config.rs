@@ -84,7 +84,7 @@ impl Config {
     }
 }
 
-/// The route table: public resources under `/api`, the JWKS and the payment
+/// The route table of docs/conventions.md (API conventions): public resources under `/api`, the JWKS and the payment
 /// gateway's webhook at their own paths. Anything else, including every service's internal paths
 /// (`/events`, `/metrics`, `/health/*`, service-scoped resources), is not routed: 404 at the edge.
 fn defaults() -> Value {

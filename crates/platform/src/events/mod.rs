@@ -1,4 +1,4 @@
-//! Integration events (DESIGN.md §5): a CloudEvents envelope, a transactional outbox the producer
+//! Integration events (docs/conventions.md, Consistency): a CloudEvents envelope, a transactional outbox the producer
 //! writes in the same transaction as the state change, a broker-less feed (`GET /events`) that
 //! serves the outbox in commit order, and a consumer that applies events through an idempotent inbox
 //! and sets aside, after a bounded number of attempts, an event it cannot apply (dead letters).
