@@ -1,5 +1,5 @@
 //! The HTTP server bootstrap every service shares: health, metrics, OpenAPI and Swagger UI, request
-//! ids, access logs, timeouts, body limits, compression, panics and every error as problem+json,
+//! ids and trace context, access logs, timeouts, body limits, compression, panics and every error as problem+json,
 //! and graceful shutdown.
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 use crate::db::Database;
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::shutdown::Shutdown;
-use crate::telemetry::HandleCache;
+use crate::telemetry::{HandleCache, TraceContext, TRACEPARENT};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -105,6 +105,7 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
                         method = %req.method(),
                         path = %req.uri().path(),
                         request_id,
+                        trace_id = tracing::field::Empty,
                     )
                 })
                 .on_request(())
@@ -112,6 +113,7 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn::<_, (Request,)>(trace_context))
         .layer(middleware::from_fn::<_, (Request,)>(observe))
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(|_| {
@@ -241,6 +243,15 @@ fn route_metrics(route: &str) -> Arc<RouteMetrics> {
         };
         (route.to_owned(), Arc::new(metrics))
     })
+}
+
+/// Handles the request in its [`TraceContext`]: its request id and the caller's trace (a new one
+/// when the caller sent none), so that the calls and events it causes carry both.
+async fn trace_context(request: Request, next: Next) -> Response {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let context = TraceContext::continuing(header(REQUEST_ID.as_str()), header(TRACEPARENT));
+    tracing::Span::current().record("trace_id", context.trace_id.as_str());
+    context.scope(next.run(request)).await
 }
 
 /// Request metrics by route template and status, plus one access-log line per request.
