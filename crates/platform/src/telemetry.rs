@@ -175,9 +175,9 @@ pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
         s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
     let valid = *version == "00"
-        && hex(trace_id, 32)
-        && hex(parent_id, 16)
-        && hex(flags, 2)
+        && hex(*trace_id, 32)
+        && hex(*parent_id, 16)
+        && hex(*flags, 2)
         && trace_id.bytes().any(|b| b != b'0')
         && parent_id.bytes().any(|b| b != b'0');
     valid.then(|| ((*trace_id).to_owned(), (*flags).to_owned()))
@@ -194,7 +194,12 @@ fn random_hex(bytes: usize) -> String {
 }
 
 fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]
