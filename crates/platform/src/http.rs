@@ -1,6 +1,6 @@
 //! The HTTP server bootstrap every service shares: health, metrics, OpenAPI and Swagger UI, request
-//! ids and trace context, access logs, timeouts, body limits, compression, panics and every error as problem+json,
-//! and graceful shutdown.
+//! ids and trace context, access logs, timeouts, body limits, compression, panics and every error
+//! as problem+json, and graceful shutdown.
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
