@@ -248,8 +248,12 @@ fn route_metrics(route: &str) -> Arc<RouteMetrics> {
 /// Handles the request in its [`TraceContext`]: its request id and the caller's trace (a new one
 /// when the caller sent none), so that the calls and events it causes carry both.
 async fn trace_context(request: Request, next: Next) -> Response {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let context = TraceContext::continuing(header(REQUEST_ID.as_str()), header(TRACEPARENT));
+    // No borrow of the request may live across the await: its body is not `Sync`.
+    let context = {
+        let headers = request.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        TraceContext::continuing(header(REQUEST_ID.as_str()), header(TRACEPARENT))
+    };
     tracing::Span::current().record("trace_id", context.trace_id.as_str());
     context.scope(next.run(request)).await
 }
