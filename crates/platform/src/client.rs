@@ -1,4 +1,5 @@
-//! The client services use to call each other: timeouts, request-id propagation, a bearer token
+//! The client services use to call each other: timeouts, request-id and trace-context propagation
+//! (from the [`TraceContext`] of the work making the call), a bearer token
 //! from the client-credentials grant, and bounded retries with backoff for idempotent requests only.
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::http::REQUEST_ID;
+use crate::telemetry::{TraceContext, TRACEPARENT};
 
 /// Why a call to another service failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,17 @@ impl ClientCredentials {
     }
 }
 
+/// `request` with the request id and `traceparent` of the work now running, if any: for calls
+/// made without a [`ServiceClient`].
+pub fn with_context(request: RequestBuilder) -> RequestBuilder {
+    match TraceContext::current() {
+        Some(context) => request
+            .header(REQUEST_ID.as_str(), &context.request_id)
+            .header(TRACEPARENT, context.traceparent()),
+        None => request,
+    }
+}
+
 /// A client for one other service.
 pub struct ServiceClient {
     service: String,
@@ -124,7 +137,8 @@ impl ServiceClient {
 
     /// Sends a request built by `build` (called again for each attempt). GET, HEAD, PUT and DELETE
     /// are retried on connection failures, timeouts and 502/503/504; other methods are sent once,
-    /// since repeating them could repeat their effect.
+    /// since repeating them could repeat their effect. The request id is `request_id`, or else the
+    /// current context's, which also gives the `traceparent`.
     pub async fn send(
         &self,
         method: Method,
@@ -136,10 +150,16 @@ impl ServiceClient {
             method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE
         );
+        let context = TraceContext::current();
+        let request_id = request_id.or(context.as_ref().map(|c| c.request_id.as_str()));
+        let traceparent = context.as_ref().map(TraceContext::traceparent);
         let attempt = || async {
             let mut request = self.http.request(method.clone(), self.url(path));
             if let Some(id) = request_id {
                 request = request.header(REQUEST_ID.as_str(), id);
+            }
+            if let Some(traceparent) = &traceparent {
+                request = request.header(TRACEPARENT, traceparent);
             }
             if let Some(credentials) = &self.credentials {
                 request = request.bearer_auth(credentials.token(&self.http).await?);

@@ -1,6 +1,6 @@
 //! The HTTP server bootstrap every service shares: health, metrics, OpenAPI and Swagger UI, request
-//! ids, access logs, timeouts, body limits, compression, panics and every error as problem+json,
-//! and graceful shutdown.
+//! ids and trace context, access logs, timeouts, body limits, compression, panics and every error
+//! as problem+json, and graceful shutdown.
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 use crate::db::Database;
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::shutdown::Shutdown;
-use crate::telemetry::HandleCache;
+use crate::telemetry::{HandleCache, TraceContext, TRACEPARENT};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -106,6 +106,7 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
                         method = %req.method(),
                         path = %req.uri().path(),
                         request_id,
+                        trace_id = tracing::field::Empty,
                     )
                 })
                 .on_request(())
@@ -113,6 +114,7 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn::<_, (Request,)>(trace_context))
         .layer(middleware::from_fn::<_, (Request,)>(observe))
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(|_| {
@@ -282,6 +284,19 @@ fn route_metrics(route: &str) -> Arc<RouteMetrics> {
         };
         (route.to_owned(), Arc::new(metrics))
     })
+}
+
+/// Handles the request in its [`TraceContext`]: its request id and the caller's trace (a new one
+/// when the caller sent none), so that the calls and events it causes carry both.
+async fn trace_context(request: Request, next: Next) -> Response {
+    // No borrow of the request may live across the await: its body is not `Sync`.
+    let context = {
+        let headers = request.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        TraceContext::continuing(header(REQUEST_ID.as_str()), header(TRACEPARENT))
+    };
+    tracing::Span::current().record("trace_id", context.trace_id.as_str());
+    context.scope(next.run(request)).await
 }
 
 /// Request metrics by route template and status, plus one access-log line per request.

@@ -12,12 +12,21 @@
 //! once; moving to the next step is a compare-and-set. A service that cannot be reached is retried
 //! with backoff; past the saga's deadline the saga compensates instead (except `commit` and the
 //! compensation itself, which hold money and stock and so are retried until they succeed).
+//!
+//! One worker at a time runs an order's saga: it claims a lease on the order (the request that
+//! placed it, or a recovery worker of any instance), renews it while a step runs, and moves the
+//! saga on only while it holds it. A worker that dies stops renewing; once its lease expires the
+//! recovery worker of any instance takes the saga over.
+use std::future::Future;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use platform::events::Event;
+use platform::telemetry::TraceContext;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::clients::{Authorize, Clients, Reserve, Transient};
 use crate::domain::{Status, Step};
@@ -39,23 +48,73 @@ enum Next {
 }
 
 impl Saga {
-    /// Runs the order's saga as far as it can go now.
+    /// Runs the order's saga as far as it can go now, unless another worker holds its lease. Its
+    /// calls, events and logs carry the request id and trace of the request running it or, for
+    /// the recovery worker, of the request that placed the order.
     pub async fn advance(&self, id: &str) -> Result<(), StoreError> {
+        let context = match TraceContext::current() {
+            Some(context) => context,
+            None => match self.store.order(id).await? {
+                Some(order) => TraceContext::continuing(
+                    order.row.request_id.as_deref(),
+                    order.row.traceparent.as_deref(),
+                ),
+                None => return Ok(()),
+            },
+        };
+        let span = tracing::info_span!("saga", order = %id, request_id = %context.request_id, trace_id = %context.trace_id);
+        let run = Run {
+            saga: self,
+            owner: uuid::Uuid::new_v4().to_string(),
+        };
+        let result = context.scope(run.advance(id).instrument(span)).await;
+        self.store.release(id, &run.owner).await?;
+        result
+    }
+
+    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.lease).unwrap_or_default()
+    }
+}
+
+/// One run of a saga by one lease owner.
+struct Run<'a> {
+    saga: &'a Saga,
+    owner: String,
+}
+
+impl Deref for Run<'_> {
+    type Target = Saga;
+
+    fn deref(&self) -> &Saga {
+        self.saga
+    }
+}
+
+impl Run<'_> {
+    async fn advance(&self, id: &str) -> Result<(), StoreError> {
         // A saga has at most five steps; the bound only guards against a loop.
         for _ in 0..8 {
+            let now = Utc::now();
+            if !self
+                .store
+                .claim(id, &self.owner, now, self.lease_from(now))
+                .await?
+            {
+                // Nothing left to do, or another worker runs it.
+                return Ok(());
+            }
             let Some(order) = self.store.order(id).await? else {
                 return Ok(());
             };
             let Some(step) = order.row.step() else {
                 return Ok(());
             };
-            self.store
-                .lease(
-                    id,
-                    Utc::now() + chrono::Duration::from_std(self.lease).unwrap_or_default(),
-                )
-                .await?;
-            match self.step(&order, step).await? {
+            let Some(next) = self.renewing(id, self.step(&order, step)).await? else {
+                tracing::warn!(order = %id, step = step.as_str(), "saga lease lost; its new owner goes on");
+                return Ok(());
+            };
+            match next {
                 Next::Moved => continue,
                 Next::Later(reason) => {
                     let backoff = Duration::from_millis(200)
@@ -65,6 +124,7 @@ impl Saga {
                     self.store
                         .schedule(
                             id,
+                            &self.owner,
                             Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default(),
                             Some(&reason),
                         )
@@ -74,6 +134,30 @@ impl Saga {
             }
         }
         Ok(())
+    }
+
+    /// Runs `work`, renewing the lease every third of its length; `None` when the lease was lost
+    /// (expired and taken over), and then `work` is abandoned: each step may be repeated safely.
+    async fn renewing(
+        &self,
+        id: &str,
+        work: impl Future<Output = Result<Next, StoreError>>,
+    ) -> Result<Option<Next>, StoreError> {
+        let every = (self.lease / 3).max(Duration::from_millis(10));
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut work => return done.map(Some),
+                _ = renewals.tick() => {
+                    let now = Utc::now();
+                    if !self.store.claim(id, &self.owner, now, self.lease_from(now)).await? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     async fn step(&self, order: &Order, step: Step) -> Result<Next, StoreError> {
@@ -264,8 +348,9 @@ impl Saga {
         Ok(Next::Moved)
     }
 
-    fn moving(&self, from: Step, to: Option<Step>) -> Change<'static> {
+    fn moving(&self, from: Step, to: Option<Step>) -> Change<'_> {
         Change {
+            owner: Some(&self.owner),
             from_step: Some(from),
             to_step: to,
             outcome: None,

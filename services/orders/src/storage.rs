@@ -1,7 +1,9 @@
 //! Orders storage: one trait, implemented for SQLite and PostgreSQL with one body (`backend!`).
 //!
 //! The saga's progress is a compare-and-set on `saga_step`: whoever moves an order from a step
-//! (the request that placed it, the recovery worker after a crash) does so once.
+//! (the request that placed it, the recovery worker after a crash) does so once. Only one worker
+//! runs an order's saga at a time: it claims a lease on the order first (see [`Store::claim`]).
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -47,6 +49,9 @@ pub struct OrderRow {
     pub failure: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The request that placed the order: the saga's calls and events carry them.
+    pub request_id: Option<String>,
+    pub traceparent: Option<String>,
 }
 
 impl OrderRow {
@@ -69,11 +74,26 @@ pub struct LineRow {
     pub quantity: i64,
 }
 
+/// A line of one of the orders of a page.
+#[derive(sqlx::FromRow)]
+struct PageLine {
+    order_id: String,
+    #[sqlx(flatten)]
+    line: LineRow,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HistoryRow {
     pub status: String,
     pub note: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PageHistory {
+    order_id: String,
+    #[sqlx(flatten)]
+    entry: HistoryRow,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +121,9 @@ pub struct Filter<'a> {
 /// A change of an order's saga and, when `status` is set, of its status (with a history line and
 /// an event).
 pub struct Change<'a> {
+    /// The saga worker making the change, which must hold the order's lease; `None` for a change
+    /// made outside a saga run (starting a cancellation, shipping).
+    pub owner: Option<&'a str>,
     pub from_step: Option<Step>,
     pub to_step: Option<Step>,
     pub outcome: Option<Status>,
@@ -132,17 +155,30 @@ pub trait Store: Send + Sync {
     async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError>;
     async fn list(&self, filter: &Filter<'_>) -> Result<Vec<Order>, StoreError>;
     /// Applies `change` if the order is still at `change.from_step` (and, for a status change,
-    /// in a status that allows it). False when someone else moved it first.
+    /// in a status that allows it, and, for a saga worker, under its lease). False when someone
+    /// else moved it first.
     async fn change(&self, id: &str, change: &Change<'_>) -> Result<bool, StoreError>;
-    /// Sets when the saga's step is tried again after a failure (counted in `attempts`).
+    /// Sets when the saga's step is tried again after a failure (counted in `attempts`) and ends
+    /// `owner`'s lease; nothing when `owner` no longer holds it.
     async fn schedule(
         &self,
         id: &str,
+        owner: &str,
         at: DateTime<Utc>,
         failure: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Keeps the recovery worker away from an order while a step runs; a crash ends the lease.
-    async fn lease(&self, id: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Claims (or renews) the lease on an order's saga for `owner` until `until`: true when the
+    /// order has a step to run and nobody else holds an unexpired lease on it. One conditional
+    /// update, so of two workers racing for an order exactly one wins.
+    async fn claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Ends `owner`'s lease, if it still holds it.
+    async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError>;
     /// Applies another service's event to an order, once (the event id is claimed in the inbox in
     /// the same transaction).
     async fn react(
@@ -151,7 +187,7 @@ pub trait Store: Send + Sync {
         order_id: &str,
         reaction: Reaction,
     ) -> Result<(), StoreError>;
-    /// Orders whose saga step is due.
+    /// Orders whose saga step is due and that nobody holds a lease on.
     async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError>;
 }
 
@@ -174,18 +210,28 @@ pub async fn connect(
     Ok((store, db))
 }
 
-const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at";
-const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)";
+const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at, request_id, traceparent";
+const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at, request_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)";
 const INSERT_LINE: &str = "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_HISTORY: &str =
     "INSERT INTO order_history (order_id, status, note, at) VALUES ($1, $2, $3, $4)";
-const LINES: &str = "SELECT line_no, product_id, sku, name, unit_price, quantity FROM order_lines WHERE order_id = $1 ORDER BY line_no";
-const HISTORY: &str = "SELECT status, note, at FROM order_history WHERE order_id = $1 ORDER BY seq";
-/// `$2` is the step the change starts from ('' for none), so the update is a compare-and-set.
-const CHANGE: &str = "UPDATE orders SET saga_step = $3, saga_outcome = COALESCE($4, saga_outcome), payment_id = COALESCE($5, payment_id), failure = COALESCE($6, failure), next_attempt_at = $7, attempts = 0, updated_at = $8 WHERE id = $1 AND COALESCE(saga_step, '') = $2";
+/// `$2` is the step the change starts from ('' for none), so the update is a compare-and-set; `$9`
+/// the saga worker, which must hold the lease.
+const CHANGE: &str = "UPDATE orders SET saga_step = $3, saga_outcome = COALESCE($4, saga_outcome), payment_id = COALESCE($5, payment_id), failure = COALESCE($6, failure), next_attempt_at = $7, attempts = 0, updated_at = $8 WHERE id = $1 AND COALESCE(saga_step, '') = $2 AND ($9 IS NULL OR lease_owner = $9)";
 const SET_STATUS: &str = "UPDATE orders SET status = $2 WHERE id = $1 AND status = $3";
-const SCHEDULE: &str = "UPDATE orders SET next_attempt_at = $2, attempts = attempts + 1, failure = COALESCE($3, failure), updated_at = $4 WHERE id = $1 AND saga_step IS NOT NULL";
-const DUE: &str = "SELECT id FROM orders WHERE saga_step IS NOT NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2";
+const SCHEDULE: &str = "UPDATE orders SET next_attempt_at = $2, attempts = attempts + 1, failure = COALESCE($3, failure), updated_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $1 AND saga_step IS NOT NULL AND lease_owner = $5";
+const CLAIM: &str = "UPDATE orders SET lease_owner = $2, lease_until = $4 WHERE id = $1 AND saga_step IS NOT NULL AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $3)";
+const RELEASE: &str =
+    "UPDATE orders SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
+const DUE: &str = "SELECT id FROM orders WHERE saga_step IS NOT NULL AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt_at LIMIT $2";
+
+/// `$1, $2, ... $n`, for an `IN (...)` over the ids of a page.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
@@ -204,9 +250,42 @@ macro_rules! backend {
                     .fetch_optional(&mut *conn)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
-                let lines = sqlx::query_as(LINES).bind(id).fetch_all(&mut *conn).await?;
-                let history = sqlx::query_as(HISTORY).bind(id).fetch_all(&mut *conn).await?;
-                Ok(Some(Order { row, lines, history }))
+                Ok(Self::complete(conn, vec![row]).await?.pop())
+            }
+
+            /// The orders of `rows` with their lines and history: two queries for any number of
+            /// orders, not two per order.
+            async fn complete(conn: &mut $conn, rows: Vec<OrderRow>) -> Result<Vec<Order>, sqlx::Error> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids = placeholders(rows.len());
+                let lines_sql = format!("SELECT order_id, line_no, product_id, sku, name, unit_price, quantity FROM order_lines WHERE order_id IN ({ids}) ORDER BY order_id, line_no");
+                let mut query = sqlx::query_as::<_, PageLine>(&lines_sql);
+                for row in &rows {
+                    query = query.bind(&row.id);
+                }
+                let mut lines: HashMap<String, Vec<LineRow>> = HashMap::new();
+                for l in query.fetch_all(&mut *conn).await? {
+                    lines.entry(l.order_id).or_default().push(l.line);
+                }
+                let history_sql = format!("SELECT order_id, status, note, at FROM order_history WHERE order_id IN ({ids}) ORDER BY seq");
+                let mut query = sqlx::query_as::<_, PageHistory>(&history_sql);
+                for row in &rows {
+                    query = query.bind(&row.id);
+                }
+                let mut history: HashMap<String, Vec<HistoryRow>> = HashMap::new();
+                for h in query.fetch_all(&mut *conn).await? {
+                    history.entry(h.order_id).or_default().push(h.entry);
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|row| Order {
+                        lines: lines.remove(&row.id).unwrap_or_default(),
+                        history: history.remove(&row.id).unwrap_or_default(),
+                        row,
+                    })
+                    .collect())
             }
         }
 
@@ -229,6 +308,8 @@ macro_rules! backend {
                     .bind(o.saga_deadline)
                     .bind(o.next_attempt_at)
                     .bind(o.created_at)
+                    .bind(&o.request_id)
+                    .bind(&o.traceparent)
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -281,21 +362,17 @@ macro_rules! backend {
             }
 
             async fn list(&self, f: &Filter<'_>) -> Result<Vec<Order>, StoreError> {
-                let ids: Vec<(String,)> = sqlx::query_as(
-                    "SELECT id FROM orders WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
-                )
+                let mut conn = self.pool.acquire().await?;
+                let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+                ))
                 .bind(f.user_id)
                 .bind(f.status.map(Status::as_str))
                 .bind(f.before)
                 .bind(f.fetch)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await?;
-                let mut conn = self.pool.acquire().await?;
-                let mut orders = Vec::with_capacity(ids.len());
-                for (id,) in ids {
-                    orders.extend(Self::load(&mut conn, &id).await?);
-                }
-                Ok(orders)
+                Ok(Self::complete(&mut conn, rows).await?)
             }
 
             async fn change(&self, id: &str, c: &Change<'_>) -> Result<bool, StoreError> {
@@ -310,6 +387,7 @@ macro_rules! backend {
                     .bind(c.failure)
                     .bind(c.next_attempt_at)
                     .bind(now)
+                    .bind(c.owner)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -333,13 +411,18 @@ macro_rules! backend {
                 Ok(true)
             }
 
-            async fn schedule(&self, id: &str, at: DateTime<Utc>, failure: Option<&str>) -> Result<(), StoreError> {
-                sqlx::query(SCHEDULE).bind(id).bind(at).bind(failure).bind(Utc::now()).execute(&self.pool).await?;
+            async fn schedule(&self, id: &str, owner: &str, at: DateTime<Utc>, failure: Option<&str>) -> Result<(), StoreError> {
+                sqlx::query(SCHEDULE).bind(id).bind(at).bind(failure).bind(Utc::now()).bind(owner).execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn lease(&self, id: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query("UPDATE orders SET next_attempt_at = $2 WHERE id = $1").bind(id).bind(until).execute(&self.pool).await?;
+            async fn claim(&self, id: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+                let claimed = sqlx::query(CLAIM).bind(id).bind(owner).bind(now).bind(until).execute(&self.pool).await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+                sqlx::query(RELEASE).bind(id).bind(owner).execute(&self.pool).await?;
                 Ok(())
             }
 

@@ -242,9 +242,13 @@ pub(crate) async fn apply(
 ) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0;
+    // The handler's calls, events and logs carry the request id and trace that caused the event.
+    let context = event.context();
+    let span = tracing::info_span!("event", event_id = %event.id, request_id = %context.request_id, trace_id = %context.trace_id);
     loop {
         attempts += 1;
-        match handler.handle_at(event, position).await {
+        let handled = context.clone().scope(handler.handle_at(event, position));
+        match tracing::Instrument::instrument(handled, span.clone()).await {
             Ok(()) => {
                 metrics::counter!("events_consumed_total", "consumer" => consumer.to_owned(), "type" => event.event_type.clone()).increment(1);
                 return Ok(());

@@ -202,11 +202,12 @@ fn answer(order: &Order, created: bool) -> Response {
 async fn run_saga(state: &AppState, id: &str) -> Result<Order, ApiError> {
     let saga = state.saga.clone();
     let owned = id.to_owned();
-    let task = tokio::spawn(async move {
+    // The saga outlives a slow request; it still runs in the request's context.
+    let task = tokio::spawn(platform::telemetry::in_current(async move {
         if let Err(e) = saga.advance(&owned).await {
             tracing::warn!(order = %owned, error = %e, "saga step failed; the recovery worker resumes it");
         }
-    });
+    }));
     let _ = tokio::time::timeout(state.request_deadline, task).await;
     Ok(state
         .store
@@ -359,6 +360,7 @@ async fn place(
             Problem::validation(vec![FieldError::new("items", "the total is too large")])
         })?;
     let now = Utc::now();
+    let context = platform::telemetry::TraceContext::current();
     let order = Order {
         row: OrderRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -384,6 +386,8 @@ async fn place(
             failure: None,
             created_at: now,
             updated_at: now,
+            traceparent: context.as_ref().map(|c| c.traceparent()),
+            request_id: context.map(|c| c.request_id),
         },
         lines,
         history: Vec::new(),
@@ -504,6 +508,7 @@ async fn cancel(
     let order = visible(&state, &claims, &id).await?;
     let o = &order.row;
     let change = |from: Option<Step>, to: Step| Change {
+        owner: None,
         from_step: from,
         to_step: Some(to),
         outcome: Some(Status::Cancelled),
@@ -625,6 +630,7 @@ async fn set_status(
 ) -> Result<Json<OrderView>, ApiError> {
     let event = order_event(order, status, note, serde_json::json!({}));
     let change = Change {
+        owner: None,
         from_step: None,
         to_step: None,
         outcome: None,

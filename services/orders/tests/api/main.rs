@@ -4,7 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod checkout;
+mod context;
+mod lease;
 mod lifecycle;
+mod listing;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -101,10 +101,11 @@ impl StripeGateway {
                 "the circuit breaker is open".into(),
             ));
         };
-        let mut request = self
+        let request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base_url))
             .bearer_auth(self.api_key.expose_secret());
+        let mut request = platform::client::with_context(request);
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
