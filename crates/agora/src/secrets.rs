@@ -47,7 +47,12 @@ pub fn run(args: &SecretsArgs) -> anyhow::Result<()> {
     let upstreams: Vec<(ServiceName, Vec<String>)> = ServiceName::ALL
         .into_iter()
         .filter(|s| *s != ServiceName::Gateway)
-        .map(|s| (s, (1..=args.replicas.of(s)).map(|k| args.url(s, k)).collect()))
+        .map(|s| {
+            (
+                s,
+                (1..=args.replicas.of(s)).map(|k| args.url(s, k)).collect(),
+            )
+        })
         .collect();
     let psp = credentials::Psp::resolve(
         args.url(ServiceName::PaymentGatewaySim, 1),
@@ -76,11 +81,20 @@ mod tests {
     #[test]
     fn instances_are_named_or_numbered_as_the_pattern_asks() {
         let by_name = args("http://{service}:8080", "products=2");
-        assert_eq!(by_name.url(ServiceName::Products, 1), "http://products:8080");
-        assert_eq!(by_name.url(ServiceName::Products, 2), "http://products-2:8080");
+        assert_eq!(
+            by_name.url(ServiceName::Products, 1),
+            "http://products:8080"
+        );
+        assert_eq!(
+            by_name.url(ServiceName::Products, 2),
+            "http://products-2:8080"
+        );
         let by_port = args("http://127.0.0.1:{port}", "");
         assert_eq!(by_port.url(ServiceName::Users, 1), "http://127.0.0.1:28081");
-        assert_eq!(by_port.url(ServiceName::Products, 2), "http://127.0.0.1:28182");
+        assert_eq!(
+            by_port.url(ServiceName::Products, 2),
+            "http://127.0.0.1:28182"
+        );
     }
 
     #[test]

@@ -252,7 +252,10 @@ mod tests {
         let path = dir.path().join("secret");
         std::fs::write(&path, "s3cret\n").expect("write");
         let vars = vec![
-            ("AGORA_PSP_API_KEY_FILE".to_owned(), path.display().to_string()),
+            (
+                "AGORA_PSP_API_KEY_FILE".to_owned(),
+                path.display().to_string(),
+            ),
             ("AGORA_PORT".to_owned(), "1".to_owned()),
             ("HOME_FILE".to_owned(), "/nowhere".to_owned()),
         ];

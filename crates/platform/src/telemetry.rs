@@ -175,9 +175,9 @@ pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
         s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
     let valid = *version == "00"
-        && hex(*trace_id, 32)
-        && hex(*parent_id, 16)
-        && hex(*flags, 2)
+        && hex(trace_id, 32)
+        && hex(parent_id, 16)
+        && hex(flags, 2)
         && trace_id.bytes().any(|b| b != b'0')
         && parent_id.bytes().any(|b| b != b'0');
     valid.then(|| ((*trace_id).to_owned(), (*flags).to_owned()))

@@ -95,7 +95,8 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             // A failed or slow handshake is the client's problem: drop the connection quietly.
-            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
             else {
                 return;
             };
@@ -248,7 +249,9 @@ mod tests {
         assert!(acceptor(&common(0, None, None)).unwrap().is_none());
         let half = acceptor(&common(0, Some(CERT), None)).err().unwrap();
         assert!(half.to_string().contains("AGORA_TLS_KEY"), "{half}");
-        let garbage = acceptor(&common(0, Some("not pem"), Some(KEY))).err().unwrap();
+        let garbage = acceptor(&common(0, Some("not pem"), Some(KEY)))
+            .err()
+            .unwrap();
         assert!(garbage.to_string().contains("AGORA_TLS_CERT"), "{garbage}");
     }
 }

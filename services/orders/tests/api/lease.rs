@@ -163,7 +163,7 @@ async fn an_expired_lease_is_taken_over_and_only_its_owner_moves_the_saga() {
 
         // `a` dies; once its lease has run out, `b` takes over and `a` can no longer move it on.
         let later = now + secs(16);
-        assert_eq!(b.due(later, 10).await.unwrap(), [id.clone()]);
+        assert_eq!(b.due(later, 10).await.unwrap(), std::slice::from_ref(&id));
         assert!(b.claim(&id, "b", later, later + secs(10)).await.unwrap());
         assert!(!a.change(&id, &to_authorize("a")).await.unwrap());
         assert!(b.change(&id, &to_authorize("b")).await.unwrap());

@@ -25,7 +25,8 @@ proptest! {
 
     #[test]
     fn a_well_formed_sku_round_trips(text in "[A-Z0-9-]{3,40}") {
-        prop_assert_eq!(Sku::parse(&text).unwrap().as_str(), text.as_str());
+        let sku = Sku::parse(&text).unwrap();
+        prop_assert_eq!(sku.as_str(), text.as_str());
     }
 
     #[test]
