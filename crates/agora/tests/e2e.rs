@@ -1,6 +1,11 @@
 //! End to end over real processes: `agora up` runs every service as its own process, and the
 //! tests act as customers and admins through the gateway, as a new user would. Every test ends
 //! with the conservation check (`testkit::conservation`).
+//!
+//! The `deployed_*` tests run the same journeys against a platform started elsewhere (containers,
+//! a cluster): `AGORA_E2E_GATEWAY_URL` and `AGORA_E2E_ADMIN_PASSWORD` name it; with
+//! `AGORA_E2E_BASE_PORT` (the services on the `agora up --port` layout on this machine) and
+//! `AGORA_E2E_PSP_API_KEY` the conservation check runs too. Unset, they print a SKIPPED line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Stdio;
@@ -18,14 +23,19 @@ use tokio::process::{Child, Command};
 const PORTS: u16 = 6;
 
 struct Platform {
-    child: Child,
-    base: u16,
+    /// The launcher, when this test started the platform (`None`: attached to a running one).
+    child: Option<Child>,
+    gateway_url: String,
+    /// The services' base port on this machine, when the test can reach them directly.
+    base: Option<u16>,
     http: reqwest::Client,
     admin: String,
-    psp_key: String,
+    psp_key: Option<String>,
+    /// How to kill and start the orders service of an attached platform (shell commands).
+    orders_control: Option<(String, String)>,
     /// The PostgreSQL database prefix of this run, dropped when it ends.
     db_prefix: Option<String>,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 fn free_base_port() -> u16 {
@@ -173,29 +183,69 @@ impl Platform {
             .build()
             .unwrap();
         let mut platform = Self {
-            child,
-            base,
+            child: Some(child),
+            gateway_url: format!("http://127.0.0.1:{base}"),
+            base: Some(base),
             http,
             admin: String::new(),
-            psp_key,
+            psp_key: Some(psp_key),
+            orders_control: None,
             db_prefix: stack
                 .args
                 .iter()
                 .position(|a| a == "--db-prefix")
                 .and_then(|i| stack.args.get(i + 1))
                 .cloned(),
-            _data: data,
+            _data: Some(data),
         };
         platform.admin = platform.login("admin", &password).await;
         platform
     }
 
+    /// The platform `AGORA_E2E_GATEWAY_URL` names, or `None` after a SKIPPED line.
+    async fn attach() -> Option<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let Some(gateway_url) = var("AGORA_E2E_GATEWAY_URL") else {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("this test")
+                .to_owned();
+            let line = format!("SKIPPED {test}: AGORA_E2E_GATEWAY_URL is not set (it names a platform started elsewhere; .ci/steps/images and the deploy workflow set it)\n");
+            // Past libtest's capture, as testkit's skips: a skip must show in a passing run.
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+            return None;
+        };
+        let password = var("AGORA_E2E_ADMIN_PASSWORD").expect("AGORA_E2E_ADMIN_PASSWORD");
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(60));
+        // A gateway serving HTTPS with a certificate of its own (self-signed in the images test).
+        if let Some(ca) = var("AGORA_E2E_CA_FILE") {
+            let pem = std::fs::read(ca).unwrap();
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        let mut platform = Self {
+            child: None,
+            gateway_url: gateway_url.trim_end_matches('/').to_owned(),
+            base: var("AGORA_E2E_BASE_PORT").map(|p| p.parse().unwrap()),
+            http: http.build().unwrap(),
+            admin: String::new(),
+            psp_key: var("AGORA_E2E_PSP_API_KEY"),
+            orders_control: var("AGORA_E2E_KILL_ORDERS").zip(var("AGORA_E2E_START_ORDERS")),
+            db_prefix: None,
+            _data: None,
+        };
+        platform.admin = platform.login("admin", &password).await;
+        Some(platform)
+    }
+
     fn gateway(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.base)
+        format!("{}{path}", self.gateway_url)
     }
 
     fn service(&self, offset: u16) -> String {
-        format!("http://127.0.0.1:{}", self.base + offset)
+        let base = self
+            .base
+            .expect("the services are reachable on this machine");
+        format!("http://127.0.0.1:{}", base + offset)
     }
 
     async fn login(&self, login: &str, password: &str) -> String {
@@ -322,7 +372,7 @@ impl Platform {
         let r = self
             .http
             .put(format!("{}/admin/faults", self.service(6)))
-            .bearer_auth(&self.psp_key)
+            .bearer_auth(self.psp_key.as_deref().expect("the simulator's key"))
             .json(&faults)
             .send()
             .await
@@ -331,6 +381,12 @@ impl Platform {
     }
 
     async fn conserved(&self, skus: &[&str]) {
+        let (Some(_), Some(psp_key)) = (self.base, &self.psp_key) else {
+            eprintln!(
+                "conservation not checked: the services and the PSP are not reachable from here"
+            );
+            return;
+        };
         testkit::conservation::check(
             &testkit::conservation::Platform {
                 http: &self.http,
@@ -338,7 +394,7 @@ impl Platform {
                 orders: &self.service(4),
                 payments: &self.service(5),
                 psp: &self.service(6),
-                psp_key: &self.psp_key,
+                psp_key,
                 admin_token: &self.admin,
             },
             skus,
@@ -348,7 +404,7 @@ impl Platform {
 
     /// The pid of the running `agora serve <service>` child of the launcher.
     fn pid_of(&self, service: &str) -> Option<i32> {
-        let launcher = self.child.id().unwrap().to_string();
+        let launcher = self.child.as_ref()?.id()?.to_string();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
@@ -376,9 +432,59 @@ impl Platform {
     }
 }
 
+/// Runs an operator's shell command (kill or start a container); it must succeed.
+fn run_shell(command: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", command])
+        .status()
+        .unwrap();
+    assert!(status.success(), "`{command}` failed: {status}");
+}
+
+impl Platform {
+    /// Kills orders: SIGKILL to its process (returned), or the attached platform's kill command.
+    fn kill_orders(&self) -> Option<i32> {
+        if let Some((kill_orders, _)) = &self.orders_control {
+            run_shell(kill_orders);
+            return None;
+        }
+        let pid = self.pid_of("orders").expect("orders runs");
+        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        Some(pid)
+    }
+
+    /// Waits until orders serves again: restarted by the launcher (a new pid), or started by the
+    /// attached platform's start command.
+    async fn orders_back(&self, killed: Option<i32>) {
+        if let Some((_, start_orders)) = &self.orders_control {
+            run_shell(start_orders);
+        }
+        eventually(Duration::from_secs(90), || async {
+            if let Some(killed) = killed {
+                return match self.pid_of("orders") {
+                    Some(pid) if pid != killed => Ok(()),
+                    _ => Err("orders was not restarted".to_owned()),
+                };
+            }
+            let r = self
+                .http
+                .get(self.gateway("/api/orders?limit=1"))
+                .bearer_auth(&self.admin)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            match r.status().as_u16() {
+                200 => Ok(()),
+                status => Err(format!("orders answers {status}")),
+            }
+        })
+        .await;
+    }
+}
+
 impl Drop for Platform {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
+        if let Some(pid) = self.child.as_ref().and_then(Child::id) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
         }
         if let Some(prefix) = &self.db_prefix {
@@ -613,9 +719,7 @@ async fn crash_mid_saga(p: &Platform) {
             }
         })
         .await;
-        let pid = p.pid_of("orders").expect("orders runs");
-        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-        pid
+        p.kill_orders()
     };
     let (answers, killed) = tokio::join!(placing, killer);
     // Requests cut off by the kill get no answer (or a 502 from the gateway); the orders were
@@ -625,14 +729,9 @@ async fn crash_mid_saga(p: &Platform) {
         "{answers:?}"
     );
     p.set_faults(json!({"latency_ms": 0})).await;
-    // The launcher restarts orders; its recovery worker takes the sagas up when their leases end.
-    eventually(Duration::from_secs(60), || async {
-        match p.pid_of("orders") {
-            Some(pid) if pid != killed => Ok(()),
-            _ => Err("orders was not restarted"),
-        }
-    })
-    .await;
+    // The launcher (or the container's start) brings orders back; its recovery worker takes the
+    // sagas up when their leases end.
+    p.orders_back(killed).await;
     // Every order that was written (all those answered, maybe some cut off) ends confirmed.
     let answered = answers.iter().filter(|(s, _)| *s < 500).count();
     let history = eventually(Duration::from_secs(60), || async {
@@ -669,4 +768,23 @@ async fn crash_mid_saga(p: &Platform) {
         (Some(20 - sold), Some(0))
     );
     p.conserved(&[&coffee_sku]).await;
+}
+
+#[tokio::test]
+async fn deployed_platform_serves_the_customer_journey() {
+    if let Some(p) = Platform::attach().await {
+        customer_journey(&p).await;
+    }
+}
+
+#[tokio::test]
+async fn deployed_orders_survive_a_killed_orders_container() {
+    let Some(p) = Platform::attach().await else {
+        return;
+    };
+    assert!(
+        p.orders_control.is_some(),
+        "AGORA_E2E_KILL_ORDERS and AGORA_E2E_START_ORDERS say how to kill and start orders"
+    );
+    crash_mid_saga(&p).await;
 }

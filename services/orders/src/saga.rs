@@ -263,28 +263,31 @@ impl Run<'_> {
             if let Err(e) = self.clients.authorize(o).await {
                 return Ok(Next::Later(e.0));
             }
-            let payments = match self.clients.payments_of(&o.id).await {
-                Ok(p) => p,
-                Err(e) => return Ok(Next::Later(e.0)),
-            };
-            for p in payments {
-                let done = match p.status.as_str() {
-                    "authorized" | "void_pending" => self.clients.payment(&p.id, "void").await,
-                    "captured" => {
-                        self.clients
-                            .refund(&p.id, &format!("order-{}-undo", o.id))
-                            .await
-                    }
-                    "pending" | "capture_pending" => {
-                        return Ok(Next::Later(format!("payment {} is {}", p.id, p.status)))
-                    }
-                    _ => Ok(Ok(())),
-                };
-                match done {
-                    Ok(Ok(())) => {}
-                    Ok(Err(refusal)) => return Ok(Next::Later(refusal)),
-                    Err(e) => return Ok(Next::Later(e.0)),
+        }
+        // Whatever payments holds for this order is voided or refunded, asked or not: an
+        // authorization whose answer was lost on its way back leaves no payment id here, and a
+        // cancellation during that step must not leave it standing (found by the chaos suite).
+        let payments = match self.clients.payments_of(&o.id).await {
+            Ok(p) => p,
+            Err(e) => return Ok(Next::Later(e.0)),
+        };
+        for p in payments {
+            let done = match p.status.as_str() {
+                "authorized" | "void_pending" => self.clients.payment(&p.id, "void").await,
+                "captured" => {
+                    self.clients
+                        .refund(&p.id, &format!("order-{}-undo", o.id))
+                        .await
                 }
+                "pending" | "capture_pending" => {
+                    return Ok(Next::Later(format!("payment {} is {}", p.id, p.status)))
+                }
+                _ => Ok(Ok(())),
+            };
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => return Ok(Next::Later(refusal)),
+                Err(e) => return Ok(Next::Later(e.0)),
             }
         }
         // Held stock is released; sold stock (a confirmed order) is returned.
