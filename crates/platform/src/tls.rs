@@ -206,10 +206,10 @@ mod tests {
             .build()
             .unwrap();
         let url = format!("https://localhost:{tls_port}/hello");
-        let mut answer = None;
+        let mut answer = Err(String::from("not tried"));
         for _ in 0..100 {
-            if let Ok(response) = https.get(&url).send().await {
-                answer = Some(response);
+            answer = https.get(&url).send().await.map_err(|e| format!("{e:?}"));
+            if answer.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
