@@ -341,7 +341,6 @@ async fn update(
     Json(body): Json<UpdateProduct>,
 ) -> Result<Response, ApiError> {
     let id = id_in_path(&id)?;
-    let expected = expected_version(&headers)?;
     let mut v = Violations::new();
     if body.sku.is_some() {
         v.add("sku", "cannot be changed; create a new product instead");
@@ -370,6 +369,8 @@ async fn update(
         patch.attributes = v.check("attributes", Attributes::parse(attributes));
     }
     v.finish()?;
+    // An invalid body is the client's first mistake to hear about (422), before a stale ETag (412).
+    let expected = expected_version(&headers)?;
     let row = state
         .store
         .update_product(&id, expected, &patch)
