@@ -22,9 +22,12 @@ def resolve(spec, node):
 def properties(spec, schema):
     schema = resolve(spec, schema or {})
     props = dict(schema.get("properties", {}))
+    required = set(schema.get("required", []))
     for part in schema.get("allOf", []):
-        props.update(properties(spec, part))
-    return props, set(schema.get("required", []))
+        part_props, part_required = properties(spec, part)
+        props.update(part_props)
+        required |= part_required
+    return props, required
 
 
 def body_schema(op, content_type="application/json"):
