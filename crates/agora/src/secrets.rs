@@ -59,8 +59,34 @@ pub fn run(args: &SecretsArgs) -> anyhow::Result<()> {
         format!("{}/webhooks/gateway", args.url(ServiceName::Gateway, 1)),
     );
     for (service, path) in credentials::write_service_configs(&args.out, &upstreams, &psp)? {
+        if service == ServiceName::Users {
+            key_inside(&path, &args.out.join("key-encryption-key"))?;
+        }
         println!("{:<20} {}", service.as_str(), path.display());
     }
+    Ok(())
+}
+
+/// Moves users' key-encryption key from a file next to the configs into its config: `agora up`
+/// names the file by a path on this machine, which a container does not have, while the config
+/// itself is what Compose and Kubernetes mount as a secret.
+fn key_inside(users_config: &std::path::Path, key_file: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(key) = std::fs::read_to_string(key_file) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(users_config)?;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("key_encryption_key_file") {
+                format!("key_encryption_key = \"{}\"\n", key.trim())
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(users_config, text)?;
+    std::fs::remove_file(key_file)?;
     Ok(())
 }
 
@@ -108,6 +134,10 @@ mod tests {
             gateway.contains(r#"products = ["http://products:8080", "http://products-2:8080"]"#),
             "{gateway}"
         );
+        let users = std::fs::read_to_string(dir.path().join("config/users.toml")).unwrap();
+        assert!(users.contains("key_encryption_key = \""), "{users}");
+        assert!(!users.contains("key_encryption_key_file"), "{users}");
+        assert!(!dir.path().join("key-encryption-key").exists());
         let payments = std::fs::read_to_string(dir.path().join("config/payments.toml")).unwrap();
         assert!(payments.contains("psp_webhook_secret"), "{payments}");
         assert!(payments.contains(r#"psp_url = "http://payment-gateway-sim:8080""#));
