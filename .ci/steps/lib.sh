@@ -18,25 +18,39 @@ tools_venv() {
   fi
 }
 
+# Prints a base port P such that P..P+SPAN-1 (default 8: every service of `agora up`) and any
+# extra offsets given are free on 127.0.0.1.   free_base [SPAN [OFFSET...]]
+free_base() {
+  python3 - "${1:-8}" "${@:2}" <<'PY'
+import random, socket, sys
+span, extra = int(sys.argv[1]), [int(a) for a in sys.argv[2:]]
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(200):
+    b = random.randrange(20000, 39000)
+    if all(free(b + k) for k in list(range(span)) + extra):
+        print(b); sys.exit(0)
+sys.exit("no free port range found")
+PY
+}
+
 # Starts `agora up` (debug build) on free ports with a fresh data directory and waits until it
 # says it is up. Sets AGORA_BASE (the gateway's port), AGORA_DATA and AGORA_UP_PID; `stop_platform`
-# (also run on exit) stops it with Ctrl-C as a user would.
+# (also run on exit) stops it with Ctrl-C as a user would. Arguments go to `agora up`.
 start_platform() {
   cargo build --quiet -p agora
   AGORA_DATA=$(mktemp -d)
-  AGORA_BASE=$(python3 -c 'import random, socket
-def free(p):
-    s = socket.socket(); 
-    try: s.bind(("127.0.0.1", p)); return True
-    except OSError: return False
-    finally: s.close()
-while True:
-    b = random.randrange(20000, 40000)
-    if all(free(b + k) for k in range(7)): print(b); break')
+  AGORA_BASE=$(free_base)
   "$CARGO_TARGET_DIR/debug/agora" up --port "$AGORA_BASE" --data-dir "$AGORA_DATA" "$@" >"$AGORA_DATA/up.log" 2>&1 &
   AGORA_UP_PID=$!
   trap stop_platform EXIT
-  for _ in $(seq 1 180); do
+  for _ in $(seq 1 240); do
     grep -q "Press Ctrl-C" "$AGORA_DATA/up.log" && return 0
     kill -0 "$AGORA_UP_PID" 2>/dev/null || break
     sleep 1
@@ -49,6 +63,9 @@ while True:
 stop_platform() {
   if [ -n "${AGORA_UP_PID:-}" ] && kill -0 "$AGORA_UP_PID" 2>/dev/null; then
     kill -INT "$AGORA_UP_PID"
+    # `agora up` gives its children up to 10 s; a bounded wait on top of that.
+    for _ in $(seq 1 30); do kill -0 "$AGORA_UP_PID" 2>/dev/null || break; sleep 1; done
+    kill -KILL "$AGORA_UP_PID" 2>/dev/null || true
     wait "$AGORA_UP_PID" 2>/dev/null || true
   fi
   AGORA_UP_PID=

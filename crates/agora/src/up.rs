@@ -295,7 +295,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             continue;
         };
         tokio::select! {
-            ready = wait_ready(&http, entry, deadline) => {
+            ready = wait_ready(&http, entry, &logs, deadline) => {
                 if let Err(e) = ready {
                     stop_all(&mut children).await;
                     return Err(e);
@@ -395,6 +395,15 @@ impl Launch<'_> {
     }
 }
 
+/// The end of a log, indented, to show beside an error (why a service would not start is usually
+/// in its last lines: a panic message, a refused setting).
+fn last_lines(log: &Path, count: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(count)..];
+    tail.iter().map(|line| format!("\n    {line}")).collect()
+}
+
 fn log_file(dir: &Path, instance: &str) -> anyhow::Result<std::fs::File> {
     Ok(std::fs::OpenOptions::new()
         .create(true)
@@ -418,15 +427,18 @@ fn check_ports_free(instances: &[(ServiceName, usize, u16)]) -> anyhow::Result<(
 async fn wait_ready(
     http: &reqwest::Client,
     entry: &mut Supervised,
+    logs: &Path,
     deadline: Instant,
 ) -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{}/health/ready", entry.port);
     loop {
         if let Some(status) = entry.child.try_wait()? {
+            let log = logs.join(format!("{}.log", entry.name()));
             anyhow::bail!(
-                "{} exited while starting ({status}); see its log in <data-dir>/logs/{}.log",
+                "{} exited while starting ({status}); its log is {}{}",
                 entry.name(),
-                entry.name()
+                log.display(),
+                last_lines(&log, 10)
             );
         }
         if let Ok(response) = http.get(&url).send().await {
@@ -537,6 +549,19 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn a_failed_start_shows_the_end_of_the_service_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("products.log");
+        let text: String = (1..=15).map(|n| format!("line {n}\n")).collect();
+        std::fs::write(&log, text).unwrap();
+        let shown = last_lines(&log, 10);
+        assert!(shown.starts_with("\n    line 6\n"), "{shown}");
+        assert!(shown.ends_with("\n    line 15"), "{shown}");
+        assert!(!shown.contains("line 5\n"), "{shown}");
+        assert_eq!(last_lines(&dir.path().join("missing.log"), 10), "");
+    }
 
     #[derive(Parser)]
     struct Cli {
