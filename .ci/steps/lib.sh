@@ -2,6 +2,8 @@
 # Sourced, not run.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agora-ci-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds from scratch each change: incremental state only costs disk (GBs per build kind) there.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 AGORA_TOOLS_VENV="${AGORA_TOOLS_VENV:-$HOME/.cache/agora-tools-venv}"
 
 # Installs pinned Python packages into the tools venv when one is missing; prints nothing when all are there.
