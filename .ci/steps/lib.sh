@@ -72,3 +72,19 @@ stop_platform() {
   fi
   AGORA_UP_PID=
 }
+
+# Installs the Debian packages of the commands this machine lacks (`command=package ...`): CI runs
+# on fresh machines. Only as root with apt-get; elsewhere the caller finds the command missing and
+# says so. The versions are those of the machine's Debian release.
+need_commands() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "   installing ${missing[*]} (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 ||
+      echo "   apt-get install ${missing[*]} failed"
+  fi
+}
