@@ -706,3 +706,97 @@ async fn one_checkout_is_one_trace(args: &[&str]) {
     let status = ctrl_c(&mut child).await;
     assert!(status.success(), "{status}");
 }
+
+/// Whether the Prometheus text `metrics` has a sample of `name` with every label of `labels`
+/// (`key="value"`) whose value is at least `min`.
+fn sample_at_least(metrics: &str, name: &str, labels: &[&str], min: f64) -> bool {
+    metrics.lines().any(|line| {
+        let Some(rest) = line.strip_prefix(name) else {
+            return false;
+        };
+        let value = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        (rest.starts_with('{') || rest.starts_with(' '))
+            && labels.iter().all(|l| rest.contains(l))
+            && value.is_some_and(|v| v >= min)
+    })
+}
+
+#[tokio::test]
+async fn a_checkout_shows_in_the_business_and_saturation_metrics() {
+    let (mut child, _data, base, _) = start_up(&[], &[]).await;
+    let gateway = format!("http://127.0.0.1:{base}");
+    let http = reqwest::Client::new();
+    let (_, customer) = customer(&http, &gateway).await;
+    let token = customer["access_token"].as_str().unwrap();
+    let id = checkout(&http, &gateway, token, &[]).await;
+    confirmed(&http, &gateway, token, &id).await;
+
+    // (port offset, metric, labels, at least): orders, inventory, payments, and the event feed
+    // seen from inventory (producer) and products (consumer).
+    let wanted: &[(u16, &str, &[&str], f64)] = &[
+        (4, "orders_placed_total", &[], 1.0),
+        (4, "orders_confirmed_total", &[], 1.0),
+        (
+            4,
+            "orders_saga_step_duration_seconds_count",
+            &[r#"step="reserve""#, r#"outcome="moved""#],
+            1.0,
+        ),
+        (
+            4,
+            "orders_saga_step_duration_seconds_count",
+            &[r#"step="commit""#],
+            1.0,
+        ),
+        (
+            3,
+            "inventory_reservations_total",
+            &[r#"outcome="held""#],
+            1.0,
+        ),
+        (
+            5,
+            "payments_total",
+            &[r#"outcome="authorized""#, "currency="],
+            1.0,
+        ),
+        (
+            5,
+            "payments_amount_total",
+            &[r#"outcome="authorized""#, "currency="],
+            1.0,
+        ),
+        (3, "events_outbox_entries", &[], 1.0),
+        (3, "events_feed_reader_lag", &[r#"reader="products""#], 0.0),
+        (
+            2,
+            "events_consumer_lag_seconds",
+            &[r#"consumer="products""#],
+            0.0,
+        ),
+    ];
+    eventually(Duration::from_secs(30), || async {
+        let mut missing = Vec::new();
+        for (offset, name, labels, min) in wanted {
+            let text = http
+                .get(format!("http://127.0.0.1:{}/metrics", base + offset))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if !sample_at_least(&text, name, labels, *min) {
+                missing.push(format!("{name}{labels:?} >= {min} on port +{offset}"));
+            }
+        }
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(format!("not in /metrics: {missing:?}")),
+        }
+    })
+    .await;
+
+    let status = ctrl_c(&mut child).await;
+    assert!(status.success(), "{status}");
+}
