@@ -155,10 +155,10 @@ impl ServiceClient {
         );
         let context = TraceContext::current();
         let request_id = request_id.or(context.as_ref().map(|c| c.request_id.as_str()));
-        // A span per call made for some work (a request, a saga, an event); the event feed's
-        // own polls are housekeeping and get none.
+        // A span per call made for some work (a request, a saga, an event) when spans are
+        // exported; the event feed's own polls are housekeeping and get none.
         let span = match &context {
-            Some(context) => tracing::info_span!(
+            Some(context) if crate::telemetry::otel::exporting() => tracing::info_span!(
                 "call",
                 otel.name = %format!("{method} {}", self.service),
                 otel.kind = "client",
@@ -167,7 +167,7 @@ impl ServiceClient {
                 request_id = %context.request_id,
                 trace_id = %context.trace_id,
             ),
-            None => tracing::Span::none(),
+            _ => tracing::Span::none(),
         };
         let traceparent = context.as_ref().map(|c| {
             c.parent(&span);

@@ -128,14 +128,16 @@ impl Gateway {
         // context already continues the client's trace): with exported spans, the upstream's
         // span is then a child of this call's.
         let context = TraceContext::current();
+        // Only when spans are exported: otherwise the request's own span is enough, and this
+        // path is taken for every proxied request.
         let span = match &context {
-            Some(_) => tracing::info_span!(
+            Some(_) if platform::telemetry::otel::exporting() => tracing::info_span!(
                 "proxy",
                 otel.name = %format!("{} {}", call.method, upstream.service),
                 otel.kind = "client",
                 upstream = %upstream.service,
             ),
-            None => tracing::Span::none(),
+            _ => tracing::Span::none(),
         };
         let traceparent = context.as_ref().and_then(|c| {
             c.parent(&span);

@@ -38,13 +38,13 @@ impl Event {
         let event_type = format!("agora.{service}.{name}.v1");
         // The event's own span (a producer's): its consumers' spans become its children.
         let span = match &context {
-            Some(_) => tracing::info_span!(
+            Some(_) if crate::telemetry::otel::exporting() => tracing::info_span!(
                 "publish",
                 otel.name = %format!("publish {name}"),
                 otel.kind = "producer",
                 event_type = %event_type,
             ),
-            None => tracing::Span::none(),
+            _ => tracing::Span::none(),
         };
         Self {
             specversion: "1.0".into(),
