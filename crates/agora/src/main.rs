@@ -1,5 +1,6 @@
 //! `agora`: one binary for the whole platform. `serve` runs one service, `up` runs them all as
-//! child processes of this executable, `seed` loads the demo catalog.
+//! child processes of this executable, `logs` shows their logs merged, `seed` loads the demo
+//! catalog.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod credentials;
 mod health;
+mod logs;
+mod observe;
 mod secrets;
 mod seed;
 mod services;
@@ -48,6 +51,9 @@ enum Command {
     },
     /// Run every service as a child process, wait until all are ready, and keep them running.
     Up(up::UpArgs),
+    /// The logs of every process `agora up` runs, merged in time order (filter by service, level,
+    /// request or trace; `--follow` to keep watching).
+    Logs(logs::LogsArgs),
     /// Write each service's config file with newly generated secrets (for Compose and Kubernetes).
     Secrets(secrets::SecretsArgs),
     /// Exit 0 when `url` answers 2xx within the timeout, 1 otherwise: the health check of a
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
                 database_url,
             } => services::serve(service, port, data_dir, database_url).await,
             Command::Up(args) => up::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
             Command::Secrets(args) => secrets::run(&args),
             Command::Health { url, timeout } => {
                 health::check(&url.unwrap_or_else(health::own_url), timeout).await

@@ -90,12 +90,23 @@ pub async fn serve(
     if let Some(url) = database_url {
         overrides.insert("database_url".into(), Value::from(url));
     }
-    let shutdown = Box::pin(async {
+    let shutdown: platform::shutdown::Shutdown = Box::pin(async {
         tokio::select! {
             _ = platform::shutdown::on_signal() => {},
             _ = launcher_gone() => tracing::warn!("the launcher is gone; shutting down"),
         }
     });
+    let served = run(service, overrides, shutdown).await;
+    // What the batch exporter still holds goes out before the process ends.
+    platform::telemetry::otel::shutdown();
+    served
+}
+
+async fn run(
+    service: ServiceName,
+    overrides: Map<String, Value>,
+    shutdown: platform::shutdown::Shutdown,
+) -> anyhow::Result<()> {
     match service {
         ServiceName::Gateway => {
             let app = gateway::Application::build(gateway::Config::load(overrides)?).await?;

@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use crate::credentials::{self, AdminCredentials, ADMIN_USERNAME};
+use crate::observe;
 use crate::seed;
 use crate::services::ServiceName;
 
@@ -51,6 +52,10 @@ pub struct UpArgs {
     /// Prefix of the per-service PostgreSQL databases (and of the RabbitMQ exchange and queues).
     #[arg(long, default_value = "agora")]
     pub db_prefix: String,
+    /// Also run a local Prometheus (the `prometheus` on PATH) scraping every process, with the
+    /// rules of deploy/observability loaded, on port 9090 (base port + 1010).
+    #[arg(long)]
+    pub observe: bool,
 }
 
 /// The PostgreSQL server's URL, if any: `--postgres` or `--postgres-url-file`, else `from_env`
@@ -322,10 +327,45 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     }
 
+    let mut prometheus = None;
+    if args.observe {
+        let targets: Vec<observe::Target> = children
+            .iter()
+            .map(|entry| observe::Target {
+                instance: entry.name(),
+                service: entry.service.as_str(),
+                port: entry.port,
+            })
+            .collect();
+        let port = observe::port_from(args.port);
+        match observe::start(&data_dir, &logs, port, &targets).await {
+            Ok(started) => prometheus = started,
+            Err(e) => {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
+        }
+    }
+
     print_table(&children, &admin, args.port);
+    if let Some(prometheus) = &prometheus {
+        println!(
+            "  Prometheus: {}  (scraping {} processes; rules of deploy/observability loaded)",
+            prometheus.url,
+            children.len()
+        );
+    }
+    println!(
+        "  Logs, merged: agora logs --data-dir {}",
+        data_dir.display()
+    );
+    println!("\n  Press Ctrl-C to stop.");
 
     supervise(&mut children, &launch, &mut shutdown).await;
     println!("\nStopping Agora…");
+    if let Some(prometheus) = &mut prometheus {
+        prometheus.stop().await;
+    }
     stop_all(&mut children).await;
     println!("Stopped.");
     Ok(())
@@ -481,7 +521,6 @@ fn print_table(children: &[Supervised], admin: &AdminCredentials, base_port: u16
         }
         (None, _) => println!("  Admin login: {ADMIN_USERNAME}, with AGORA_ADMIN_PASSWORD"),
     }
-    println!("\n  Press Ctrl-C to stop.");
 }
 
 /// Keeps the children running until `shutdown`: one that exits is restarted with a backoff that

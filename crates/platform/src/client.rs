@@ -92,9 +92,12 @@ impl ClientCredentials {
 /// made without a [`ServiceClient`].
 pub fn with_context(request: RequestBuilder) -> RequestBuilder {
     match TraceContext::current() {
-        Some(context) => request
-            .header(REQUEST_ID.as_str(), &context.request_id)
-            .header(TRACEPARENT, context.traceparent()),
+        Some(context) => {
+            let traceparent = context.traceparent_in(&tracing::Span::current());
+            request
+                .header(REQUEST_ID.as_str(), &context.request_id)
+                .header(TRACEPARENT, traceparent)
+        }
         None => request,
     }
 }
@@ -152,7 +155,24 @@ impl ServiceClient {
         );
         let context = TraceContext::current();
         let request_id = request_id.or(context.as_ref().map(|c| c.request_id.as_str()));
-        let traceparent = context.as_ref().map(TraceContext::traceparent);
+        // A span per call made for some work (a request, a saga, an event) when spans are
+        // exported; the event feed's own polls are housekeeping and get none.
+        let span = match &context {
+            Some(context) if crate::telemetry::otel::exporting() => tracing::info_span!(
+                "call",
+                otel.name = %format!("{method} {}", self.service),
+                otel.kind = "client",
+                peer = %self.service,
+                path,
+                request_id = %context.request_id,
+                trace_id = %context.trace_id,
+            ),
+            _ => tracing::Span::none(),
+        };
+        let traceparent = context.as_ref().map(|c| {
+            c.parent(&span);
+            c.traceparent_in(&span)
+        });
         let attempt = || async {
             let mut request = self.http.request(method.clone(), self.url(path));
             if let Some(id) = request_id {
@@ -182,7 +202,7 @@ impl ServiceClient {
             Ok(response)
         };
         let retries = if idempotent { self.retries } else { 0 };
-        attempt
+        let call = attempt
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(50))
@@ -190,8 +210,8 @@ impl ServiceClient {
                     .with_max_times(retries)
                     .with_jitter(),
             )
-            .when(|e| !matches!(e, CallError::Token(_)))
-            .await
+            .when(|e| !matches!(e, CallError::Token(_)));
+        tracing::Instrument::instrument(call, span).await
     }
 
     fn transport(&self, error: reqwest::Error) -> CallError {

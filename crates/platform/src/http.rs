@@ -101,13 +101,20 @@ pub fn app_with_docs(service: Service, spec_url: &'static str) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "request",
+                        otel.name = %format!("{} {}", req.method(), req.uri().path()),
+                        otel.kind = "server",
                         method = %req.method(),
                         path = %req.uri().path(),
                         request_id,
                         trace_id = tracing::field::Empty,
-                    )
+                        span_id = tracing::field::Empty,
+                    );
+                    // Exported spans join the caller's trace (before the span is entered).
+                    let traceparent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
+                    crate::telemetry::otel::adopt(&span, traceparent);
+                    span
                 })
                 .on_request(())
                 .on_response(())
@@ -295,7 +302,10 @@ async fn trace_context(request: Request, next: Next) -> Response {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         TraceContext::continuing(header(REQUEST_ID.as_str()), header(TRACEPARENT))
     };
-    tracing::Span::current().record("trace_id", context.trace_id.as_str());
+    let span = tracing::Span::current();
+    let context = context.joined(&span);
+    span.record("trace_id", context.trace_id.as_str());
+    span.record("span_id", context.span_id.as_str());
     context.scope(next.run(request)).await
 }
 
@@ -409,10 +419,11 @@ async fn ready(State(readiness): State<Readiness>) -> Response {
     }
 }
 
-/// Prometheus metrics in text format.
+/// Prometheus metrics in text format (public for the processes that do not use [`app`]: the
+/// payment gateway simulator).
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, content_type = "text/plain", body = String)))]
-async fn metrics() -> Response {
+pub async fn metrics() -> Response {
     let body = crate::telemetry::prometheus()
         .map(|handle| handle.render())
         .unwrap_or_default();

@@ -1,5 +1,6 @@
-//! Logs (pretty, or JSON with `AGORA_LOG_FORMAT=json`), Prometheus metrics, and the request and
-//! trace context that follows a request across services and events.
+//! Logs (pretty, or JSON with `AGORA_LOG_FORMAT=json`), Prometheus metrics, OpenTelemetry traces
+//! (exported when `AGORA_OTLP_ENDPOINT` is set, [`otel`]), and the request and trace context that
+//! follows a request across services and events.
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,6 +10,8 @@ use std::sync::{OnceLock, RwLock};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
+pub mod otel;
+
 /// Installs the global log subscriber once; later calls (tests) are ignored.
 pub fn init(service: &str) {
     let filter = EnvFilter::try_from_default_env()
@@ -17,6 +20,7 @@ pub fn init(service: &str) {
     let result = if json {
         tracing_subscriber::registry()
             .with(filter)
+            .with(otel::layer(service))
             .with(
                 fmt::layer()
                     .json()
@@ -27,6 +31,7 @@ pub fn init(service: &str) {
     } else {
         tracing_subscriber::registry()
             .with(filter)
+            .with(otel::layer(service))
             .with(fmt::layer().compact())
             .try_init()
     };
@@ -141,6 +146,35 @@ impl TraceContext {
         format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
     }
 
+    /// This hop as exported, when spans are: the trace and span ids of `span` (entered or built
+    /// already, with its remote parent set by [`otel::adopt`]), so that the ids in logs, in the
+    /// `traceparent` sent on and in the collector are the same. Unchanged otherwise.
+    pub fn joined(mut self, span: &tracing::Span) -> Self {
+        if let Some((trace_id, span_id, flags)) = otel::ids(span) {
+            self.trace_id = trace_id;
+            self.span_id = span_id;
+            self.flags = flags;
+        }
+        self
+    }
+
+    /// Makes `span` (new, not yet entered) a child of this hop when spans are exported: the span of
+    /// work done for it (a call, an event published, a saga), which may run on another task, out
+    /// of this hop's span.
+    pub fn parent(&self, span: &tracing::Span) {
+        otel::adopt(span, Some(&self.traceparent()));
+    }
+
+    /// The `traceparent` to send from inside `span` (a call's or an event's own span): that
+    /// span's when spans are exported, so the receiver's span becomes its child; this hop's
+    /// otherwise.
+    pub fn traceparent_in(&self, span: &tracing::Span) -> String {
+        match otel::ids(span) {
+            Some((trace_id, span_id, flags)) => format!("00-{trace_id}-{span_id}-{flags}"),
+            None => self.traceparent(),
+        }
+    }
+
     /// The context of the work now running, if any.
     pub fn current() -> Option<Self> {
         CONTEXT.try_with(Clone::clone).ok()
@@ -167,6 +201,11 @@ pub fn in_current<F: Future>(work: F) -> impl Future<Output = F::Output> {
 /// The trace id and flags of a version-00 `traceparent`; `None` when it is not one (W3C: a
 /// receiver that cannot parse it starts a new trace). All-zero ids are invalid.
 pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
+    parse_traceparent_parts(value).map(|(trace_id, _, flags)| (trace_id, flags))
+}
+
+/// The trace id, parent span id and flags of a version-00 `traceparent`.
+fn parse_traceparent_parts(value: &str) -> Option<(String, String, String)> {
     let parts: Vec<&str> = value.trim().split('-').collect();
     let [version, trace_id, parent_id, flags] = parts.as_slice() else {
         return None;
@@ -180,7 +219,13 @@ pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
         && hex(flags, 2)
         && trace_id.bytes().any(|b| b != b'0')
         && parent_id.bytes().any(|b| b != b'0');
-    valid.then(|| ((*trace_id).to_owned(), (*flags).to_owned()))
+    valid.then(|| {
+        (
+            (*trace_id).to_owned(),
+            (*parent_id).to_owned(),
+            (*flags).to_owned(),
+        )
+    })
 }
 
 /// `bytes` random bytes as lowercase hex (never all zero).

@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
 use axum::response::{IntoResponse, Response};
 use platform::breaker::{Permit, Rejected};
 use platform::error::Problem;
+use platform::telemetry::{TraceContext, TRACEPARENT};
 
 use crate::balancer::{Replica, Upstream};
 use crate::routes::Route;
@@ -123,6 +124,25 @@ impl Gateway {
         );
         let mut tried: Vec<Arc<Replica>> = Vec::new();
         let attempts = upstream.replicas.len().clamp(1, 3);
+        // This hop of the trace, sent in place of the client's `traceparent` (the request's
+        // context already continues the client's trace): with exported spans, the upstream's
+        // span is then a child of this call's.
+        let context = TraceContext::current();
+        // Only when spans are exported: otherwise the request's own span is enough, and this
+        // path is taken for every proxied request.
+        let span = match &context {
+            Some(_) if platform::telemetry::otel::exporting() => tracing::info_span!(
+                "proxy",
+                otel.name = %format!("{} {}", call.method, upstream.service),
+                otel.kind = "client",
+                upstream = %upstream.service,
+            ),
+            _ => tracing::Span::none(),
+        };
+        let traceparent = context.as_ref().and_then(|c| {
+            c.parent(&span);
+            HeaderValue::from_str(&c.traceparent_in(&span)).ok()
+        });
         let mut last = Problem::unavailable(format!("No healthy replica of {}.", upstream.service))
             .retry_after(1);
         for _ in 0..attempts {
@@ -130,10 +150,15 @@ impl Gateway {
                 break;
             };
             tried.push(replica.clone());
-            let request = match build_request(&replica.url, call) {
+            let mut request = match build_request(&replica.url, call) {
                 Ok(request) => request,
                 Err(problem) => return Err(problem),
             };
+            if let Some(traceparent) = &traceparent {
+                request
+                    .headers_mut()
+                    .insert(TRACEPARENT, traceparent.clone());
+            }
             let started = Instant::now();
             let in_flight = replica.start();
             let outcome = tokio::time::timeout(call.timeout, self.client.request(request)).await;

@@ -52,17 +52,36 @@ impl Saga {
     /// calls, events and logs carry the request id and trace of the request running it or, for
     /// the recovery worker, of the request that placed the order.
     pub async fn advance(&self, id: &str) -> Result<(), StoreError> {
-        let context = match TraceContext::current() {
-            Some(context) => context,
+        let (context, remote) = match TraceContext::current() {
+            Some(context) => (context, None),
             None => match self.store.order(id).await? {
-                Some(order) => TraceContext::continuing(
-                    order.row.request_id.as_deref(),
-                    order.row.traceparent.as_deref(),
+                Some(order) => (
+                    TraceContext::continuing(
+                        order.row.request_id.as_deref(),
+                        order.row.traceparent.as_deref(),
+                    ),
+                    order.row.traceparent,
                 ),
                 None => return Ok(()),
             },
         };
-        let span = tracing::info_span!("saga", order = %id, request_id = %context.request_id, trace_id = %context.trace_id);
+        let span = tracing::info_span!(
+            "saga",
+            otel.name = "saga",
+            order = %id,
+            request_id = %context.request_id,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
+        // A child of the request running it (the saga may run on a task of its own) or, run by
+        // the recovery worker, of the request that placed the order.
+        match remote {
+            Some(traceparent) => platform::telemetry::otel::adopt(&span, Some(&traceparent)),
+            None => context.parent(&span),
+        }
+        let context = context.joined(&span);
+        span.record("trace_id", context.trace_id.as_str());
+        span.record("span_id", context.span_id.as_str());
         let run = Run {
             saga: self,
             owner: uuid::Uuid::new_v4().to_string(),
@@ -110,13 +129,26 @@ impl Run<'_> {
             let Some(step) = order.row.step() else {
                 return Ok(());
             };
-            let Some(next) = self.renewing(id, self.step(&order, step)).await? else {
+            let started = std::time::Instant::now();
+            let next = self.renewing(id, self.step(&order, step)).await;
+            let outcome = match &next {
+                Ok(Some(Next::Moved)) => "moved",
+                Ok(Some(Next::Later(_))) => "postponed",
+                Ok(None) => "lease_lost",
+                Err(_) => "error",
+            };
+            metrics::histogram!("orders_saga_step_duration_seconds", "step" => step.as_str(), "outcome" => outcome)
+                .record(started.elapsed().as_secs_f64());
+            let Some(next) = next? else {
                 tracing::warn!(order = %id, step = step.as_str(), "saga lease lost; its new owner goes on");
                 return Ok(());
             };
             match next {
                 Next::Moved => continue,
                 Next::Later(reason) => {
+                    // Retried later, by this worker's schedule or the recovery worker.
+                    metrics::counter!("orders_saga_step_retries_total", "step" => step.as_str())
+                        .increment(1);
                     let backoff = Duration::from_millis(200)
                         .saturating_mul(1 << order.row.attempts.clamp(0, 5))
                         .min(Duration::from_secs(5));
@@ -339,6 +371,7 @@ impl Run<'_> {
         note: &str,
         extra: serde_json::Value,
     ) -> Result<Next, StoreError> {
+        let outcome = outcome_counter(from, status, &extra);
         let event = order_event(order, status, note, extra);
         let failure = (status != Status::Confirmed).then_some(note);
         let change = Change {
@@ -348,6 +381,7 @@ impl Run<'_> {
             ..self.moving(from, None)
         };
         self.store.change(&order.row.id, &change).await?;
+        outcome.increment(1);
         Ok(Next::Moved)
     }
 
@@ -364,6 +398,21 @@ impl Run<'_> {
             event: None,
         }
     }
+}
+
+/// The business metric of a saga's end: `orders_confirmed_total`, `orders_cancelled_total`, or
+/// `orders_failed_total` by status and reason (what the saga ran into: out of stock, no longer
+/// sold, payment refused, or compensated after a later step failed).
+fn outcome_counter(from: Step, status: Status, extra: &serde_json::Value) -> metrics::Counter {
+    let reason = match (from, status) {
+        (_, Status::Confirmed) => return metrics::counter!("orders_confirmed_total"),
+        (_, Status::Cancelled) => return metrics::counter!("orders_cancelled_total"),
+        (Step::Reserve, _) if extra.get("short").is_some() => "out_of_stock",
+        (Step::Reserve, _) if extra.get("unknown").is_some() => "discontinued",
+        (_, Status::PaymentFailed) => "payment_failed",
+        _ => "compensated",
+    };
+    metrics::counter!("orders_failed_total", "status" => status.as_str(), "reason" => reason)
 }
 
 fn skus_of(list: &serde_json::Value) -> String {

@@ -16,7 +16,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use platform::shutdown::Shutdown;
+use platform::telemetry::{TraceContext, TRACEPARENT};
 use secrecy::SecretString;
+use tracing::Instrument;
 
 pub mod config;
 pub mod faults;
@@ -108,6 +110,8 @@ pub fn router(
             "/health/ready",
             get(|| async { axum::Json(serde_json::json!({"status": "ready"})) }),
         )
+        // Scraped like every process of the platform (a target without it reads as down).
+        .route("/metrics", get(platform::http::metrics))
         .fallback(routes::unrecognized)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(access_log))
@@ -122,9 +126,39 @@ async fn access_log(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    // The caller's request id and trace (payments sends both), as every service keeps them.
+    // No borrow of the request may live across an await: its body is not `Sync`.
+    let (request_id, traceparent) = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (header("x-request-id"), header(TRACEPARENT))
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    platform::telemetry::otel::adopt(&span, traceparent.as_deref());
+    let context =
+        TraceContext::continuing(request_id.as_deref(), traceparent.as_deref()).joined(&span);
+    span.record("request_id", context.request_id.as_str());
+    span.record("trace_id", context.trace_id.as_str());
+    span.record("span_id", context.span_id.as_str());
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = context
+        .scope(next.run(request))
+        .instrument(span.clone())
+        .await;
     tracing::info!(
+        parent: &span,
         %method,
         route,
         status = response.status().as_u16(),

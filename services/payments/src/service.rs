@@ -311,6 +311,7 @@ impl Payments {
             Ok(done) => {
                 refund.status = REFUND_SUCCEEDED.into();
                 refund.gateway_refund_id = Some(done.id);
+                count("refunded", &p.currency, refund.amount);
                 Some(refunded_event(p, &refund))
             }
             Err(GatewayError::Invalid(message) | GatewayError::UnexpectedState(message)) => {
@@ -495,9 +496,14 @@ impl Payments {
             next.response_body = Some(answer.body);
         }
         let event = event_for(&next);
-        self.store
+        let moved = self
+            .store
             .transition(p.state(), &next, event.as_ref())
-            .await
+            .await?;
+        if moved {
+            count_settled(&next);
+        }
+        Ok(moved)
     }
 
     /// Writes the call to the audit log, makes it, writes its outcome.
@@ -547,6 +553,30 @@ fn stored_answer(p: &Payment) -> Option<Answer> {
         status,
         body: p.response_body.clone()?,
     })
+}
+
+/// Business metrics of a payment that has just settled: `payments_total` and
+/// `payments_amount_total` (minor units) by outcome and currency. What was authorized counts its
+/// amount; what was captured, what the gateway took.
+fn count_settled(p: &Payment) {
+    let (outcome, amount) = match p.state() {
+        Status::Authorized => ("authorized", p.amount),
+        Status::Captured => ("captured", p.captured_amount),
+        Status::Voided => ("voided", p.amount),
+        Status::Declined => ("declined", p.amount),
+        Status::Failed => ("failed", p.amount),
+        _ => return,
+    };
+    count(outcome, &p.currency, amount);
+}
+
+fn count(outcome: &'static str, currency: &str, amount: i64) {
+    let labels = [
+        ("outcome", outcome.to_owned()),
+        ("currency", currency.to_owned()),
+    ];
+    metrics::counter!("payments_total", &labels).increment(1);
+    metrics::counter!("payments_amount_total", &labels).increment(amount.max(0).unsigned_abs());
 }
 
 /// The answer to `POST /payments` once its payment has settled.

@@ -243,8 +243,31 @@ pub(crate) async fn apply(
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0;
     // The handler's calls, events and logs carry the request id and trace that caused the event.
-    let context = event.context();
-    let span = tracing::info_span!("event", event_id = %event.id, request_id = %context.request_id, trace_id = %context.trace_id);
+    // Exported, its span is a child of the event's `publish` span, in the producer's trace.
+    let kind = event
+        .event_type
+        .split('.')
+        .nth(2)
+        .unwrap_or(&event.event_type);
+    let span = tracing::info_span!(
+        "event",
+        otel.name = %format!("handle {kind}"),
+        otel.kind = "consumer",
+        consumer,
+        event_id = %event.id,
+        request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    crate::telemetry::otel::adopt(&span, event.traceparent.as_deref());
+    let context = event.context().joined(&span);
+    span.record("request_id", context.request_id.as_str());
+    span.record("trace_id", context.trace_id.as_str());
+    span.record("span_id", context.span_id.as_str());
+    // How old the event is when its consumer gets to it: the consumer's lag in time, on either
+    // transport.
+    let age = (chrono::Utc::now() - event.time).num_milliseconds().max(0) as f64 / 1000.0;
+    metrics::gauge!("events_consumer_lag_seconds", "consumer" => consumer.to_owned()).set(age);
     loop {
         attempts += 1;
         let handled = context.clone().scope(handler.handle_at(event, position));

@@ -35,16 +35,30 @@ impl Event {
     /// the trace and for the request id of the work now running, if any.
     pub fn new(service: &str, name: &str, subject: impl Into<String>, data: Value) -> Self {
         let context = TraceContext::current();
+        let event_type = format!("agora.{service}.{name}.v1");
+        // The event's own span (a producer's): its consumers' spans become its children.
+        let span = match &context {
+            Some(_) if crate::telemetry::otel::exporting() => tracing::info_span!(
+                "publish",
+                otel.name = %format!("publish {name}"),
+                otel.kind = "producer",
+                event_type = %event_type,
+            ),
+            _ => tracing::Span::none(),
+        };
         Self {
             specversion: "1.0".into(),
             id: Uuid::now_v7(),
             source: format!("/agora/{service}"),
-            event_type: format!("agora.{service}.{name}.v1"),
+            event_type,
             time: Utc::now(),
             subject: subject.into(),
             datacontenttype: "application/json".into(),
             data,
-            traceparent: context.as_ref().map(TraceContext::traceparent),
+            traceparent: context.as_ref().map(|c| {
+                c.parent(&span);
+                c.traceparent_in(&span)
+            }),
             request_id: context.map(|c| c.request_id),
         }
     }

@@ -106,6 +106,15 @@ async fn events(
     }
     let pruned = store::pruned_up_to(&state.db).await.map_err(internal)?;
     let gap = (query.after < pruned).then_some(pruned);
+    // Saturation seen from the producer: how many positions its outbox holds (since the last
+    // pruning; an upper bound, as PostgreSQL sequences may skip), and how far behind the head
+    // this reader is (each consumer reads with its own client id).
+    if let Ok(head) = store::head(&state.db).await {
+        let head = head.max(pruned);
+        metrics::gauge!("events_outbox_entries").set((head - pruned) as f64);
+        metrics::gauge!("events_feed_reader_lag", "reader" => caller.sub.clone())
+            .set((head - query.after).max(0) as f64);
+    }
     if gap.is_some() {
         tracing::error!(reader = %caller.sub, after = query.after, pruned_up_to = pruned, "a feed reader asked for events already pruned");
         metrics::counter!("events_gap_total", "reader" => caller.sub.clone()).increment(1);

@@ -132,11 +132,21 @@ async fn reserve(
             .collect::<String>()
     };
     let expires_at = Utc::now() + Duration::seconds(body.ttl_seconds);
-    match state
+    let reserved = state
         .store
         .reserve(&id, &lines, &request_hash, expires_at)
-        .await?
-    {
+        .await?;
+    // What new reservations came to (a replay is not counted again).
+    let outcome = match &reserved {
+        Reserved::Created(_) => Some("held"),
+        Reserved::Short(_) => Some("short"),
+        Reserved::Unknown(_) => Some("unknown_sku"),
+        Reserved::Replayed(_) | Reserved::Mismatch => None,
+    };
+    if let Some(outcome) = outcome {
+        metrics::counter!("inventory_reservations_total", "outcome" => outcome).increment(1);
+    }
+    match reserved {
         Reserved::Created(r) | Reserved::Replayed(r) => {
             Ok((StatusCode::CREATED, Json(ReservationView::from(r))).into_response())
         }

@@ -46,34 +46,70 @@ async fn receive(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let (outcome, result) = apply(&state, &headers, &raw).await;
+    metrics::counter!("payments_webhooks_total", "outcome" => outcome).increment(1);
+    result
+}
+
+/// Verifies and applies one webhook; the outcome names it for `payments_webhooks_total`
+/// (anything but `applied` and `duplicate` is a webhook failure).
+async fn apply(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &Bytes,
+) -> (
+    &'static str,
+    Result<axum::Json<serde_json::Value>, ApiError>,
+) {
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    verify(
+    let verified = verify(
         signature,
-        &raw,
+        raw,
         state.webhook_secret.expose_secret().as_bytes(),
         chrono::Utc::now().timestamp(),
-    )
-    .map_err(|e| Problem::bad_request(format!("Webhook signature rejected: {e}.")))?;
-    let event: GatewayEvent = serde_json::from_slice(&raw)
-        .map_err(|e| Problem::bad_request(format!("Not a gateway event: {e}")))?;
-    if state.payments.store.webhook_seen(&event.id).await? {
-        return Ok(axum::Json(
-            serde_json::json!({"received": true, "duplicate": true}),
-        ));
+    );
+    if let Err(e) = verified {
+        let problem = Problem::bad_request(format!("Webhook signature rejected: {e}."));
+        return ("bad_signature", Err(problem.into()));
     }
-    state
-        .payments
-        .on_webhook(&event.kind, &event.data.object)
-        .await?;
-    state
-        .payments
-        .store
-        .record_webhook(&event.id, &event.kind)
-        .await?;
-    Ok(axum::Json(serde_json::json!({"received": true})))
+    let event: GatewayEvent = match serde_json::from_slice(raw) {
+        Ok(event) => event,
+        Err(e) => {
+            let problem = Problem::bad_request(format!("Not a gateway event: {e}"));
+            return ("malformed", Err(problem.into()));
+        }
+    };
+    let applied = async {
+        if state.payments.store.webhook_seen(&event.id).await? {
+            return Ok(true);
+        }
+        state
+            .payments
+            .on_webhook(&event.kind, &event.data.object)
+            .await?;
+        state
+            .payments
+            .store
+            .record_webhook(&event.id, &event.kind)
+            .await?;
+        Ok::<_, ApiError>(false)
+    };
+    match applied.await {
+        Ok(true) => (
+            "duplicate",
+            Ok(axum::Json(
+                serde_json::json!({"received": true, "duplicate": true}),
+            )),
+        ),
+        Ok(false) => (
+            "applied",
+            Ok(axum::Json(serde_json::json!({"received": true}))),
+        ),
+        Err(e) => ("failed", Err(e)),
+    }
 }
 
 /// Checks a `Stripe-Signature` header against the body, in constant time.
