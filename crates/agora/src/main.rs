@@ -10,6 +10,7 @@ mod credentials;
 mod health;
 mod logs;
 mod observe;
+mod secret_url;
 mod secrets;
 mod seed;
 mod services;
@@ -46,6 +47,8 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// `sqlite://...` or `postgres://...`; a SQLite file in the data directory when unset.
+        /// Without a password only (a command line shows in `ps`): a URL with one goes in
+        /// `AGORA_DATABASE_URL` or in a file named by `AGORA_DATABASE_URL_FILE`.
         #[arg(long)]
         database_url: Option<String>,
     },

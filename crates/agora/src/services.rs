@@ -79,6 +79,13 @@ pub async fn serve(
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
 ) -> anyhow::Result<()> {
+    if let Some(url) = &database_url {
+        crate::secret_url::refuse_password(
+            "--database-url",
+            url,
+            "AGORA_DATABASE_URL or in a file named by AGORA_DATABASE_URL_FILE",
+        )?;
+    }
     platform::telemetry::init(service.as_str());
     let mut overrides = Map::new();
     if let Some(port) = port {

@@ -13,6 +13,7 @@ use tokio::process::{Child, Command};
 
 use crate::credentials::{self, AdminCredentials, ADMIN_USERNAME};
 use crate::observe;
+use crate::secret_url;
 use crate::seed;
 use crate::services::ServiceName;
 
@@ -37,9 +38,13 @@ pub struct UpArgs {
     /// How events travel between services: `feed` (no broker) or `rabbitmq`.
     #[arg(long, value_enum, default_value_t = EventsChoice::Feed)]
     pub events: EventsChoice,
-    /// The RabbitMQ broker for `--events rabbitmq`.
-    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
-    pub amqp_url: String,
+    /// The RabbitMQ broker for `--events rabbitmq` (default: the local broker's guest account).
+    /// Without a password only: a URL with one goes in `AGORA_AMQP_URL` or `--amqp-url-file`.
+    #[arg(long, value_name = "URL", conflicts_with = "amqp_url_file")]
+    pub amqp_url: Option<String>,
+    /// A file holding the RabbitMQ URL of `--amqp-url` (password allowed).
+    #[arg(long, value_name = "FILE")]
+    pub amqp_url_file: Option<PathBuf>,
     /// Run every service on PostgreSQL instead of SQLite: a URL of an existing database on the
     /// server, used to create one database per service (`<db-prefix>_<service>`) if missing.
     /// Without a password only: a command line is visible to every local user (`ps`), so a URL
@@ -61,41 +66,29 @@ pub struct UpArgs {
 /// The PostgreSQL server's URL, if any: `--postgres` or `--postgres-url-file`, else `from_env`
 /// (`AGORA_POSTGRES_URL`). A password given as an argument is refused, never echoed.
 fn postgres_url(args: &UpArgs, from_env: Option<String>) -> anyhow::Result<Option<String>> {
-    if let Some(url) = &args.postgres {
-        anyhow::ensure!(
-            !has_password(url),
-            "--postgres: the URL holds a password, which every local user could read in `ps`; \
-             pass the URL in AGORA_POSTGRES_URL or in a file named by --postgres-url-file"
-        );
-        return Ok(Some(url.clone()));
+    secret_url::Source {
+        flag: ("--postgres", args.postgres.as_deref()),
+        file: ("--postgres-url-file", args.postgres_url_file.as_deref()),
+        env: ("AGORA_POSTGRES_URL", from_env),
     }
-    if let Some(path) = &args.postgres_url_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("--postgres-url-file {}: {e}", path.display()))?;
-        let url = text.trim();
-        anyhow::ensure!(
-            !url.is_empty(),
-            "--postgres-url-file {}: the file is empty",
-            path.display()
-        );
-        return Ok(Some(url.to_owned()));
-    }
-    Ok(from_env
-        .map(|url| url.trim().to_owned())
-        .filter(|url| !url.is_empty()))
+    .resolve()
 }
 
-/// Whether a PostgreSQL URL carries a password, in its user part or as a `password` parameter.
-fn has_password(url: &str) -> bool {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) => {
-            parsed.password().is_some_and(|p| !p.is_empty())
-                || parsed.query_pairs().any(|(key, _)| key == "password")
-        }
-        // Not a URL (and so refused later): still never let a password through.
-        Err(_) => url.to_ascii_lowercase().contains("password"),
+/// The broker's URL: `--amqp-url` or `--amqp-url-file`, else `from_env` (`AGORA_AMQP_URL`), else
+/// the local broker's default account. A password given as an argument is refused, never echoed.
+fn amqp_url(args: &UpArgs, from_env: Option<String>) -> anyhow::Result<String> {
+    Ok(secret_url::Source {
+        flag: ("--amqp-url", args.amqp_url.as_deref()),
+        file: ("--amqp-url-file", args.amqp_url_file.as_deref()),
+        env: ("AGORA_AMQP_URL", from_env),
     }
+    .resolve()?
+    .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned()))
 }
+
+/// RabbitMQ's default account on a local broker (what `--events rabbitmq` uses when nothing else
+/// is given).
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventsChoice {
@@ -215,6 +208,7 @@ fn instance_name(service: ServiceName, replica: usize) -> String {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let postgres = postgres_url(&args, std::env::var("AGORA_POSTGRES_URL").ok())?;
+    let amqp = amqp_url(&args, std::env::var("AGORA_AMQP_URL").ok())?;
     std::fs::create_dir_all(&args.data_dir)?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     // Every instance to run: (service, replica, port).
@@ -266,9 +260,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         databases: &databases,
         events: match args.events {
             EventsChoice::Feed => None,
-            EventsChoice::Rabbitmq => {
-                Some((args.amqp_url.clone(), format!("{}.events", args.db_prefix)))
-            }
+            EventsChoice::Rabbitmq => Some((amqp, format!("{}.events", args.db_prefix))),
         },
         admin: &admin,
         configs: &configs,
@@ -664,6 +656,48 @@ mod tests {
         assert!(postgres_url(&from_file, None).is_err());
         let missing = args(&["--postgres-url-file", "/nonexistent/postgres-url"]);
         assert!(postgres_url(&missing, None).is_err());
+    }
+
+    #[test]
+    fn a_password_in_the_amqp_argument_is_refused_without_echoing_it() {
+        for url in [
+            "amqp://agora:s3cret-pw@broker.example:5672/%2f",
+            "amqps://agora@broker.example/%2f?password=s3cret-pw",
+        ] {
+            let error = amqp_url(&args(&["--amqp-url", url]), None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("--amqp-url:"), "{error}");
+            assert!(error.contains("AGORA_AMQP_URL"), "{error}");
+            assert!(error.contains("--amqp-url-file"), "{error}");
+            assert!(!error.contains("s3cret-pw"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_amqp_url_comes_from_the_argument_the_file_the_environment_or_the_default() {
+        let plain = "amqp://agora@broker.example:5672/%2f";
+        assert_eq!(
+            amqp_url(&args(&["--amqp-url", plain]), None).unwrap(),
+            plain
+        );
+        let secret = "amqp://agora:s3cret-pw@broker.example:5672/%2f";
+        assert_eq!(
+            amqp_url(&args(&[]), Some(format!("{secret}\n"))).unwrap(),
+            secret
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("amqp-url");
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
+        let from_file = args(&["--amqp-url-file", file.to_str().unwrap()]);
+        assert_eq!(
+            amqp_url(&from_file, Some("amqp://other@elsewhere/%2f".into())).unwrap(),
+            secret
+        );
+        assert_eq!(amqp_url(&args(&[]), None).unwrap(), DEFAULT_AMQP_URL);
+        assert!(
+            Cli::try_parse_from(["up", "--amqp-url", plain, "--amqp-url-file", "/tmp/u"]).is_err()
+        );
     }
 
     #[test]

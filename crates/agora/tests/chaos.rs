@@ -19,7 +19,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use testkit::chaos::load::{Customer, Load, Outcome, Shop};
-use testkit::chaos::servers::{OutageProxy, PrivatePostgres};
+use testkit::chaos::servers::{PrivatePostgres, PrivateRabbit};
 use testkit::chaos::Row;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -85,18 +85,22 @@ fn free_base_port() -> u16 {
 }
 
 impl Platform {
-    async fn start(stack: &[String]) -> Self {
+    /// `agora up` with the arguments `stack.0` and the environment `stack.1`.
+    async fn start(stack: &(Vec<String>, Vec<(String, String)>)) -> Self {
         let data = tempfile::tempdir().unwrap();
         let base = free_base_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
             .args(["up", "--port", &base.to_string()])
-            .args(stack)
+            .args(&stack.0)
             .arg("--data-dir")
             .arg(data.path())
             .env_remove("AGORA_ADMIN_EMAIL")
             .env_remove("AGORA_ADMIN_PASSWORD")
             .env_remove("AGORA_DATABASE_URL")
+            .env_remove("AGORA_POSTGRES_URL")
+            .env_remove("AGORA_AMQP_URL")
             .env_remove("AGORA_PSP_API_KEY")
+            .envs(stack.1.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -729,12 +733,12 @@ async fn stock_conserved(p: &Platform, skus: &[&str]) {
 /// The private servers of the PostgreSQL stack.
 struct Servers {
     postgres: PrivatePostgres,
-    rabbit: OutageProxy,
+    rabbit: PrivateRabbit,
 }
 
 async fn chaos(
     stack: &str,
-    args: Vec<String>,
+    args: (Vec<String>, Vec<(String, String)>),
     mut servers: Option<Servers>,
 ) -> (Vec<Row>, Vec<String>) {
     let settings = Settings::from_env();
@@ -843,14 +847,14 @@ async fn chaos(
 
         let fault = format!("RabbitMQ stopped {} s", settings.outage.as_secs());
         let from = Instant::now();
-        servers.rabbit.pause();
+        tokio::task::block_in_place(|| servers.rabbit.pause());
         let back = Instant::now() + settings.outage;
         while Instant::now() < back {
             run.unaffected(&fault, &[Browse, Login, Stock, MyOrders])
                 .await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        servers.rabbit.resume();
+        tokio::task::block_in_place(|| servers.rabbit.resume());
         let recovered = run.recovered(&fault, &[Browse, Checkout], from).await;
         let invariants = run.invariants(&fault, true).await;
         run.row(&fault, from, recovered, invariants);
@@ -879,8 +883,12 @@ async fn chaos(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_kill_outage_and_gateway_fault_heals_and_leaves_the_shop_consistent() {
-    let mut stacks: Vec<(String, Vec<String>, Option<Servers>)> =
-        vec![("sqlite+feed".to_owned(), Vec::new(), None)];
+    type Stack = (
+        String,
+        (Vec<String>, Vec<(String, String)>),
+        Option<Servers>,
+    );
+    let mut stacks: Vec<Stack> = vec![("sqlite+feed".to_owned(), Default::default(), None)];
     let skipped =
         |stack: &str| std::env::var("AGORA_CHAOS_STACK").is_ok_and(|s| !stack.starts_with(&s));
     if testkit::db::postgres_url().is_some()
@@ -889,31 +897,17 @@ async fn every_process_kill_outage_and_gateway_fault_heals_and_leaves_the_shop_c
     {
         let postgres = tokio::task::block_in_place(PrivatePostgres::start)
             .expect("PostgreSQL 15 binaries for the private server");
-        // The shared broker, behind a proxy that the test can cut; a prefix of its own keeps its
-        // exchange and queues apart from other suites'.
-        let mut amqp = reqwest::Url::parse(&testkit::db::amqp_url().unwrap()).unwrap();
-        let rabbit = OutageProxy::start(amqp.port().unwrap_or(5672));
-        amqp.set_port(Some(rabbit.port)).unwrap();
-        let prefix = format!(
-            "agora_chaos_{}",
-            &uuid::Uuid::now_v7().simple().to_string()[20..]
-        );
-        let args = [
-            "--postgres",
-            &postgres.url(),
-            "--db-prefix",
-            &prefix,
-            "--events",
-            "rabbitmq",
-            "--amqp-url",
-            amqp.as_str(),
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+        let rabbit = tokio::task::block_in_place(PrivateRabbit::start)
+            .expect("the RabbitMQ server for the private node");
+        let args = ["--postgres", &postgres.url(), "--events", "rabbitmq"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        // The broker's URL holds its password: by environment, as `agora up` requires.
+        let env = vec![("AGORA_AMQP_URL".to_owned(), rabbit.url())];
         stacks.push((
             "postgres+rabbitmq".to_owned(),
-            args,
+            (args, env),
             Some(Servers { postgres, rabbit }),
         ));
     }

@@ -53,6 +53,8 @@ struct Stack {
     args: Vec<String>,
     /// The PostgreSQL server's URL, passed as `AGORA_POSTGRES_URL` as a user should.
     postgres: Option<String>,
+    /// The broker's URL (with its password), passed as `AGORA_AMQP_URL` as a user should.
+    amqp: Option<String>,
 }
 
 /// The stacks to run on: SQLite + the feed always; PostgreSQL + RabbitMQ when configured
@@ -62,24 +64,19 @@ fn stacks() -> Vec<Stack> {
         name: "sqlite+feed",
         args: Vec::new(),
         postgres: None,
+        amqp: None,
     }];
     if let (Some(pg), Some(amqp)) = (testkit::db::postgres_url(), testkit::db::amqp_url()) {
         let prefix = format!(
             "agora_e2e_{}",
             &uuid::Uuid::now_v7().simple().to_string()[16..]
         );
-        let args = [
-            "--db-prefix",
-            &prefix,
-            "--events",
-            "rabbitmq",
-            "--amqp-url",
-            &amqp,
-        ];
+        let args = ["--db-prefix", &prefix, "--events", "rabbitmq"];
         stacks.push(Stack {
             name: "postgres+rabbitmq",
             args: args.iter().map(|a| a.to_string()).collect(),
             postgres: Some(pg),
+            amqp: Some(amqp),
         });
     }
     stacks
@@ -123,12 +120,16 @@ impl Platform {
             .env_remove("AGORA_ADMIN_PASSWORD")
             .env_remove("AGORA_DATABASE_URL")
             .env_remove("AGORA_POSTGRES_URL")
+            .env_remove("AGORA_AMQP_URL")
             .env_remove("AGORA_PSP_API_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         if let Some(pg) = &stack.postgres {
             command.env("AGORA_POSTGRES_URL", pg);
+        }
+        if let Some(amqp) = &stack.amqp {
+            command.env("AGORA_AMQP_URL", amqp);
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -151,16 +152,27 @@ impl Platform {
             Ok(Err(end)) => panic!("agora up stopped early ({end}):\n{output}"),
             Err(_) => panic!("agora up was not up within 300 s:\n{output}"),
         }
-        // The database URL (and its password) reach the services by environment only.
-        if let Some(pg) = &stack.postgres {
+        // The database and broker URLs (and their passwords) reach the services by environment
+        // only.
+        let secrets: Vec<&str> = [&stack.postgres, &stack.amqp]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if !secrets.is_empty() {
             let launcher = child.id().unwrap();
             let shown: Vec<String> = command_lines_of_tree(launcher)
                 .into_iter()
-                .filter(|l| l.contains("postgres://") || l.contains(pg.as_str()))
+                .filter(|l| {
+                    ["postgres://", "amqp://", "amqps://"]
+                        .iter()
+                        .chain(&secrets)
+                        .any(|s| l.contains(s))
+                })
                 .collect();
             assert!(
                 shown.is_empty(),
-                "a database URL on a command line: {shown:?}"
+                "a database or broker URL on a command line: {shown:?}"
             );
         }
         // Keep draining the launcher's output so it never blocks on a full pipe.

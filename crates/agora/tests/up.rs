@@ -263,31 +263,75 @@ async fn the_gateway_spreads_requests_evenly_over_three_product_replicas() {
     assert!(status.success(), "{status}");
 }
 
-#[tokio::test]
-async fn up_refuses_a_database_password_on_its_command_line_and_never_echoes_it() {
+/// Runs `agora <args>` with none of the URL variables set, checks that it fails without printing
+/// the password, and returns what it printed.
+async fn refused(args: &[&str]) -> String {
     let data = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_agora"))
-        .args([
-            "up",
-            "--postgres",
-            "postgres://agora:hunter2-secret@127.0.0.1:1/agora",
-            "--data-dir",
-        ])
+        .args(args)
+        .arg("--data-dir")
         .arg(data.path())
         .env_remove("AGORA_POSTGRES_URL")
+        .env_remove("AGORA_AMQP_URL")
+        .env_remove("AGORA_DATABASE_URL")
+        .env_remove("AGORA_DATABASE_URL_FILE")
+        .kill_on_drop(true)
         .output()
         .await
         .unwrap();
-    assert!(!output.status.success());
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(
+        !output.status.success(),
+        "{args:?} was accepted:\n{printed}"
+    );
+    assert!(!printed.contains("hunter2-secret"), "{printed}");
+    printed
+}
+
+#[tokio::test]
+async fn up_refuses_a_database_password_on_its_command_line_and_never_echoes_it() {
+    let printed = refused(&[
+        "up",
+        "--postgres",
+        "postgres://agora:hunter2-secret@127.0.0.1:1/agora",
+    ])
+    .await;
     assert!(printed.contains("AGORA_POSTGRES_URL"), "{printed}");
     assert!(printed.contains("--postgres-url-file"), "{printed}");
-    assert!(!printed.contains("hunter2-secret"), "{printed}");
     assert!(!printed.contains("Starting Agora"), "{printed}");
+}
+
+#[tokio::test]
+async fn up_refuses_a_broker_password_on_its_command_line_and_never_echoes_it() {
+    let printed = refused(&[
+        "up",
+        "--events",
+        "rabbitmq",
+        "--amqp-url",
+        "amqp://agora:hunter2-secret@127.0.0.1:1/%2f",
+    ])
+    .await;
+    assert!(printed.contains("AGORA_AMQP_URL"), "{printed}");
+    assert!(printed.contains("--amqp-url-file"), "{printed}");
+    assert!(!printed.contains("Starting Agora"), "{printed}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_database_password_on_its_command_line_and_never_echoes_it() {
+    for url in [
+        "postgres://agora:hunter2-secret@127.0.0.1:1/agora",
+        "postgres://agora@127.0.0.1:1/agora?password=hunter2-secret",
+    ] {
+        let port = free_base_port().to_string();
+        let printed = refused(&["serve", "users", "--port", &port, "--database-url", url]).await;
+        assert!(printed.contains("--database-url"), "{printed}");
+        assert!(printed.contains("AGORA_DATABASE_URL"), "{printed}");
+        assert!(printed.contains("AGORA_DATABASE_URL_FILE"), "{printed}");
+    }
 }
 
 /// `agora up` on a fresh data directory and free ports, with `extra` arguments and `env`;

@@ -1,5 +1,8 @@
 //! Listing a page of orders loads the lines and history of the whole page at once; every order
 //! comes back whole and in its own order.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use chrono::Utc;
 use orders::domain::{Status, Step};
 use orders::storage::{self, Change, Filter};
@@ -8,6 +11,30 @@ use testkit::TestDatabase;
 
 use crate::lease::{pending_order, place};
 use crate::new_id;
+
+/// Counts the statements sqlx runs (its `sqlx::query` log events) on this thread: set as the
+/// thread's default subscriber in a current-thread runtime, it sees the queries of the test's own
+/// calls and of no other test. PostgreSQL's driver logs in the calling task; SQLite's from its
+/// worker thread, so only PostgreSQL's statements are counted.
+struct Statements(Arc<AtomicUsize>);
+
+impl tracing::Subscriber for Statements {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "sqlx::query"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
 
 #[tokio::test]
 async fn a_page_of_orders_comes_back_with_every_line_and_history_entry_of_each() {
@@ -44,6 +71,8 @@ async fn a_page_of_orders_comes_back_with_every_line_and_history_entry_of_each()
             }
         }
 
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counting = tracing::subscriber::set_default(Statements(statements.clone()));
         let page = store
             .list(&Filter {
                 user_id: Some(&user),
@@ -53,6 +82,17 @@ async fn a_page_of_orders_comes_back_with_every_line_and_history_entry_of_each()
             })
             .await
             .unwrap();
+        drop(counting);
+        if db.backend == testkit::db::Backend::Postgres {
+            // The orders, their lines, their history (and at most a connection check or two): not
+            // three more for each order of the page, which made 16 for these 5.
+            let ran = statements.load(Ordering::SeqCst);
+            assert!(
+                (1..=5).contains(&ran),
+                "{}: a page of 5 orders took {ran} statements",
+                db.backend
+            );
+        }
         let expected: Vec<_> = placed.iter().rev().take(5).collect();
         assert_eq!(page.len(), 5, "{}", db.backend);
         for (got, want) in page.iter().zip(expected) {

@@ -189,6 +189,48 @@ const INSERT_FAILURE: &str =
     "INSERT INTO login_failures (kind, subject, failed_at) VALUES ($1, $2, $3)";
 const CLEAR_FAILURES: &str = "DELETE FROM login_failures WHERE kind = $1 AND subject = $2";
 
+/// Test only: `count` failures of `kind` at `at`, of the distinct subjects `<prefix>0`,
+/// `<prefix>1`, ..., in one statement. The throttle's spray test needs more distinct keys than the
+/// old in-memory throttle kept (100,000), more than one insert per failure could write in its time.
+#[cfg(test)]
+pub async fn spray_login_failures(
+    db: &Database,
+    kind: &str,
+    prefix: &str,
+    count: i64,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = match db {
+        Database::Sqlite(pool) => {
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $4) \
+                 INSERT INTO login_failures (kind, subject, failed_at) SELECT $1, $2 || i, $3 FROM n",
+            )
+            .bind(kind)
+            .bind(prefix)
+            .bind(at)
+            .bind(count)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO login_failures (kind, subject, failed_at) \
+                 SELECT $1, $2 || i::text, $3 FROM generate_series(0, $4 - 1) AS i",
+            )
+            .bind(kind)
+            .bind(prefix)
+            .bind(at)
+            .bind(count)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }
+    };
+    Ok(done)
+}
+
 /// Which of a user's unique fields a violation is about, for a registration that lost a race
 /// (PostgreSQL names the constraint `users_email_key`; SQLite says `users.email`).
 fn taken_field(error: &sqlx::Error) -> &'static str {
