@@ -1,12 +1,18 @@
 //! Database pools from a URL: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL, with each
 //! service's migrations run at start.
+use std::borrow::Cow;
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use sqlx::Arguments;
+
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 
 use crate::error::Problem;
@@ -108,6 +114,291 @@ pub async fn sqlite_write(
     pool: &SqlitePool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Dialect-neutral queries: a statement is written once (both dialects share `$1` parameters) and
+/// runs on whichever database the service was configured with. `query(SQL).bind(..)` builds it;
+/// [`Database`] runs it on the pool and [`Tx`] inside a transaction, both through [`Exec`].
+/// Plain enums and a trait rather than a macro instantiating each body twice, so that compiler
+/// errors land in the service's storage code.
+pub struct Query {
+    sql: Cow<'static, str>,
+    args: Vec<Value>,
+}
+
+/// A statement to bind values to.
+pub fn query(sql: impl Into<Cow<'static, str>>) -> Query {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+    }
+}
+
+impl Query {
+    /// Binds the next `$n`.
+    #[must_use]
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+
+    fn sqlite_args(&self) -> Result<SqliteArguments<'_>, sqlx::Error> {
+        let mut args = SqliteArguments::default();
+        for value in &self.args {
+            match value {
+                Value::Text(v) => args.add(v.as_deref()),
+                Value::Int(v) => args.add(*v),
+                Value::Int4(v) => args.add(*v),
+                Value::Real(v) => args.add(*v),
+                Value::Bool(v) => args.add(*v),
+                Value::Time(v) => args.add(*v),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+
+    fn postgres_args(&self) -> Result<PgArguments, sqlx::Error> {
+        let mut args = PgArguments::default();
+        for value in &self.args {
+            match value {
+                Value::Text(v) => args.add(v.as_deref()),
+                Value::Int(v) => args.add(*v),
+                Value::Int4(v) => args.add(*v),
+                Value::Real(v) => args.add(*v),
+                Value::Bool(v) => args.add(*v),
+                Value::Time(v) => args.add(*v),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+}
+
+/// A value bound to a statement: the types Agora stores. Each keeps its Rust type (and a `None`
+/// its SQL type), so both drivers encode it exactly as they would the value itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Int4(Option<i32>),
+    Real(Option<f64>),
+    Bool(Option<bool>),
+    Time(Option<DateTime<Utc>>),
+}
+
+macro_rules! value_from {
+    ($variant:ident: $($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl From<$t> for Value {
+            fn from($v: $t) -> Self {
+                Value::$variant($e)
+            }
+        })*
+    };
+}
+
+// Conversions only: eleven one-line `From` impls are noise written out; nothing else is generated.
+value_from!(Text:
+    &str => |v| Some(v.to_owned()),
+    String => |v| Some(v),
+    &String => |v| Some(v.clone()),
+    Option<&str> => |v| v.map(str::to_owned),
+    Option<String> => |v| v,
+    &Option<String> => |v| v.clone(),
+    Option<&String> => |v| v.cloned(),
+);
+value_from!(Int: i64 => |v| Some(v), &i64 => |v| Some(*v), Option<i64> => |v| v, &Option<i64> => |v| *v);
+value_from!(Int4: i32 => |v| Some(v), Option<i32> => |v| v);
+value_from!(Real: f64 => |v| Some(v), Option<f64> => |v| v);
+value_from!(Bool: bool => |v| Some(v), Option<bool> => |v| v);
+value_from!(Time:
+    DateTime<Utc> => |v| Some(v),
+    &DateTime<Utc> => |v| Some(*v),
+    Option<DateTime<Utc>> => |v| v,
+    &Option<DateTime<Utc>> => |v| *v,
+);
+
+/// A row type readable from both databases: what `#[derive(sqlx::FromRow)]` and tuples of
+/// supported types give.
+pub trait FromRow:
+    for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl<T> FromRow for T where
+    T: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// Where a [`Query`] runs: `&Database` (the pool) or `&mut Tx` (inside a transaction), like
+/// sqlx's executors: `query(SQL).bind(x).fetch_all(&self.db)`, `.execute(&mut tx)`. A helper
+/// used with both takes `impl Exec`.
+pub trait Exec: Send {
+    /// Runs a statement; the number of rows it changed.
+    fn execute(self, query: Query) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+    fn fetch_all<T: FromRow>(
+        self,
+        query: Query,
+    ) -> impl Future<Output = Result<Vec<T>, sqlx::Error>> + Send;
+    fn fetch_optional<T: FromRow>(
+        self,
+        query: Query,
+    ) -> impl Future<Output = Result<Option<T>, sqlx::Error>> + Send;
+}
+
+impl Query {
+    /// Runs the statement; the number of rows it changed.
+    pub async fn execute(self, on: impl Exec) -> Result<u64, sqlx::Error> {
+        on.execute(self).await
+    }
+
+    pub async fn fetch_all<T: FromRow>(self, on: impl Exec) -> Result<Vec<T>, sqlx::Error> {
+        on.fetch_all(self).await
+    }
+
+    pub async fn fetch_optional<T: FromRow>(self, on: impl Exec) -> Result<Option<T>, sqlx::Error> {
+        on.fetch_optional(self).await
+    }
+
+    /// Exactly one row (`sqlx::Error::RowNotFound` otherwise).
+    pub async fn fetch_one<T: FromRow>(self, on: impl Exec) -> Result<T, sqlx::Error> {
+        on.fetch_optional(self)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+impl Exec for &Database {
+    async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
+        let done = match self {
+            Database::Sqlite(pool) => sqlx::query_with(&query.sql, query.sqlite_args()?)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Database::Postgres(pool) => sqlx::query_with(&query.sql, query.postgres_args()?)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done)
+    }
+
+    async fn fetch_all<T: FromRow>(self, query: Query) -> Result<Vec<T>, sqlx::Error> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
+                    .fetch_all(pool)
+                    .await
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_as_with(&query.sql, query.postgres_args()?)
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+    }
+
+    async fn fetch_optional<T: FromRow>(self, query: Query) -> Result<Option<T>, sqlx::Error> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_as_with(&query.sql, query.postgres_args()?)
+                    .fetch_optional(pool)
+                    .await
+            }
+        }
+    }
+}
+
+impl Database {
+    /// Starts a write transaction: on SQLite `BEGIN IMMEDIATE` (see [`sqlite_write`]), on
+    /// PostgreSQL a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(sqlite_write(pool).await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Starts a plain (deferred) transaction, for reads that belong together.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+}
+
+/// A transaction on either database; dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await,
+            Self::Postgres(tx) => tx.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(tx) => tx.rollback().await,
+            Self::Postgres(tx) => tx.rollback().await,
+        }
+    }
+}
+
+impl Exec for &mut Tx {
+    async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
+        let done = match self {
+            Tx::Sqlite(tx) => sqlx::query_with(&query.sql, query.sqlite_args()?)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(tx) => sqlx::query_with(&query.sql, query.postgres_args()?)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done)
+    }
+
+    async fn fetch_all<T: FromRow>(self, query: Query) -> Result<Vec<T>, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => {
+                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+            Tx::Postgres(tx) => {
+                sqlx::query_as_with(&query.sql, query.postgres_args()?)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+        }
+    }
+
+    async fn fetch_optional<T: FromRow>(self, query: Query) -> Result<Option<T>, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => {
+                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
+                    .fetch_optional(&mut **tx)
+                    .await
+            }
+            Tx::Postgres(tx) => {
+                sqlx::query_as_with(&query.sql, query.postgres_args()?)
+                    .fetch_optional(&mut **tx)
+                    .await
+            }
+        }
+    }
 }
 
 /// True when `error` is a unique-constraint violation, on either database; services map it to 409.

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod http;
 pub mod openapi;
 pub mod pagination;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

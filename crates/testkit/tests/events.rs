@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use platform::auth::JwtVerifier;
 use platform::client::{ClientCredentials, ServiceClient};
-use platform::db::{sqlite_write, Database};
+use platform::db::{query, Database};
 use platform::events::{store, Event, EventHandler, FeedConsumer, HandlerError};
 use serde_json::json;
 use sqlx::migrate::Migrator;
@@ -24,25 +24,12 @@ async fn connect(db: &TestDatabase) -> Database {
 
 /// Writes an event the way a producer does: in the transaction of its state change.
 async fn produce(db: &Database, event: &Event, commit: bool) {
-    match db {
-        Database::Sqlite(pool) => {
-            let mut tx = sqlite_write(pool).await.unwrap();
-            store::enqueue_sqlite(&mut tx, event).await.unwrap();
-            if commit {
-                tx.commit().await.unwrap();
-            } else {
-                tx.rollback().await.unwrap();
-            }
-        }
-        Database::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            store::enqueue_postgres(&mut tx, event).await.unwrap();
-            if commit {
-                tx.commit().await.unwrap();
-            } else {
-                tx.rollback().await.unwrap();
-            }
-        }
+    let mut tx = db.begin_write().await.unwrap();
+    tx.enqueue(event).await.unwrap();
+    if commit {
+        tx.commit().await.unwrap();
+    } else {
+        tx.rollback().await.unwrap();
     }
 }
 
@@ -63,40 +50,17 @@ impl EventHandler for Recorder {
         }
         let fail = |e: sqlx::Error| HandlerError::Retryable(e.to_string());
         let sql = "INSERT INTO applied (event_id, subject, n) VALUES ($1, $2, $3)";
-        match &self.db {
-            Database::Sqlite(pool) => {
-                let mut tx = sqlite_write(pool).await.map_err(fail)?;
-                if store::claim_sqlite(&mut tx, "test-consumer", event)
-                    .await
-                    .map_err(fail)?
-                {
-                    sqlx::query(sql)
-                        .bind(event.id.to_string())
-                        .bind(&event.subject)
-                        .bind(event.data["n"].as_i64())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(fail)?;
-                }
-                tx.commit().await.map_err(fail)?;
-            }
-            Database::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(fail)?;
-                if store::claim_postgres(&mut tx, "test-consumer", event)
-                    .await
-                    .map_err(fail)?
-                {
-                    sqlx::query(sql)
-                        .bind(event.id.to_string())
-                        .bind(&event.subject)
-                        .bind(event.data["n"].as_i64())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(fail)?;
-                }
-                tx.commit().await.map_err(fail)?;
-            }
+        let mut tx = self.db.begin_write().await.map_err(fail)?;
+        if tx.claim("test-consumer", event).await.map_err(fail)? {
+            query(sql)
+                .bind(event.id.to_string())
+                .bind(&event.subject)
+                .bind(event.data["n"].as_i64())
+                .execute(&mut tx)
+                .await
+                .map_err(fail)?;
         }
+        tx.commit().await.map_err(fail)?;
         Ok(())
     }
 }

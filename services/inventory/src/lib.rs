@@ -4,12 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use axum::Router;
 use platform::auth::JwtVerifier;
-use platform::db::Database;
-use platform::events::Events;
-use platform::http::{BearerAuth, Readiness};
-use platform::shutdown::Shutdown;
+use platform::http::BearerAuth;
+use platform::service::{Declaration, Declared, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -47,103 +44,49 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 )]
 struct ApiDoc;
 
-pub fn router(
-    state: AppState,
-    db: Database,
-    stopping: platform::shutdown::Stopping,
-    handler: Arc<dyn platform::events::EventHandler>,
-) -> (Router, utoipa::openapi::OpenApi) {
-    let verifier = state.verifier.clone();
+/// The service's routes and their OpenAPI document.
+pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::stock::router())
         .merge(routes::reservations::router())
         .with_state(state)
-        .merge(platform::events::routes(
-            db,
-            verifier,
-            stopping,
-            Some((NAME, handler)),
-        ))
-        .split_for_parts()
 }
 
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    app: Router,
-    port: u16,
-    store: Arc<dyn storage::Store>,
-    expiry_interval: Duration,
-    events: Events,
-    stop_signal: platform::shutdown::StopSignal,
-}
+/// The inventory service, as `platform::service` runs it.
+pub struct Inventory;
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let common = &config.common;
-        let (store, db) =
-            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::for_service(common));
-        let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::ProductEvents {
-            store: store.clone(),
-        });
-        let mut events = Events::new(common, NAME, db.clone());
-        events.follow("products", &config.settings.products_url, handler.clone());
-        let (stop_signal, stopping) = platform::shutdown::stopping();
-        let (router, openapi) = router(
-            AppState {
+pub type Application = platform::service::Application<Inventory>;
+
+impl Service for Inventory {
+    type Config = Config;
+
+    /// Follows product events; releases expired reservations in the background.
+    async fn declare(config: Config) -> anyhow::Result<Declared> {
+        let mut service = Declaration::connect(NAME, &config.common, &storage::MIGRATIONS).await?;
+        let store = storage::open(service.database()?);
+        service
+            .consume(Arc::new(events::ProductEvents {
                 store: store.clone(),
-                verifier,
-            },
-            db.clone(),
-            stopping,
-            handler,
-        );
-        let platform::http::Bound {
-            listener,
-            app,
-            port,
-        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
-            .await?;
-        Ok(Self {
-            listener,
-            app,
-            port,
-            store,
-            expiry_interval: Duration::from_millis(config.settings.expiry_interval_ms.max(50)),
-            events,
-            stop_signal,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves requests, releases expired reservations and follows product events until `shutdown`.
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let expiry = tokio::spawn(expire_forever(self.store.clone(), self.expiry_interval));
-        let events = self.events.spawn();
-        let shutdown = self.stop_signal.on(shutdown);
-        let served = platform::http::serve(self.listener, self.app, shutdown).await;
-        expiry.abort();
-        events.stop().await;
-        Ok(served?)
+            }))
+            .follow("products", &config.settings.products_url);
+        let expiry = Duration::from_millis(config.settings.expiry_interval_ms.max(50));
+        let expiring = store.clone();
+        service.every(expiry, move || expire(expiring.clone()));
+        let verifier = service.verifier();
+        Ok(service.serve(router(AppState { store, verifier })))
     }
 }
 
 /// Releases reservations whose TTL ran out, each in its own transaction.
-async fn expire_forever(store: Arc<dyn storage::Store>, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        match store.due(chrono::Utc::now()).await {
-            Ok(ids) => {
-                for id in ids {
-                    if let Err(e) = store.release(&id, true).await {
-                        tracing::warn!(reservation = %id, error = %e, "expiring a reservation failed");
-                    }
+async fn expire(store: Arc<dyn storage::Store>) {
+    match store.due(chrono::Utc::now()).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Err(e) = store.release(&id, true).await {
+                    tracing::warn!(reservation = %id, error = %e, "expiring a reservation failed");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "looking for expired reservations failed"),
         }
+        Err(e) => tracing::warn!(error = %e, "looking for expired reservations failed"),
     }
 }

@@ -1,6 +1,6 @@
-//! Inventory storage: one trait, implemented for SQLite and PostgreSQL. Every statement is the same
-//! in both dialects, so one implementation body is instantiated for both (`backend!`); only how a
-//! write transaction starts and how events are written differ.
+//! Inventory storage: one trait, implemented once over either database (`platform::db`): every
+//! statement is the same in both dialects; how a write transaction starts and how events are
+//! written are the platform's.
 //!
 //! No oversell: a reservation line is taken with one conditional update
 //! (`reserved = reserved + q WHERE on_hand - reserved >= q`), all lines in one transaction, in SKU
@@ -8,21 +8,25 @@
 //!
 //! Events are collected while a transaction writes and go to the outbox after its last row write.
 //! On PostgreSQL the outbox takes one lock for the whole database (see
-//! `platform::events::store::enqueue_postgres`); taken between two row locks it deadlocks against
+//! `platform::db::Tx::enqueue`); taken between two row locks it deadlocks against
 //! a writer that holds the second row and waits for the outbox.
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, Database};
-use platform::events::{store as events, Event};
+use platform::db::{is_unique_violation, query, Database, Exec, Tx};
+use platform::events::Event;
+use platform::service::Migrations;
 use serde_json::json;
-use sqlx::migrate::Migrator;
 
 use crate::domain::MAX_ON_HAND;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+/// The service's schema per dialect, and the platform's event tables.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+    events: true,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -144,23 +148,13 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Connects to `url`, migrates it and opens the store (tests use a store on its own this way).
 pub async fn connect(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<(Arc<dyn Store>, Database)> {
-    let db = Database::connect(
-        url,
-        max_connections,
-        &SQLITE_MIGRATIONS,
-        &POSTGRES_MIGRATIONS,
-    )
-    .await?;
-    events::migrate(&db).await?;
-    let store: Arc<dyn Store> = match &db {
-        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
-        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
-    };
-    Ok((store, db))
+    let db = platform::service::connect_url(url, max_connections, &MIGRATIONS).await?;
+    Ok((open(db.clone()), db))
 }
 
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
@@ -222,342 +216,495 @@ fn publish(events: &mut Vec<Event>, before_available: i64, row: &StockRow) {
     events.extend(low_stock(before_available, row));
 }
 
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+/// The one store, over either database: every statement is the same in both dialects.
+pub struct DbStore {
+    db: Database,
 }
 
-pub struct PostgresStore {
-    pool: sqlx::PgPool,
+/// The store over a connected, migrated database.
+pub fn open(db: Database) -> Arc<dyn Store> {
+    Arc::new(DbStore { db })
 }
 
-/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue` and
-/// `$claim` are the platform's outbox and inbox functions for the dialect.
-macro_rules! backend {
-    ($store:ty, $begin:expr, $enqueue:path, $claim:path) => {
-        impl $store {
-            async fn read_stock<'e, E>(executor: E, sku: &str) -> Result<Option<StockRow>, sqlx::Error>
-            where
-                E: sqlx::Executor<'e, Database = <$store as Backend>::Db>,
-            {
-                sqlx::query_as(&format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = $1"))
-                    .bind(sku)
-                    .fetch_optional(executor)
-                    .await
-            }
+impl DbStore {
+    async fn read_stock(on: impl Exec, sku: &str) -> Result<Option<StockRow>, sqlx::Error> {
+        query(format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = $1"))
+            .bind(sku)
+            .fetch_optional(on)
+            .await
+    }
 
-            /// Records a movement in the caller's transaction and collects the new level's events.
-            #[allow(clippy::too_many_arguments)]
-            async fn record(
-                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                events: &mut Vec<Event>,
-                before_available: i64,
-                row: &StockRow,
-                delta: i64,
-                kind: &str,
-                reason: &str,
-                reservation: Option<&str>,
-            ) -> Result<(), sqlx::Error> {
-                if delta != 0 || kind == "set" {
-                    sqlx::query(INSERT_MOVEMENT)
-                        .bind(uuid::Uuid::now_v7().to_string())
-                        .bind(&row.sku)
-                        .bind(delta)
-                        .bind(kind)
-                        .bind(reason)
-                        .bind(reservation)
-                        .bind(row.on_hand)
-                        .bind(Utc::now())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                publish(events, before_available, row);
-                Ok(())
-            }
+    /// Records a movement in the caller's transaction and collects the new level's events.
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        tx: &mut Tx,
+        events: &mut Vec<Event>,
+        before_available: i64,
+        row: &StockRow,
+        delta: i64,
+        kind: &str,
+        reason: &str,
+        reservation: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        if delta != 0 || kind == "set" {
+            query(INSERT_MOVEMENT)
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&row.sku)
+                .bind(delta)
+                .bind(kind)
+                .bind(reason)
+                .bind(reservation)
+                .bind(row.on_hand)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        publish(events, before_available, row);
+        Ok(())
+    }
 
-            /// Writes the collected events to the outbox: after the transaction's last row write
-            /// (see the module's comment), just before it commits.
-            async fn enqueue(
-                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                events: &[Event],
-            ) -> Result<(), sqlx::Error> {
-                for event in events {
-                    $enqueue(&mut *tx, event).await?;
-                }
-                Ok(())
-            }
+    /// Writes the collected events to the outbox: after the transaction's last row write
+    /// (see the module's comment), just before it commits.
+    async fn enqueue(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
+        for event in events {
+            tx.enqueue(event).await?;
+        }
+        Ok(())
+    }
 
-            /// Locks the reservation (see `LOCK_RESERVATION`) and reads it, in a write transaction.
-            async fn load_for_update(
-                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                id: &str,
-            ) -> Result<Option<Reservation>, sqlx::Error> {
-                sqlx::query(LOCK_RESERVATION).bind(id).execute(&mut *tx).await?;
-                Self::load(tx, id).await
-            }
+    /// Locks the reservation (see `LOCK_RESERVATION`) and reads it, in a write transaction.
+    async fn load_for_update(tx: &mut Tx, id: &str) -> Result<Option<Reservation>, sqlx::Error> {
+        query(LOCK_RESERVATION).bind(id).execute(&mut *tx).await?;
+        Self::load(tx, id).await
+    }
 
-            async fn load(
-                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                id: &str,
-            ) -> Result<Option<Reservation>, sqlx::Error> {
-                let row: Option<ReservationRow> = sqlx::query_as(RESERVATION).bind(id).fetch_optional(&mut *tx).await?;
-                let Some(row) = row else { return Ok(None) };
-                let lines: Vec<(String, i64)> = sqlx::query_as(LINES).bind(id).fetch_all(&mut *tx).await?;
-                Ok(Some(Reservation { row, lines }))
-            }
+    async fn load(tx: &mut Tx, id: &str) -> Result<Option<Reservation>, sqlx::Error> {
+        let row: Option<ReservationRow> =
+            query(RESERVATION).bind(id).fetch_optional(&mut *tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        let lines: Vec<(String, i64)> = query(LINES).bind(id).fetch_all(&mut *tx).await?;
+        Ok(Some(Reservation { row, lines }))
+    }
 
-            /// Gives a pending reservation's stock back and marks it `status`.
-            async fn give_back(
-                tx: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                events: &mut Vec<Event>,
-                reservation: &mut Reservation,
-                status: &str,
-            ) -> Result<(), sqlx::Error> {
-                for (sku, quantity) in &reservation.lines {
-                    let before = Self::read_stock(&mut *tx, sku).await?;
-                    sqlx::query(GIVE_BACK).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
-                    if let (Some(before), Some(after)) = (before, Self::read_stock(&mut *tx, sku).await?) {
-                        publish(events, before.on_hand - before.reserved, &after);
-                    }
-                }
-                sqlx::query(SET_STATUS).bind(&reservation.row.id).bind(status).bind(Utc::now()).execute(&mut *tx).await?;
-                if status == EXPIRED {
-                    let items: Vec<_> = reservation.lines.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q})).collect();
-                    events.push(Event::new(crate::NAME, "reservation_expired", reservation.row.id.clone(),
-                        json!({"reservation_id": reservation.row.id, "items": items})));
-                }
-                reservation.row.status = status.to_owned();
-                Ok(())
+    /// Gives a pending reservation's stock back and marks it `status`.
+    async fn give_back(
+        tx: &mut Tx,
+        events: &mut Vec<Event>,
+        reservation: &mut Reservation,
+        status: &str,
+    ) -> Result<(), sqlx::Error> {
+        for (sku, quantity) in &reservation.lines {
+            let before = Self::read_stock(&mut *tx, sku).await?;
+            query(GIVE_BACK)
+                .bind(sku)
+                .bind(*quantity)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+            if let (Some(before), Some(after)) = (before, Self::read_stock(&mut *tx, sku).await?) {
+                publish(events, before.on_hand - before.reserved, &after);
             }
         }
+        query(SET_STATUS)
+            .bind(&reservation.row.id)
+            .bind(status)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        if status == EXPIRED {
+            let items: Vec<_> = reservation
+                .lines
+                .iter()
+                .map(|(sku, q)| json!({"sku": sku, "quantity": q}))
+                .collect();
+            events.push(Event::new(
+                crate::NAME,
+                "reservation_expired",
+                reservation.row.id.clone(),
+                json!({"reservation_id": reservation.row.id, "items": items}),
+            ));
+        }
+        reservation.row.status = status.to_owned();
+        Ok(())
+    }
+}
 
-        #[async_trait]
-        impl Store for $store {
-            async fn stock(&self, sku: &str) -> Result<Option<StockRow>, StoreError> {
-                Ok(Self::read_stock(&self.pool, sku).await?)
-            }
+#[async_trait]
+impl Store for DbStore {
+    async fn stock(&self, sku: &str) -> Result<Option<StockRow>, StoreError> {
+        Ok(Self::read_stock(&self.db, sku).await?)
+    }
 
-            async fn stocks(&self, skus: &[String]) -> Result<Vec<StockRow>, StoreError> {
-                let mut rows = Vec::new();
-                for sku in skus {
-                    rows.extend(Self::read_stock(&self.pool, sku).await?);
-                }
-                Ok(rows)
-            }
+    async fn stocks(&self, skus: &[String]) -> Result<Vec<StockRow>, StoreError> {
+        let mut rows = Vec::new();
+        for sku in skus {
+            rows.extend(Self::read_stock(&self.db, sku).await?);
+        }
+        Ok(rows)
+    }
 
-            async fn set_on_hand(&self, sku: &str, on_hand: i64, reason: &str, threshold: Option<Option<i64>>) -> Result<StockRow, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                // A new SKU starts at 0. `ON CONFLICT DO NOTHING`, not read-then-insert: products'
-                // `product_created` may create the row at the same moment (on PostgreSQL this waits
-                // for that transaction instead of failing on the primary key).
-                sqlx::query(NEW_PRODUCT).bind(sku).bind(Utc::now()).execute(&mut *tx).await?;
-                sqlx::query(LOCK_STOCK).bind(sku).execute(&mut *tx).await?;
-                let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                if on_hand < before.reserved {
-                    return Err(StoreError::Conflict(format!(
-                        "{} units of {sku} are reserved; on_hand cannot go below that", before.reserved
-                    )));
-                }
-                let threshold = threshold.unwrap_or(before.low_stock_threshold);
-                sqlx::query(SET_STOCK).bind(sku).bind(on_hand).bind(threshold).bind(Utc::now()).execute(&mut *tx).await?;
-                let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                let mut events = Vec::new();
-                Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, on_hand - before.on_hand, "set", reason, None).await?;
-                Self::enqueue(&mut tx, &events).await?;
-                tx.commit().await?;
-                Ok(after)
-            }
+    async fn set_on_hand(
+        &self,
+        sku: &str,
+        on_hand: i64,
+        reason: &str,
+        threshold: Option<Option<i64>>,
+    ) -> Result<StockRow, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        // A new SKU starts at 0. `ON CONFLICT DO NOTHING`, not read-then-insert: products'
+        // `product_created` may create the row at the same moment (on PostgreSQL this waits
+        // for that transaction instead of failing on the primary key).
+        query(NEW_PRODUCT)
+            .bind(sku)
+            .bind(Utc::now())
+            .execute(&mut tx)
+            .await?;
+        query(LOCK_STOCK).bind(sku).execute(&mut tx).await?;
+        let before = Self::read_stock(&mut tx, sku)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if on_hand < before.reserved {
+            return Err(StoreError::Conflict(format!(
+                "{} units of {sku} are reserved; on_hand cannot go below that",
+                before.reserved
+            )));
+        }
+        let threshold = threshold.unwrap_or(before.low_stock_threshold);
+        query(SET_STOCK)
+            .bind(sku)
+            .bind(on_hand)
+            .bind(threshold)
+            .bind(Utc::now())
+            .execute(&mut tx)
+            .await?;
+        let after = Self::read_stock(&mut tx, sku)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut events = Vec::new();
+        Self::record(
+            &mut tx,
+            &mut events,
+            before.on_hand - before.reserved,
+            &after,
+            on_hand - before.on_hand,
+            "set",
+            reason,
+            None,
+        )
+        .await?;
+        Self::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
 
-            async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                sqlx::query(LOCK_STOCK).bind(sku).execute(&mut *tx).await?;
-                let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                let done = sqlx::query(ADJUST).bind(sku).bind(delta).bind(Utc::now()).bind(MAX_ON_HAND).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::Conflict(format!(
+    async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        query(LOCK_STOCK).bind(sku).execute(&mut tx).await?;
+        let before = Self::read_stock(&mut tx, sku)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let done = query(ADJUST)
+            .bind(sku)
+            .bind(delta)
+            .bind(Utc::now())
+            .bind(MAX_ON_HAND)
+            .execute(&mut tx)
+            .await?;
+        if done == 0 {
+            return Err(StoreError::Conflict(format!(
                         "{sku} has {} on hand and {} reserved; a change of {delta} would leave less than is reserved or more than {MAX_ON_HAND} on hand",
                         before.on_hand, before.reserved
                     )));
-                }
-                let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                let mut events = Vec::new();
-                Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, delta, "adjustment", reason, None).await?;
-                Self::enqueue(&mut tx, &events).await?;
-                tx.commit().await?;
-                Ok(after)
-            }
+        }
+        let after = Self::read_stock(&mut tx, sku)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut events = Vec::new();
+        Self::record(
+            &mut tx,
+            &mut events,
+            before.on_hand - before.reserved,
+            &after,
+            delta,
+            "adjustment",
+            reason,
+            None,
+        )
+        .await?;
+        Self::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
 
-            async fn movements(&self, sku: &str, before: Option<i64>, fetch: i64) -> Result<Vec<MovementRow>, StoreError> {
-                Ok(sqlx::query_as(MOVEMENTS).bind(sku).bind(before.unwrap_or(i64::MAX)).bind(fetch).fetch_all(&self.pool).await?)
-            }
+    async fn movements(
+        &self,
+        sku: &str,
+        before: Option<i64>,
+        fetch: i64,
+    ) -> Result<Vec<MovementRow>, StoreError> {
+        Ok(query(MOVEMENTS)
+            .bind(sku)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(fetch)
+            .fetch_all(&self.db)
+            .await?)
+    }
 
-            async fn reserve(&self, id: &str, lines: &[(String, i64)], request_hash: &str, expires_at: DateTime<Utc>) -> Result<Reserved, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                if let Some(existing) = Self::load(&mut tx, id).await? {
-                    return Ok(if existing.row.request_hash == request_hash { Reserved::Replayed(existing) } else { Reserved::Mismatch });
-                }
-                let mut unknown = Vec::new();
-                for (sku, _) in lines {
-                    match Self::read_stock(&mut *tx, sku).await? {
-                        Some(row) if !row.discontinued => {}
-                        _ => unknown.push(sku.clone()),
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Ok(Reserved::Unknown(unknown));
-                }
-                let now = Utc::now();
-                let inserted = sqlx::query(INSERT_RESERVATION).bind(id).bind(request_hash).bind(expires_at).bind(now).execute(&mut *tx).await;
-                if let Err(e) = inserted {
-                    // The same id reserved concurrently: answer as for a repeat.
-                    if is_unique_violation(&e) {
-                        drop(tx);
-                        return match self.reservation(id).await? {
-                            Some(r) if r.row.request_hash == request_hash => Ok(Reserved::Replayed(r)),
-                            _ => Ok(Reserved::Mismatch),
-                        };
-                    }
-                    return Err(e.into());
-                }
-                let mut short = Vec::new();
-                for (sku, quantity) in lines {
-                    let taken = sqlx::query(TAKE).bind(sku).bind(*quantity).bind(now).execute(&mut *tx).await?;
-                    if taken.rows_affected() == 0 {
-                        short.push(Short { sku: sku.clone(), requested: *quantity, available: 0 });
-                    }
-                }
-                if !short.is_empty() {
-                    tx.rollback().await?;
-                    for line in &mut short {
-                        if let Some(row) = Self::read_stock(&self.pool, &line.sku).await? {
-                            line.available = row.on_hand - row.reserved;
-                        }
-                    }
-                    return Ok(Reserved::Short(short));
-                }
-                let mut events = Vec::new();
-                for (sku, quantity) in lines {
-                    sqlx::query(INSERT_LINE).bind(id).bind(sku).bind(*quantity).execute(&mut *tx).await?;
-                    if let Some(after) = Self::read_stock(&mut *tx, sku).await? {
-                        publish(&mut events, after.on_hand - after.reserved + quantity, &after);
-                    }
-                }
-                let created = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                Self::enqueue(&mut tx, &events).await?;
-                tx.commit().await?;
-                Ok(Reserved::Created(created))
-            }
-
-            async fn reservation(&self, id: &str) -> Result<Option<Reservation>, StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                Ok(Self::load(&mut conn, id).await?)
-            }
-
-            async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                let mut events = Vec::new();
-                match reservation.row.status.as_str() {
-                    COMMITTED => return Ok(reservation),
-                    PENDING if reservation.row.expires_at <= Utc::now() => {
-                        Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
-                        Self::enqueue(&mut tx, &events).await?;
-                        tx.commit().await?;
-                        return Err(StoreError::Conflict("the reservation expired before it was committed".into()));
-                    }
-                    PENDING => {}
-                    other => return Err(StoreError::Conflict(format!("the reservation is {other}; it cannot be committed"))),
-                }
-                for (sku, quantity) in &reservation.lines {
-                    let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    sqlx::query(SELL).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
-                    let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, -quantity, "sale", "sale", Some(id)).await?;
-                }
-                sqlx::query(SET_STATUS).bind(id).bind(COMMITTED).bind(Utc::now()).execute(&mut *tx).await?;
-                reservation.row.status = COMMITTED.into();
-                Self::enqueue(&mut tx, &events).await?;
-                tx.commit().await?;
-                Ok(reservation)
-            }
-
-            async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                match reservation.row.status.as_str() {
-                    PENDING => {
-                        let mut events = Vec::new();
-                        Self::give_back(&mut tx, &mut events, &mut reservation, if expired { EXPIRED } else { RELEASED }).await?;
-                        Self::enqueue(&mut tx, &events).await?;
-                        tx.commit().await?;
-                        Ok(reservation)
-                    }
-                    RELEASED | EXPIRED => Ok(reservation),
-                    other => Err(StoreError::Conflict(format!("the reservation is {other}; it cannot be released"))),
-                }
-            }
-
-            async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                let mut reservation = Self::load_for_update(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
-                match reservation.row.status.as_str() {
-                    RETURNED => return Ok(reservation),
-                    COMMITTED => {}
-                    other => return Err(StoreError::Conflict(format!("the reservation is {other}; only committed stock can be returned"))),
-                }
-                let mut events = Vec::new();
-                for (sku, quantity) in &reservation.lines {
-                    let before = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    sqlx::query(RESTOCK).bind(sku).bind(*quantity).bind(Utc::now()).execute(&mut *tx).await?;
-                    let after = Self::read_stock(&mut *tx, sku).await?.ok_or(StoreError::NotFound)?;
-                    Self::record(&mut tx, &mut events, before.on_hand - before.reserved, &after, *quantity, "return", "returned", Some(id)).await?;
-                }
-                sqlx::query(SET_STATUS).bind(id).bind(RETURNED).bind(Utc::now()).execute(&mut *tx).await?;
-                reservation.row.status = RETURNED.into();
-                Self::enqueue(&mut tx, &events).await?;
-                tx.commit().await?;
-                Ok(reservation)
-            }
-
-            async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-                let rows: Vec<(String,)> = sqlx::query_as(DUE).bind(now).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
-            }
-
-            async fn apply_product(&self, event: &Event, sku: &str, deleted: bool) -> Result<(), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                if $claim(&mut *tx, crate::NAME, event).await? {
-                    let sql = if deleted { DISCONTINUE } else { NEW_PRODUCT };
-                    sqlx::query(sql).bind(sku).bind(Utc::now()).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
+    async fn reserve(
+        &self,
+        id: &str,
+        lines: &[(String, i64)],
+        request_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Reserved, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        if let Some(existing) = Self::load(&mut tx, id).await? {
+            return Ok(if existing.row.request_hash == request_hash {
+                Reserved::Replayed(existing)
+            } else {
+                Reserved::Mismatch
+            });
+        }
+        let mut unknown = Vec::new();
+        for (sku, _) in lines {
+            match Self::read_stock(&mut tx, sku).await? {
+                Some(row) if !row.discontinued => {}
+                _ => unknown.push(sku.clone()),
             }
         }
-    };
-}
+        if !unknown.is_empty() {
+            return Ok(Reserved::Unknown(unknown));
+        }
+        let now = Utc::now();
+        let inserted = query(INSERT_RESERVATION)
+            .bind(id)
+            .bind(request_hash)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut tx)
+            .await;
+        if let Err(e) = inserted {
+            // The same id reserved concurrently: answer as for a repeat.
+            if is_unique_violation(&e) {
+                drop(tx);
+                return match self.reservation(id).await? {
+                    Some(r) if r.row.request_hash == request_hash => Ok(Reserved::Replayed(r)),
+                    _ => Ok(Reserved::Mismatch),
+                };
+            }
+            return Err(e.into());
+        }
+        let mut short = Vec::new();
+        for (sku, quantity) in lines {
+            let taken = query(TAKE)
+                .bind(sku)
+                .bind(*quantity)
+                .bind(now)
+                .execute(&mut tx)
+                .await?;
+            if taken == 0 {
+                short.push(Short {
+                    sku: sku.clone(),
+                    requested: *quantity,
+                    available: 0,
+                });
+            }
+        }
+        if !short.is_empty() {
+            tx.rollback().await?;
+            for line in &mut short {
+                if let Some(row) = Self::read_stock(&self.db, &line.sku).await? {
+                    line.available = row.on_hand - row.reserved;
+                }
+            }
+            return Ok(Reserved::Short(short));
+        }
+        let mut events = Vec::new();
+        for (sku, quantity) in lines {
+            query(INSERT_LINE)
+                .bind(id)
+                .bind(sku)
+                .bind(*quantity)
+                .execute(&mut tx)
+                .await?;
+            if let Some(after) = Self::read_stock(&mut tx, sku).await? {
+                publish(
+                    &mut events,
+                    after.on_hand - after.reserved + quantity,
+                    &after,
+                );
+            }
+        }
+        let created = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        Self::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(Reserved::Created(created))
+    }
 
-/// The sqlx database of each store, for the shared body's signatures.
-trait Backend {
-    type Db: sqlx::Database;
-}
+    async fn reservation(&self, id: &str) -> Result<Option<Reservation>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        Ok(Self::load(&mut tx, id).await?)
+    }
 
-impl Backend for SqliteStore {
-    type Db = sqlx::Sqlite;
-}
+    async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let mut reservation = Self::load_for_update(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut events = Vec::new();
+        match reservation.row.status.as_str() {
+            COMMITTED => return Ok(reservation),
+            PENDING if reservation.row.expires_at <= Utc::now() => {
+                Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
+                Self::enqueue(&mut tx, &events).await?;
+                tx.commit().await?;
+                return Err(StoreError::Conflict(
+                    "the reservation expired before it was committed".into(),
+                ));
+            }
+            PENDING => {}
+            other => {
+                return Err(StoreError::Conflict(format!(
+                    "the reservation is {other}; it cannot be committed"
+                )))
+            }
+        }
+        for (sku, quantity) in &reservation.lines {
+            let before = Self::read_stock(&mut tx, sku)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            query(SELL)
+                .bind(sku)
+                .bind(*quantity)
+                .bind(Utc::now())
+                .execute(&mut tx)
+                .await?;
+            let after = Self::read_stock(&mut tx, sku)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Self::record(
+                &mut tx,
+                &mut events,
+                before.on_hand - before.reserved,
+                &after,
+                -quantity,
+                "sale",
+                "sale",
+                Some(id),
+            )
+            .await?;
+        }
+        query(SET_STATUS)
+            .bind(id)
+            .bind(COMMITTED)
+            .bind(Utc::now())
+            .execute(&mut tx)
+            .await?;
+        reservation.row.status = COMMITTED.into();
+        Self::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(reservation)
+    }
 
-impl Backend for PostgresStore {
-    type Db = sqlx::Postgres;
-}
+    async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let mut reservation = Self::load_for_update(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        match reservation.row.status.as_str() {
+            PENDING => {
+                let mut events = Vec::new();
+                Self::give_back(
+                    &mut tx,
+                    &mut events,
+                    &mut reservation,
+                    if expired { EXPIRED } else { RELEASED },
+                )
+                .await?;
+                Self::enqueue(&mut tx, &events).await?;
+                tx.commit().await?;
+                Ok(reservation)
+            }
+            RELEASED | EXPIRED => Ok(reservation),
+            other => Err(StoreError::Conflict(format!(
+                "the reservation is {other}; it cannot be released"
+            ))),
+        }
+    }
 
-backend!(
-    SqliteStore,
-    platform::db::sqlite_write,
-    events::enqueue_sqlite,
-    events::claim_sqlite
-);
-backend!(
-    PostgresStore,
-    sqlx::PgPool::begin,
-    events::enqueue_postgres,
-    events::claim_postgres
-);
+    async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let mut reservation = Self::load_for_update(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        match reservation.row.status.as_str() {
+            RETURNED => return Ok(reservation),
+            COMMITTED => {}
+            other => {
+                return Err(StoreError::Conflict(format!(
+                    "the reservation is {other}; only committed stock can be returned"
+                )))
+            }
+        }
+        let mut events = Vec::new();
+        for (sku, quantity) in &reservation.lines {
+            let before = Self::read_stock(&mut tx, sku)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            query(RESTOCK)
+                .bind(sku)
+                .bind(*quantity)
+                .bind(Utc::now())
+                .execute(&mut tx)
+                .await?;
+            let after = Self::read_stock(&mut tx, sku)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Self::record(
+                &mut tx,
+                &mut events,
+                before.on_hand - before.reserved,
+                &after,
+                *quantity,
+                "return",
+                "returned",
+                Some(id),
+            )
+            .await?;
+        }
+        query(SET_STATUS)
+            .bind(id)
+            .bind(RETURNED)
+            .bind(Utc::now())
+            .execute(&mut tx)
+            .await?;
+        reservation.row.status = RETURNED.into();
+        Self::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(reservation)
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = query(DUE).bind(now).fetch_all(&self.db).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn apply_product(
+        &self,
+        event: &Event,
+        sku: &str,
+        deleted: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        if tx.claim(crate::NAME, event).await? {
+            let sql = if deleted { DISCONTINUE } else { NEW_PRODUCT };
+            query(sql)
+                .bind(sku)
+                .bind(Utc::now())
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,4 +1,4 @@
-//! Orders storage: one trait, implemented for SQLite and PostgreSQL with one body (`backend!`).
+//! Orders storage: one trait, implemented once over either database (`platform::db`).
 //!
 //! The saga's progress is a compare-and-set on `saga_step`: whoever moves an order from a step
 //! (the request that placed it, the recovery worker after a crash) does so once. Only one worker
@@ -8,14 +8,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, Database};
-use platform::events::{store as events, Event};
-use sqlx::migrate::Migrator;
+use platform::db::{is_unique_violation, query, Database, Tx};
+use platform::events::Event;
+use platform::service::Migrations;
 
 use crate::domain::{Status, Step};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+/// The service's schema per dialect, and the platform's event tables.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+    events: true,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -191,23 +195,13 @@ pub trait Store: Send + Sync {
     async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError>;
 }
 
+/// Connects to `url`, migrates it and opens the store (tests use a store on its own this way).
 pub async fn connect(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<(Arc<dyn Store>, Database)> {
-    let db = Database::connect(
-        url,
-        max_connections,
-        &SQLITE_MIGRATIONS,
-        &POSTGRES_MIGRATIONS,
-    )
-    .await?;
-    events::migrate(&db).await?;
-    let store: Arc<dyn Store> = match &db {
-        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
-        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
-    };
-    Ok((store, db))
+    let db = platform::service::connect_url(url, max_connections, &MIGRATIONS).await?;
+    Ok((open(db.clone()), db))
 }
 
 const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at, request_id, traceparent";
@@ -233,241 +227,284 @@ fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+/// The one store, over either database: every statement is the same in both dialects.
+pub struct DbStore {
+    db: Database,
 }
 
-pub struct PostgresStore {
-    pool: sqlx::PgPool,
+/// The store over a connected, migrated database.
+pub fn open(db: Database) -> Arc<dyn Store> {
+    Arc::new(DbStore { db })
 }
 
-macro_rules! backend {
-    ($store:ty, $begin:expr, $enqueue:path, $claim:path, $conn:ty) => {
-        impl $store {
-            async fn load(conn: &mut $conn, id: &str) -> Result<Option<Order>, sqlx::Error> {
-                let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                Ok(Self::complete(conn, vec![row]).await?.pop())
-            }
+impl DbStore {
+    async fn load(conn: &mut Tx, id: &str) -> Result<Option<Order>, sqlx::Error> {
+        let row: Option<OrderRow> =
+            query(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Self::complete(conn, vec![row]).await?.pop())
+    }
 
-            /// The orders of `rows` with their lines and history: two queries for any number of
-            /// orders, not two per order.
-            async fn complete(conn: &mut $conn, rows: Vec<OrderRow>) -> Result<Vec<Order>, sqlx::Error> {
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let ids = placeholders(rows.len());
-                let lines_sql = format!("SELECT order_id, line_no, product_id, sku, name, unit_price, quantity FROM order_lines WHERE order_id IN ({ids}) ORDER BY order_id, line_no");
-                let mut query = sqlx::query_as::<_, PageLine>(&lines_sql);
-                for row in &rows {
-                    query = query.bind(&row.id);
-                }
-                let mut lines: HashMap<String, Vec<LineRow>> = HashMap::new();
-                for l in query.fetch_all(&mut *conn).await? {
-                    lines.entry(l.order_id).or_default().push(l.line);
-                }
-                let history_sql = format!("SELECT order_id, status, note, at FROM order_history WHERE order_id IN ({ids}) ORDER BY seq");
-                let mut query = sqlx::query_as::<_, PageHistory>(&history_sql);
-                for row in &rows {
-                    query = query.bind(&row.id);
-                }
-                let mut history: HashMap<String, Vec<HistoryRow>> = HashMap::new();
-                for h in query.fetch_all(&mut *conn).await? {
-                    history.entry(h.order_id).or_default().push(h.entry);
-                }
-                Ok(rows
-                    .into_iter()
-                    .map(|row| Order {
-                        lines: lines.remove(&row.id).unwrap_or_default(),
-                        history: history.remove(&row.id).unwrap_or_default(),
-                        row,
-                    })
-                    .collect())
-            }
+    /// The orders of `rows` with their lines and history: two queries for any number of
+    /// orders, not two per order.
+    async fn complete(conn: &mut Tx, rows: Vec<OrderRow>) -> Result<Vec<Order>, sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
+        let ids = placeholders(rows.len());
+        let lines_sql = format!("SELECT order_id, line_no, product_id, sku, name, unit_price, quantity FROM order_lines WHERE order_id IN ({ids}) ORDER BY order_id, line_no");
+        let mut lines_query = query(lines_sql);
+        for row in &rows {
+            lines_query = lines_query.bind(&row.id);
+        }
+        let mut lines: HashMap<String, Vec<LineRow>> = HashMap::new();
+        for l in lines_query.fetch_all::<PageLine>(&mut *conn).await? {
+            lines.entry(l.order_id).or_default().push(l.line);
+        }
+        let history_sql = format!("SELECT order_id, status, note, at FROM order_history WHERE order_id IN ({ids}) ORDER BY seq");
+        let mut history_query = query(history_sql);
+        for row in &rows {
+            history_query = history_query.bind(&row.id);
+        }
+        let mut history: HashMap<String, Vec<HistoryRow>> = HashMap::new();
+        for h in history_query.fetch_all::<PageHistory>(&mut *conn).await? {
+            history.entry(h.order_id).or_default().push(h.entry);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| Order {
+                lines: lines.remove(&row.id).unwrap_or_default(),
+                history: history.remove(&row.id).unwrap_or_default(),
+                row,
+            })
+            .collect())
+    }
+}
 
-        #[async_trait]
-        impl Store for $store {
-            async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError> {
-                let o = &order.row;
-                let mut tx = $begin(&self.pool).await?;
-                let inserted = sqlx::query(INSERT_ORDER)
-                    .bind(&o.id)
-                    .bind(&o.user_id)
-                    .bind(&o.status)
-                    .bind(&o.currency)
-                    .bind(o.total_amount)
-                    .bind(&o.payment_method)
-                    .bind(&o.shipping_address)
-                    .bind(&o.idempotency_key)
-                    .bind(&o.request_hash)
-                    .bind(&o.saga_step)
-                    .bind(o.saga_deadline)
-                    .bind(o.next_attempt_at)
-                    .bind(o.created_at)
-                    .bind(&o.request_id)
-                    .bind(&o.traceparent)
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        drop(tx);
-                        let (id,): (String,) = sqlx::query_as("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
-                            .bind(&o.user_id)
-                            .bind(&o.idempotency_key)
-                            .fetch_one(&self.pool)
-                            .await?;
-                        let mut conn = self.pool.acquire().await?;
-                        let existing = Self::load(&mut conn, &id).await?.ok_or(StoreError::NotFound)?;
-                        return Ok(Placed::Existing(existing));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                for line in &order.lines {
-                    sqlx::query(INSERT_LINE)
-                        .bind(&o.id)
-                        .bind(line.line_no)
-                        .bind(&line.product_id)
-                        .bind(&line.sku)
-                        .bind(&line.name)
-                        .bind(line.unit_price)
-                        .bind(line.quantity)
-                        .execute(&mut *tx)
+#[async_trait]
+impl Store for DbStore {
+    async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError> {
+        let o = &order.row;
+        let mut tx = self.db.begin_write().await?;
+        let inserted = query(INSERT_ORDER)
+            .bind(&o.id)
+            .bind(&o.user_id)
+            .bind(&o.status)
+            .bind(&o.currency)
+            .bind(o.total_amount)
+            .bind(&o.payment_method)
+            .bind(&o.shipping_address)
+            .bind(&o.idempotency_key)
+            .bind(&o.request_hash)
+            .bind(&o.saga_step)
+            .bind(o.saga_deadline)
+            .bind(o.next_attempt_at)
+            .bind(o.created_at)
+            .bind(&o.request_id)
+            .bind(&o.traceparent)
+            .execute(&mut tx)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let (id,): (String,) =
+                    query("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
+                        .bind(&o.user_id)
+                        .bind(&o.idempotency_key)
+                        .fetch_one(&self.db)
                         .await?;
-                }
-                sqlx::query(INSERT_HISTORY).bind(&o.id).bind(&o.status).bind(None::<String>).bind(o.created_at).execute(&mut *tx).await?;
-                $enqueue(&mut *tx, event).await?;
-                let placed = Self::load(&mut tx, &o.id).await?.ok_or(StoreError::NotFound)?;
-                tx.commit().await?;
-                Ok(Placed::New(placed))
+                let mut conn = self.db.begin().await?;
+                let existing = Self::load(&mut conn, &id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                return Ok(Placed::Existing(existing));
             }
+            Err(e) => return Err(e.into()),
+        }
+        for line in &order.lines {
+            query(INSERT_LINE)
+                .bind(&o.id)
+                .bind(line.line_no)
+                .bind(&line.product_id)
+                .bind(&line.sku)
+                .bind(&line.name)
+                .bind(line.unit_price)
+                .bind(line.quantity)
+                .execute(&mut tx)
+                .await?;
+        }
+        query(INSERT_HISTORY)
+            .bind(&o.id)
+            .bind(&o.status)
+            .bind(None::<String>)
+            .bind(o.created_at)
+            .execute(&mut tx)
+            .await?;
+        tx.enqueue(event).await?;
+        let placed = Self::load(&mut tx, &o.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(Placed::New(placed))
+    }
 
-            async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                Ok(Self::load(&mut conn, id).await?)
-            }
+    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        let mut conn = self.db.begin().await?;
+        Ok(Self::load(&mut conn, id).await?)
+    }
 
-            async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError> {
-                let id: Option<(String,)> = sqlx::query_as("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
-                    .bind(user_id)
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let Some((id,)) = id else { return Ok(None) };
-                self.order(&id).await
-            }
+    async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError> {
+        let id: Option<(String,)> =
+            query("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
+                .bind(user_id)
+                .bind(key)
+                .fetch_optional(&self.db)
+                .await?;
+        let Some((id,)) = id else { return Ok(None) };
+        self.order(&id).await
+    }
 
-            async fn list(&self, f: &Filter<'_>) -> Result<Vec<Order>, StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+    async fn list(&self, f: &Filter<'_>) -> Result<Vec<Order>, StoreError> {
+        let mut conn = self.db.begin().await?;
+        let rows: Vec<OrderRow> = query(format!(
                     "SELECT {ORDER_COLUMNS} FROM orders WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
                 ))
                 .bind(f.user_id)
                 .bind(f.status.map(Status::as_str))
                 .bind(f.before)
                 .bind(f.fetch)
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut conn)
                 .await?;
-                Ok(Self::complete(&mut conn, rows).await?)
-            }
+        Ok(Self::complete(&mut conn, rows).await?)
+    }
 
-            async fn change(&self, id: &str, c: &Change<'_>) -> Result<bool, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                let now = Utc::now();
-                let moved = sqlx::query(CHANGE)
-                    .bind(id)
-                    .bind(c.from_step.map_or("", Step::as_str))
-                    .bind(c.to_step.map(Step::as_str))
-                    .bind(c.outcome.map(Status::as_str))
-                    .bind(c.payment_id)
-                    .bind(c.failure)
-                    .bind(c.next_attempt_at)
-                    .bind(now)
-                    .bind(c.owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                if !moved {
-                    return Ok(false);
+    async fn change(&self, id: &str, c: &Change<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = Utc::now();
+        let moved = query(CHANGE)
+            .bind(id)
+            .bind(c.from_step.map_or("", Step::as_str))
+            .bind(c.to_step.map(Step::as_str))
+            .bind(c.outcome.map(Status::as_str))
+            .bind(c.payment_id)
+            .bind(c.failure)
+            .bind(c.next_attempt_at)
+            .bind(now)
+            .bind(c.owner)
+            .execute(&mut tx)
+            .await?
+            == 1;
+        if !moved {
+            return Ok(false);
+        }
+        if let Some((status, note)) = c.status {
+            let current: (String,) = query("SELECT status FROM orders WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut tx)
+                .await?;
+            let allowed = Status::parse(&current.0).is_some_and(|s| s.can_become(status));
+            if !allowed {
+                return Ok(false);
+            }
+            query(SET_STATUS)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(&current.0)
+                .execute(&mut tx)
+                .await?;
+            query(INSERT_HISTORY)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(note)
+                .bind(now)
+                .execute(&mut tx)
+                .await?;
+        }
+        if let Some(event) = c.event {
+            tx.enqueue(event).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn schedule(
+        &self,
+        id: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        failure: Option<&str>,
+    ) -> Result<(), StoreError> {
+        query(SCHEDULE)
+            .bind(id)
+            .bind(at)
+            .bind(failure)
+            .bind(Utc::now())
+            .bind(owner)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = query(CLAIM)
+            .bind(id)
+            .bind(owner)
+            .bind(now)
+            .bind(until)
+            .execute(&self.db)
+            .await?;
+        Ok(claimed == 1)
+    }
+
+    async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        query(RELEASE)
+            .bind(id)
+            .bind(owner)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn react(
+        &self,
+        event: &Event,
+        order_id: &str,
+        reaction: Reaction,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        if tx.claim(crate::NAME, event).await? {
+            let now = Utc::now();
+            match reaction {
+                Reaction::Wake => {
+                    query("UPDATE orders SET next_attempt_at = $2 WHERE id = $1 AND saga_step IS NOT NULL")
+                                .bind(order_id).bind(now).execute(&mut tx).await?;
                 }
-                if let Some((status, note)) = c.status {
-                    let current: (String,) = sqlx::query_as("SELECT status FROM orders WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
-                    let allowed = Status::parse(&current.0).is_some_and(|s| s.can_become(status));
-                    if !allowed {
-                        return Ok(false);
-                    }
-                    sqlx::query(SET_STATUS).bind(id).bind(status.as_str()).bind(&current.0).execute(&mut *tx).await?;
-                    sqlx::query(INSERT_HISTORY).bind(id).bind(status.as_str()).bind(note).bind(now).execute(&mut *tx).await?;
+                Reaction::CancelConfirmed => {
+                    query("UPDATE orders SET saga_step = 'cancel', saga_outcome = 'cancelled', failure = 'the payment was voided at the payment gateway', next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND status = 'confirmed' AND saga_step IS NULL")
+                                .bind(order_id).bind(now).execute(&mut tx).await?;
                 }
-                if let Some(event) = c.event {
-                    $enqueue(&mut *tx, event).await?;
+                Reaction::Note(note) => {
+                    query("INSERT INTO order_history (order_id, status, note, at) SELECT id, status, $2, $3 FROM orders WHERE id = $1 AND COALESCE(saga_step, '') <> 'cancel' AND status <> 'cancelled'")
+                                .bind(order_id).bind(note).bind(now).execute(&mut tx).await?;
                 }
-                tx.commit().await?;
-                Ok(true)
-            }
-
-            async fn schedule(&self, id: &str, owner: &str, at: DateTime<Utc>, failure: Option<&str>) -> Result<(), StoreError> {
-                sqlx::query(SCHEDULE).bind(id).bind(at).bind(failure).bind(Utc::now()).bind(owner).execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn claim(&self, id: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
-                let claimed = sqlx::query(CLAIM).bind(id).bind(owner).bind(now).bind(until).execute(&self.pool).await?;
-                Ok(claimed.rows_affected() == 1)
-            }
-
-            async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
-                sqlx::query(RELEASE).bind(id).bind(owner).execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn react(&self, event: &Event, order_id: &str, reaction: Reaction) -> Result<(), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                if $claim(&mut *tx, crate::NAME, event).await? {
-                    let now = Utc::now();
-                    match reaction {
-                        Reaction::Wake => {
-                            sqlx::query("UPDATE orders SET next_attempt_at = $2 WHERE id = $1 AND saga_step IS NOT NULL")
-                                .bind(order_id).bind(now).execute(&mut *tx).await?;
-                        }
-                        Reaction::CancelConfirmed => {
-                            sqlx::query("UPDATE orders SET saga_step = 'cancel', saga_outcome = 'cancelled', failure = 'the payment was voided at the payment gateway', next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND status = 'confirmed' AND saga_step IS NULL")
-                                .bind(order_id).bind(now).execute(&mut *tx).await?;
-                        }
-                        Reaction::Note(note) => {
-                            sqlx::query("INSERT INTO order_history (order_id, status, note, at) SELECT id, status, $2, $3 FROM orders WHERE id = $1 AND COALESCE(saga_step, '') <> 'cancel' AND status <> 'cancelled'")
-                                .bind(order_id).bind(note).bind(now).execute(&mut *tx).await?;
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
-                let rows: Vec<(String,)> = sqlx::query_as(DUE).bind(now).bind(limit).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
             }
         }
-    };
-}
+        tx.commit().await?;
+        Ok(())
+    }
 
-backend!(
-    SqliteStore,
-    platform::db::sqlite_write,
-    events::enqueue_sqlite,
-    events::claim_sqlite,
-    sqlx::SqliteConnection
-);
-backend!(
-    PostgresStore,
-    sqlx::PgPool::begin,
-    events::enqueue_postgres,
-    events::claim_postgres,
-    sqlx::PgConnection
-);
+    async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = query(DUE).bind(now).bind(limit).fetch_all(&self.db).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}

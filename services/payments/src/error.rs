@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform::error::Problem;
 
-use crate::gateway::GatewayError;
+use crate::clients::GatewayError;
 use crate::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,25 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use axum::Router;
 use platform::auth::JwtVerifier;
 use platform::breaker::Breaker;
-use platform::db::Database;
-use platform::events::Events;
-use platform::http::{BearerAuth, Readiness};
-use platform::shutdown::Shutdown;
+use platform::http::BearerAuth;
+use platform::service::{Declaration, Declared, Service};
 use secrecy::SecretString;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+pub mod clients;
 pub mod config;
 pub mod domain;
 mod error;
-pub mod gateway;
 mod routes;
-pub mod service;
 pub mod storage;
-mod views;
+pub mod workflow;
 
 pub use config::Config;
 pub use routes::webhooks::verify as verify_webhook_signature;
@@ -33,7 +29,7 @@ pub const DEFAULT_PORT: u16 = 8085;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub payments: Arc<service::Payments>,
+    pub payments: Arc<workflow::Payments>,
     pub verifier: Arc<JwtVerifier>,
     pub webhook_secret: SecretString,
 }
@@ -54,39 +50,28 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 )]
 struct ApiDoc;
 
-pub fn router(
-    state: AppState,
-    db: Database,
-    stopping: platform::shutdown::Stopping,
-) -> (Router, utoipa::openapi::OpenApi) {
-    let verifier = state.verifier.clone();
+/// The service's routes and their OpenAPI document.
+pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::payments::router())
         .merge(routes::webhooks::router())
         .with_state(state)
-        .merge(platform::events::routes(db, verifier, stopping, None))
-        .split_for_parts()
 }
 
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    app: Router,
-    port: u16,
-    payments: Arc<service::Payments>,
-    reconcile_every: Duration,
-    reconcile_after: Duration,
-    events: Events,
-    stop_signal: platform::shutdown::StopSignal,
-}
+/// The payments service, as `platform::service` runs it.
+pub struct PaymentsService;
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let common = &config.common;
-        let settings = &config.settings;
-        let (store, db) =
-            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::for_service(common));
-        let gateway = gateway::stripe::StripeGateway::new(
+pub type Application = platform::service::Application<PaymentsService>;
+
+impl Service for PaymentsService {
+    type Config = Config;
+
+    /// A producer only (its outbox, relayed to RabbitMQ when configured); reconciles unknown
+    /// gateway outcomes in the background.
+    async fn declare(config: Config) -> anyhow::Result<Declared> {
+        let (common, settings) = (&config.common, &config.settings);
+        let mut service = Declaration::connect(NAME, common, &storage::MIGRATIONS).await?;
+        let gateway = clients::stripe::StripeGateway::new(
             &settings.psp_url,
             settings.psp_api_key.clone(),
             Duration::from_millis(settings.psp_timeout_ms.max(1)),
@@ -96,68 +81,31 @@ impl Application {
                 Duration::from_millis(settings.psp_breaker_open_ms),
             ),
         );
-        let payments = Arc::new(service::Payments {
-            store,
+        let payments = Arc::new(workflow::Payments {
+            store: storage::open(service.database()?),
             gateway: Arc::new(gateway),
         });
-        // A producer only: with RabbitMQ its outbox is relayed to the broker.
-        let events = Events::new(common, NAME, db.clone());
-        let (stop_signal, stopping) = platform::shutdown::stopping();
-        let (router, openapi) = router(
-            AppState {
-                payments: payments.clone(),
-                verifier,
-                webhook_secret: settings.psp_webhook_secret.clone(),
-            },
-            db.clone(),
-            stopping,
+        service.outbox();
+        let reconciling = payments.clone();
+        let after = Duration::from_millis(settings.reconcile_after_ms);
+        service.every(
+            Duration::from_millis(settings.reconcile_interval_ms.max(50)),
+            move || reconcile(reconciling.clone(), after),
         );
-        let platform::http::Bound {
-            listener,
-            app,
-            port,
-        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
-            .await?;
-        Ok(Self {
-            listener,
-            app,
-            port,
+        let state = AppState {
             payments,
-            reconcile_every: Duration::from_millis(settings.reconcile_interval_ms.max(50)),
-            reconcile_after: Duration::from_millis(settings.reconcile_after_ms),
-            events,
-            stop_signal,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves requests and reconciles unknown outcomes until `shutdown`.
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let reconciler = tokio::spawn(reconcile_forever(
-            self.payments.clone(),
-            self.reconcile_every,
-            self.reconcile_after,
-        ));
-        let events = self.events.spawn();
-        let shutdown = self.stop_signal.on(shutdown);
-        let served = platform::http::serve(self.listener, self.app, shutdown).await;
-        events.stop().await;
-        reconciler.abort();
-        Ok(served?)
+            verifier: service.verifier(),
+            webhook_secret: settings.psp_webhook_secret.clone(),
+        };
+        Ok(service.serve(router(state)))
     }
 }
 
-/// The reconciliation worker: settles payments whose gateway call left the outcome unknown.
-async fn reconcile_forever(payments: Arc<service::Payments>, every: Duration, after: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        match payments.reconcile(after).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "reconciliation pass"),
-            Err(e) => tracing::warn!(error = %e, "reconciliation failed; trying again"),
-        }
+/// The reconciliation worker's pass: settles payments whose gateway call left the outcome unknown.
+async fn reconcile(payments: Arc<workflow::Payments>, after: Duration) {
+    match payments.reconcile(after).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "reconciliation pass"),
+        Err(e) => tracing::warn!(error = %e, "reconciliation failed; trying again"),
     }
 }

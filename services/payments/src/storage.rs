@@ -1,6 +1,6 @@
-//! Payments storage: one trait, implemented for SQLite and PostgreSQL. Every statement is the same
-//! in both dialects, so one implementation body is instantiated for both (`backend!`); only how a
-//! write transaction starts and how events are written differ.
+//! Payments storage: one trait, implemented once over either database (`platform::db`): every
+//! statement is the same in both dialects; how a write transaction starts and how events are
+//! written are the platform's.
 //!
 //! Every change of a payment is a compare-and-set on its status, so two actors settling the same
 //! payment (a request, a repeat of it, the reconciliation worker, a webhook) apply it once.
@@ -8,14 +8,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, Database};
-use platform::events::{store as events, Event};
-use sqlx::migrate::Migrator;
+use platform::db::{is_unique_violation, query, Database};
+use platform::events::Event;
+use platform::service::Migrations;
 
 use crate::domain::Status;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+/// The service's schema per dialect, and the platform's event tables.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+    events: true,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -142,23 +146,13 @@ pub trait Store: Send + Sync {
     async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError>;
 }
 
+/// Connects to `url`, migrates it and opens the store (tests use a store on its own this way).
 pub async fn connect(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<(Arc<dyn Store>, Database)> {
-    let db = Database::connect(
-        url,
-        max_connections,
-        &SQLITE_MIGRATIONS,
-        &POSTGRES_MIGRATIONS,
-    )
-    .await?;
-    events::migrate(&db).await?;
-    let store: Arc<dyn Store> = match &db {
-        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
-        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
-    };
-    Ok((store, db))
+    let db = platform::service::connect_url(url, max_connections, &MIGRATIONS).await?;
+    Ok((open(db.clone()), db))
 }
 
 const PAYMENT_COLUMNS: &str = "id, order_id, customer_id, amount, currency, payment_method, status, intent_id, capture_amount, captured_amount, refunded_amount, decline_code, decline_message, idempotency_key, request_hash, response_status, response_body, created_at, updated_at";
@@ -178,231 +172,246 @@ const CALLS: &str = "SELECT payment_id, operation, idempotency_key, phase, outco
 const INSERT_WEBHOOK: &str =
     "INSERT INTO webhook_events (id, type, received_at) VALUES ($1, $2, $3)";
 
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+/// The one store, over either database: every statement is the same in both dialects.
+pub struct DbStore {
+    db: Database,
 }
 
-pub struct PostgresStore {
-    pool: sqlx::PgPool,
+/// The store over a connected, migrated database.
+pub fn open(db: Database) -> Arc<dyn Store> {
+    Arc::new(DbStore { db })
 }
 
-/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue` is
-/// the platform's outbox function for the dialect.
-macro_rules! backend {
-    ($store:ty, $begin:expr, $enqueue:path) => {
-        #[async_trait]
-        impl Store for $store {
-            async fn create(&self, p: &Payment) -> Result<Created, StoreError> {
-                let inserted = sqlx::query(INSERT_PAYMENT)
-                    .bind(&p.id)
-                    .bind(&p.order_id)
-                    .bind(&p.customer_id)
-                    .bind(p.amount)
-                    .bind(&p.currency)
-                    .bind(&p.payment_method)
-                    .bind(&p.status)
-                    .bind(&p.idempotency_key)
-                    .bind(&p.request_hash)
-                    .bind(p.created_at)
-                    .execute(&self.pool)
-                    .await;
-                match inserted {
-                    Ok(_) => Ok(Created::New(p.clone())),
-                    Err(e) if is_unique_violation(&e) => {
-                        let existing = sqlx::query_as(&format!(
-                            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE idempotency_key = $1"
-                        ))
-                        .bind(&p.idempotency_key)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                        Ok(Created::Existing(existing))
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-
-            async fn payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
-                Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn by_order(&self, order_id: &str) -> Result<Vec<Payment>, StoreError> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY created_at, id"
+#[async_trait]
+impl Store for DbStore {
+    async fn create(&self, p: &Payment) -> Result<Created, StoreError> {
+        let inserted = query(INSERT_PAYMENT)
+            .bind(&p.id)
+            .bind(&p.order_id)
+            .bind(&p.customer_id)
+            .bind(p.amount)
+            .bind(&p.currency)
+            .bind(&p.payment_method)
+            .bind(&p.status)
+            .bind(&p.idempotency_key)
+            .bind(&p.request_hash)
+            .bind(p.created_at)
+            .execute(&self.db)
+            .await;
+        match inserted {
+            Ok(_) => Ok(Created::New(p.clone())),
+            Err(e) if is_unique_violation(&e) => {
+                let existing = query(format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE idempotency_key = $1"
                 ))
-                .bind(order_id)
-                .fetch_all(&self.pool)
-                .await?)
+                .bind(&p.idempotency_key)
+                .fetch_optional(&self.db)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                Ok(Created::Existing(existing))
             }
+            Err(e) => Err(e.into()),
+        }
+    }
 
-            async fn by_intent(&self, intent_id: &str) -> Result<Option<Payment>, StoreError> {
-                Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE intent_id = $1"))
-                    .bind(intent_id)
-                    .fetch_optional(&self.pool)
-                    .await?)
+    async fn payment(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        Ok(query(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db)
+        .await?)
+    }
+
+    async fn by_order(&self, order_id: &str) -> Result<Vec<Payment>, StoreError> {
+        Ok(query(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(order_id)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    async fn by_intent(&self, intent_id: &str) -> Result<Option<Payment>, StoreError> {
+        Ok(query(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE intent_id = $1"
+        ))
+        .bind(intent_id)
+        .fetch_optional(&self.db)
+        .await?)
+    }
+
+    async fn transition(
+        &self,
+        from: Status,
+        next: &Payment,
+        event: Option<&Event>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let changed = query(TRANSITION)
+            .bind(&next.id)
+            .bind(&next.status)
+            .bind(&next.intent_id)
+            .bind(next.capture_amount)
+            .bind(next.captured_amount)
+            .bind(&next.decline_code)
+            .bind(&next.decline_message)
+            .bind(next.response_status)
+            .bind(&next.response_body)
+            .bind(Utc::now())
+            .bind(from.as_str())
+            .execute(&mut tx)
+            .await?
+            == 1;
+        if changed {
+            if let Some(event) = event {
+                tx.enqueue(event).await?;
             }
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
 
-            async fn transition(&self, from: Status, next: &Payment, event: Option<&Event>) -> Result<bool, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                let changed = sqlx::query(TRANSITION)
-                    .bind(&next.id)
-                    .bind(&next.status)
-                    .bind(&next.intent_id)
-                    .bind(next.capture_amount)
-                    .bind(next.captured_amount)
-                    .bind(&next.decline_code)
-                    .bind(&next.decline_message)
-                    .bind(next.response_status)
-                    .bind(&next.response_body)
-                    .bind(Utc::now())
-                    .bind(from.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                if changed {
-                    if let Some(event) = event {
-                        $enqueue(&mut *tx, event).await?;
-                    }
-                    tx.commit().await?;
-                }
-                Ok(changed)
-            }
-
-            async fn unsettled(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, StoreError> {
-                Ok(sqlx::query_as(&format!(
+    async fn unsettled(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, StoreError> {
+        Ok(query(format!(
                     "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status IN ('pending', 'capture_pending', 'void_pending') AND updated_at < $1 ORDER BY updated_at LIMIT 100"
                 ))
                 .bind(before)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?)
-            }
+    }
 
-            async fn begin_refund(&self, r: &Refund) -> Result<RefundBegun, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                sqlx::query(LOCK_PAYMENT).bind(&r.payment_id).execute(&mut *tx).await?;
-                let existing: Option<Refund> = sqlx::query_as(&format!(
-                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND idempotency_key = $2"
-                ))
+    async fn begin_refund(&self, r: &Refund) -> Result<RefundBegun, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        query(LOCK_PAYMENT)
+            .bind(&r.payment_id)
+            .execute(&mut tx)
+            .await?;
+        let existing: Option<Refund> = query(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(&r.payment_id)
+        .bind(&r.idempotency_key)
+        .fetch_optional(&mut tx)
+        .await?;
+        if let Some(existing) = existing {
+            return Ok(RefundBegun::Existing(existing));
+        }
+        let payment: Payment = query(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
+        ))
+        .bind(&r.payment_id)
+        .fetch_optional(&mut tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if payment.state() != Status::Captured {
+            return Ok(RefundBegun::NotRefundable(payment.status));
+        }
+        let (held,): (i64,) = query(REFUNDS_HELD)
+            .bind(&r.payment_id)
+            .fetch_one(&mut tx)
+            .await?;
+        let remaining = payment.captured_amount - held;
+        if r.amount > remaining {
+            return Ok(RefundBegun::TooMuch { remaining });
+        }
+        query(INSERT_REFUND)
+            .bind(&r.id)
+            .bind(&r.payment_id)
+            .bind(&r.idempotency_key)
+            .bind(r.amount)
+            .bind(&r.reason)
+            .bind(r.created_at)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RefundBegun::New(r.clone()))
+    }
+
+    async fn finish_refund(&self, r: &Refund, event: Option<&Event>) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = Utc::now();
+        let changed = query(FINISH_REFUND)
+            .bind(&r.id)
+            .bind(&r.status)
+            .bind(&r.gateway_refund_id)
+            .bind(&r.failure)
+            .bind(now)
+            .execute(&mut tx)
+            .await?
+            == 1;
+        if !changed {
+            return Ok(false);
+        }
+        if r.status == REFUND_SUCCEEDED {
+            query(ADD_REFUNDED)
                 .bind(&r.payment_id)
-                .bind(&r.idempotency_key)
-                .fetch_optional(&mut *tx)
+                .bind(r.amount)
+                .bind(now)
+                .execute(&mut tx)
                 .await?;
-                if let Some(existing) = existing {
-                    return Ok(RefundBegun::Existing(existing));
-                }
-                let payment: Payment = sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
-                    .bind(&r.payment_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                if payment.state() != Status::Captured {
-                    return Ok(RefundBegun::NotRefundable(payment.status));
-                }
-                let (held,): (i64,) = sqlx::query_as(REFUNDS_HELD).bind(&r.payment_id).fetch_one(&mut *tx).await?;
-                let remaining = payment.captured_amount - held;
-                if r.amount > remaining {
-                    return Ok(RefundBegun::TooMuch { remaining });
-                }
-                sqlx::query(INSERT_REFUND)
-                    .bind(&r.id)
-                    .bind(&r.payment_id)
-                    .bind(&r.idempotency_key)
-                    .bind(r.amount)
-                    .bind(&r.reason)
-                    .bind(r.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(RefundBegun::New(r.clone()))
-            }
+        }
+        if let Some(event) = event {
+            tx.enqueue(event).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 
-            async fn finish_refund(&self, r: &Refund, event: Option<&Event>) -> Result<bool, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                let now = Utc::now();
-                let changed = sqlx::query(FINISH_REFUND)
-                    .bind(&r.id)
-                    .bind(&r.status)
-                    .bind(&r.gateway_refund_id)
-                    .bind(&r.failure)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                if !changed {
-                    return Ok(false);
-                }
-                if r.status == REFUND_SUCCEEDED {
-                    sqlx::query(ADD_REFUNDED).bind(&r.payment_id).bind(r.amount).bind(now).execute(&mut *tx).await?;
-                }
-                if let Some(event) = event {
-                    $enqueue(&mut *tx, event).await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
+    async fn refunds(&self, payment_id: &str) -> Result<Vec<Refund>, StoreError> {
+        Ok(query(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(payment_id)
+        .fetch_all(&self.db)
+        .await?)
+    }
 
-            async fn refunds(&self, payment_id: &str) -> Result<Vec<Refund>, StoreError> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(payment_id)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, StoreError> {
-                Ok(sqlx::query_as(&format!(
+    async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, StoreError> {
+        Ok(query(format!(
                     "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT 100"
                 ))
                 .bind(before)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?)
-            }
+    }
 
-            async fn audit(&self, c: &GatewayCall) -> Result<(), StoreError> {
-                sqlx::query(INSERT_CALL)
-                    .bind(&c.payment_id)
-                    .bind(&c.operation)
-                    .bind(&c.idempotency_key)
-                    .bind(&c.phase)
-                    .bind(&c.outcome)
-                    .bind(c.created_at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
+    async fn audit(&self, c: &GatewayCall) -> Result<(), StoreError> {
+        query(INSERT_CALL)
+            .bind(&c.payment_id)
+            .bind(&c.operation)
+            .bind(&c.idempotency_key)
+            .bind(&c.phase)
+            .bind(&c.outcome)
+            .bind(c.created_at)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
 
-            async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError> {
-                Ok(sqlx::query_as(CALLS).bind(payment_id).fetch_all(&self.pool).await?)
-            }
+    async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError> {
+        Ok(query(CALLS).bind(payment_id).fetch_all(&self.db).await?)
+    }
 
-            async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError> {
-                let found: Option<(String,)> = sqlx::query_as("SELECT id FROM webhook_events WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(found.is_some())
-            }
+    async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError> {
+        let found: Option<(String,)> = query("SELECT id FROM webhook_events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(found.is_some())
+    }
 
-            async fn record_webhook(&self, id: &str, kind: &str) -> Result<bool, StoreError> {
-                match sqlx::query(INSERT_WEBHOOK).bind(id).bind(kind).bind(Utc::now()).execute(&self.pool).await {
-                    Ok(_) => Ok(true),
-                    Err(e) if is_unique_violation(&e) => Ok(false),
-                    Err(e) => Err(e.into()),
-                }
-            }
+    async fn record_webhook(&self, id: &str, kind: &str) -> Result<bool, StoreError> {
+        match query(INSERT_WEBHOOK)
+            .bind(id)
+            .bind(kind)
+            .bind(Utc::now())
+            .execute(&self.db)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
         }
-    };
+    }
 }
-
-backend!(
-    SqliteStore,
-    platform::db::sqlite_write,
-    events::enqueue_sqlite
-);
-backend!(PostgresStore, sqlx::PgPool::begin, events::enqueue_postgres);

@@ -3,12 +3,9 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use axum::Router;
 use platform::auth::JwtVerifier;
-use platform::db::Database;
-use platform::events::Events;
-use platform::http::{BearerAuth, Readiness};
-use platform::shutdown::Shutdown;
+use platform::http::BearerAuth;
+use platform::service::{Declaration, Declared, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -44,71 +41,31 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 struct ApiDoc;
 
 /// The service's routes and their OpenAPI document.
-pub fn router(
-    state: AppState,
-    db: Database,
-    stopping: platform::shutdown::Stopping,
-    handler: Arc<dyn platform::events::EventHandler>,
-) -> (Router, utoipa::openapi::OpenApi) {
-    let verifier = state.verifier.clone();
+pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::categories::router())
         .merge(routes::products::router())
         .with_state(state)
-        .merge(platform::events::routes(
-            db,
-            verifier,
-            stopping,
-            Some((NAME, handler)),
-        ))
-        .split_for_parts()
 }
 
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    app: Router,
-    port: u16,
-    events: Events,
-    stop_signal: platform::shutdown::StopSignal,
-}
+/// The products service, as `platform::service` runs it.
+pub struct Products;
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let common = &config.common;
-        let (store, db) =
-            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::for_service(common));
-        let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::InventoryEvents {
-            store: store.clone(),
-        });
-        let mut events = Events::new(common, NAME, db.clone());
-        events.follow("inventory", &config.settings.inventory_url, handler.clone());
-        let (stop_signal, stopping) = platform::shutdown::stopping();
-        let (router, openapi) = router(AppState { store, verifier }, db.clone(), stopping, handler);
-        let platform::http::Bound {
-            listener,
-            app,
-            port,
-        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
-            .await?;
-        Ok(Self {
-            listener,
-            app,
-            port,
-            events,
-            stop_signal,
-        })
-    }
+pub type Application = platform::service::Application<Products>;
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
+impl Service for Products {
+    type Config = Config;
 
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let events = self.events.spawn();
-        let shutdown = self.stop_signal.on(shutdown);
-        let served = platform::http::serve(self.listener, self.app, shutdown).await;
-        events.stop().await;
-        Ok(served?)
+    /// Follows inventory's stock events into each product's availability.
+    async fn declare(config: Config) -> anyhow::Result<Declared> {
+        let mut service = Declaration::connect(NAME, &config.common, &storage::MIGRATIONS).await?;
+        let store = storage::open(service.database()?);
+        service
+            .consume(Arc::new(events::InventoryEvents {
+                store: store.clone(),
+            }))
+            .follow("inventory", &config.settings.inventory_url);
+        let verifier = service.verifier();
+        Ok(service.serve(router(AppState { store, verifier })))
     }
 }

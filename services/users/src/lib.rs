@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use axum::Router;
 use chrono::Utc;
 use platform::auth::{JwtVerifier, KeySource};
-use platform::http::{BearerAuth, Readiness};
-use platform::shutdown::Shutdown;
+use platform::http::BearerAuth;
+use platform::service::{Declaration, Declared, Service};
 use secrecy::ExposeSecret;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -70,7 +69,8 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 )]
 struct ApiDoc;
 
-pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+/// The service's routes and their OpenAPI document.
+pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::users::router())
         .merge(routes::auth::router())
@@ -78,7 +78,6 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(routes::clients::router())
         .merge(routes::well_known::router())
         .with_state(state)
-        .split_for_parts()
 }
 
 /// Loads the signing keys, generating the first one on first start. With a key-encryption key,
@@ -185,18 +184,21 @@ impl AppState {
     }
 }
 
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    app: Router,
-    port: u16,
-}
+/// The users service, as `platform::service` runs it.
+pub struct Users;
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+pub type Application = platform::service::Application<Users>;
+
+impl Service for Users {
+    type Config = Config;
+
+    /// No events; at start it loads (or makes) its signing keys, registers the services' clients
+    /// and creates the first admin.
+    async fn declare(config: Config) -> anyhow::Result<Declared> {
         let common = config.common;
         let settings = config.settings;
-        let (store, db) =
-            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
+        let service = Declaration::connect(NAME, &common, &storage::MIGRATIONS).await?;
+        let store = storage::open(service.database()?);
         let keys = Arc::new(signing_keys(store.as_ref(), &settings).await?);
         let jwks = keys.clone();
         let verifier = Arc::new(JwtVerifier::new(
@@ -229,25 +231,6 @@ impl Application {
         }));
         state.register_service_clients().await?;
         state.bootstrap_admin().await?;
-        let (router, openapi) = router(state);
-        let platform::http::Bound {
-            listener,
-            app,
-            port,
-        } = platform::http::bind_service(&common, NAME, (router, openapi), Readiness::database(db))
-            .await?;
-        Ok(Self {
-            listener,
-            app,
-            port,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        Ok(platform::http::serve(self.listener, self.app, shutdown).await?)
+        Ok(service.serve(router(state)))
     }
 }

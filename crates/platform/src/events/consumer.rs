@@ -26,7 +26,7 @@ pub enum HandlerError {
 }
 
 /// What a consuming service implements. It must claim the event with
-/// [`store::claim_sqlite`]/[`store::claim_postgres`] in the transaction that applies it, so a
+/// [`Tx::claim`](crate::db::Tx::claim) in the transaction that applies it, so a
 /// redelivered event changes nothing.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
@@ -37,7 +37,7 @@ pub trait EventHandler: Send + Sync {
     /// [`EventHandler::handle`], told the event's position in its producer's outbox when the
     /// transport knows it. Positions follow the producer's commit order, so along one subject a
     /// higher one is a newer state: a handler that keeps the latest state of a subject applies an
-    /// event only when it is newer ([`store::advance_sqlite`]/[`store::advance_postgres`]), which
+    /// event only when it is newer ([`Tx::advance`](crate::db::Tx::advance)), which
     /// keeps it right however the transport orders deliveries.
     async fn handle_at(&self, event: &Event, _position: Option<i64>) -> Result<(), HandlerError> {
         self.handle(event).await

@@ -1,10 +1,9 @@
 //! The platform's event tables and all their SQL, on both databases.
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, SqliteConnection};
 
 use super::Event;
-use crate::db::{sqlite_write, Database};
+use crate::db::{query, Database, Tx};
 
 const SQLITE_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS agora_outbox (
@@ -143,41 +142,67 @@ pub async fn migrate(db: &Database) -> Result<(), sqlx::Error> {
 
 const INSERT_OUTBOX: &str = "INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) VALUES ($1, $2, $3, $4, $5)";
 
-/// Writes `event` to the outbox inside the caller's SQLite transaction.
-pub async fn enqueue_sqlite(tx: &mut SqliteConnection, event: &Event) -> Result<(), sqlx::Error> {
-    sqlx::query(INSERT_OUTBOX)
-        .bind(event.id.to_string())
-        .bind(&event.event_type)
-        .bind(&event.subject)
-        .bind(envelope_json(event)?)
-        .bind(event.time.to_rfc3339())
-        .execute(tx)
-        .await?;
-    Ok(())
-}
+impl Tx {
+    /// Writes `event` to the outbox inside this transaction.
+    ///
+    /// On PostgreSQL an advisory lock, held until the transaction ends, makes outbox writers
+    /// commit in `seq` order; without it a reader could see seq 11 committed before seq 10 and
+    /// move its cursor past an event it never saw. (SQLite's write transactions are serial.)
+    ///
+    /// Call it after the transaction's last row write, just before commit. The lock is one for the
+    /// whole database: a transaction that holds it and then waits for a row deadlocks against one
+    /// that holds that row and waits for the lock.
+    pub async fn enqueue(&mut self, event: &Event) -> Result<(), sqlx::Error> {
+        if let Tx::Postgres(_) = self {
+            query("SELECT pg_advisory_xact_lock(7140002)")
+                .execute(&mut *self)
+                .await?;
+        }
+        query(INSERT_OUTBOX)
+            .bind(event.id.to_string())
+            .bind(&event.event_type)
+            .bind(&event.subject)
+            .bind(envelope_json(event)?)
+            .bind(event.time)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
 
-/// Writes `event` to the outbox inside the caller's PostgreSQL transaction.
-///
-/// The advisory lock, held until the transaction ends, makes outbox writers commit in `seq`
-/// order; without it a reader could see seq 11 committed before seq 10 and move its cursor past an
-/// event it never saw.
-///
-/// Call it after the transaction's last row write, just before commit. The lock is one for the
-/// whole database: a transaction that holds it and then waits for a row deadlocks against one
-/// that holds that row and waits for the lock.
-pub async fn enqueue_postgres(tx: &mut PgConnection, event: &Event) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7140002)")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(INSERT_OUTBOX)
-        .bind(event.id.to_string())
-        .bind(&event.event_type)
-        .bind(&event.subject)
-        .bind(envelope_json(event)?)
-        .bind(event.time)
-        .execute(tx)
-        .await?;
-    Ok(())
+    /// Records that `consumer` handled `event` inside this transaction. `false` means it was
+    /// handled before: the caller applies nothing and commits.
+    pub async fn claim(&mut self, consumer: &str, event: &Event) -> Result<bool, sqlx::Error> {
+        let done = query(CLAIM)
+            .bind(consumer)
+            .bind(event.id.to_string())
+            .bind(Utc::now())
+            .execute(self)
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// For a consumer that keeps the latest state of each subject: records, inside this
+    /// transaction, that `consumer` has applied `event`'s subject up to `position` (its place in
+    /// the producer's outbox, which follows commit order). `false` means a newer event of that
+    /// subject was applied already: the caller applies nothing (an older state must not
+    /// overwrite a newer one, whatever order the transport delivered them in). On PostgreSQL two
+    /// replicas advancing one subject at once queue on its row, and the second sees what the
+    /// first committed.
+    pub async fn advance(
+        &mut self,
+        consumer: &str,
+        event: &Event,
+        position: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = query(ADVANCE)
+            .bind(consumer)
+            .bind(&event.source)
+            .bind(&event.subject)
+            .bind(position)
+            .execute(self)
+            .await?;
+        Ok(done == 1)
+    }
 }
 
 fn envelope_json(event: &Event) -> Result<String, sqlx::Error> {
@@ -201,22 +226,11 @@ pub async fn read_after(
     position: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = match db {
-        Database::Sqlite(pool) => {
-            sqlx::query_as(READ_AFTER)
-                .bind(position)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }
-        Database::Postgres(pool) => {
-            sqlx::query_as(READ_AFTER)
-                .bind(position)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }
-    };
+    let rows: Vec<(i64, String)> = query(READ_AFTER)
+        .bind(position)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     rows.into_iter()
         .map(|(seq, envelope)| {
             serde_json::from_str(&envelope)
@@ -231,77 +245,7 @@ pub async fn read_after(
 
 const CLAIM: &str = "INSERT INTO agora_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
-/// Records that `consumer` handled `event` inside the caller's SQLite transaction. `false` means
-/// it was handled before: the caller applies nothing and commits.
-pub async fn claim_sqlite(
-    tx: &mut SqliteConnection,
-    consumer: &str,
-    event: &Event,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(CLAIM)
-        .bind(consumer)
-        .bind(event.id.to_string())
-        .bind(Utc::now().to_rfc3339())
-        .execute(tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// [`claim_sqlite`] for PostgreSQL.
-pub async fn claim_postgres(
-    tx: &mut PgConnection,
-    consumer: &str,
-    event: &Event,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(CLAIM)
-        .bind(consumer)
-        .bind(event.id.to_string())
-        .bind(Utc::now())
-        .execute(tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 const ADVANCE: &str = "INSERT INTO agora_subject_positions (consumer, producer, subject, position) VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, producer, subject) DO UPDATE SET position = excluded.position WHERE agora_subject_positions.position < excluded.position";
-
-/// For a consumer that keeps the latest state of each subject: records, inside the caller's
-/// SQLite transaction, that `consumer` has applied `event`'s subject up to `position` (its place
-/// in the producer's outbox, which follows commit order). `false` means a newer event of that
-/// subject was applied already: the caller applies nothing (an older state must not overwrite a
-/// newer one, whatever order the transport delivered them in).
-pub async fn advance_sqlite(
-    tx: &mut SqliteConnection,
-    consumer: &str,
-    event: &Event,
-    position: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(ADVANCE)
-        .bind(consumer)
-        .bind(&event.source)
-        .bind(&event.subject)
-        .bind(position)
-        .execute(tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// [`advance_sqlite`] for PostgreSQL. Two replicas advancing one subject at once queue on its row,
-/// and the second sees what the first committed.
-pub async fn advance_postgres(
-    tx: &mut PgConnection,
-    consumer: &str,
-    event: &Event,
-    position: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(ADVANCE)
-        .bind(consumer)
-        .bind(&event.source)
-        .bind(&event.subject)
-        .bind(position)
-        .execute(tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
 
 const READ_CURSOR: &str =
     "SELECT position FROM agora_cursors WHERE consumer = $1 AND producer = $2";
@@ -309,22 +253,11 @@ const WRITE_CURSOR: &str = "INSERT INTO agora_cursors (consumer, producer, posit
 
 /// Where `consumer` is in `producer`'s feed; 0 before the first event.
 pub async fn cursor(db: &Database, consumer: &str, producer: &str) -> Result<i64, sqlx::Error> {
-    let row: Option<(i64,)> = match db {
-        Database::Sqlite(pool) => {
-            sqlx::query_as(READ_CURSOR)
-                .bind(consumer)
-                .bind(producer)
-                .fetch_optional(pool)
-                .await?
-        }
-        Database::Postgres(pool) => {
-            sqlx::query_as(READ_CURSOR)
-                .bind(consumer)
-                .bind(producer)
-                .fetch_optional(pool)
-                .await?
-        }
-    };
+    let row: Option<(i64,)> = query(READ_CURSOR)
+        .bind(consumer)
+        .bind(producer)
+        .fetch_optional(db)
+        .await?;
     Ok(row.map_or(0, |(p,)| p))
 }
 
@@ -334,26 +267,14 @@ pub async fn set_cursor(
     producer: &str,
     position: i64,
 ) -> Result<(), sqlx::Error> {
-    match db {
-        Database::Sqlite(pool) => {
-            let mut tx = sqlite_write(pool).await?;
-            sqlx::query(WRITE_CURSOR)
-                .bind(consumer)
-                .bind(producer)
-                .bind(position)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Database::Postgres(pool) => {
-            sqlx::query(WRITE_CURSOR)
-                .bind(consumer)
-                .bind(producer)
-                .bind(position)
-                .execute(pool)
-                .await?;
-        }
-    }
+    let mut tx = db.begin_write().await?;
+    query(WRITE_CURSOR)
+        .bind(consumer)
+        .bind(producer)
+        .bind(position)
+        .execute(&mut tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -382,62 +303,24 @@ pub async fn add_dead_letter(
     position: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     let envelope = envelope_json(event)?;
-    match db {
-        Database::Sqlite(pool) => {
-            let mut tx = sqlite_write(pool).await?;
-            sqlx::query(INSERT_DEAD)
-                .bind(consumer)
-                .bind(event.id.to_string())
-                .bind(envelope)
-                .bind(error)
-                .bind(attempts)
-                .bind(Utc::now().to_rfc3339())
-                .bind(position)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Database::Postgres(pool) => {
-            sqlx::query(INSERT_DEAD)
-                .bind(consumer)
-                .bind(event.id.to_string())
-                .bind(envelope)
-                .bind(error)
-                .bind(attempts)
-                .bind(Utc::now())
-                .bind(position)
-                .execute(pool)
-                .await?;
-        }
-    }
+    let mut tx = db.begin_write().await?;
+    query(INSERT_DEAD)
+        .bind(consumer)
+        .bind(event.id.to_string())
+        .bind(envelope)
+        .bind(error)
+        .bind(attempts)
+        .bind(Utc::now())
+        .bind(position)
+        .execute(&mut tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 pub async fn dead_letters(db: &Database, consumer: &str) -> Result<Vec<DeadLetter>, sqlx::Error> {
     type Row = (String, String, String, i32, DateTime<Utc>, Option<i64>);
-    let rows: Vec<Row> = match db {
-        Database::Sqlite(pool) => {
-            let rows: Vec<(String, String, String, i32, String, Option<i64>)> =
-                sqlx::query_as(LIST_DEAD)
-                    .bind(consumer)
-                    .fetch_all(pool)
-                    .await?;
-            rows.into_iter()
-                .map(|(c, e, err, a, at, position)| {
-                    let at = DateTime::parse_from_rfc3339(&at)
-                        .map(|t| t.with_timezone(&Utc))
-                        .unwrap_or_default();
-                    (c, e, err, a, at, position)
-                })
-                .collect()
-        }
-        Database::Postgres(pool) => {
-            sqlx::query_as(LIST_DEAD)
-                .bind(consumer)
-                .fetch_all(pool)
-                .await?
-        }
-    };
+    let rows: Vec<Row> = query(LIST_DEAD).bind(consumer).fetch_all(db).await?;
     rows.into_iter()
         .map(
             |(consumer, envelope, error, attempts, created_at, position)| {
@@ -462,24 +345,13 @@ pub async fn remove_dead_letter(
     consumer: &str,
     event_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = match db {
-        Database::Sqlite(pool) => {
-            let mut tx = sqlite_write(pool).await?;
-            let done = sqlx::query(DELETE_DEAD)
-                .bind(consumer)
-                .bind(event_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            done.rows_affected()
-        }
-        Database::Postgres(pool) => sqlx::query(DELETE_DEAD)
-            .bind(consumer)
-            .bind(event_id)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-    };
+    let mut tx = db.begin_write().await?;
+    let done = query(DELETE_DEAD)
+        .bind(consumer)
+        .bind(event_id)
+        .execute(&mut tx)
+        .await?;
+    tx.commit().await?;
     Ok(done == 1)
 }
 
@@ -489,24 +361,12 @@ const PRUNED: &str = "SELECT up_to FROM agora_outbox_pruned WHERE id = 1";
 /// Records where a reader of this producer's feed is (the `after` of its latest request), so that
 /// pruning keeps what it has not read.
 pub async fn saw_reader(db: &Database, reader: &str, position: i64) -> Result<(), sqlx::Error> {
-    match db {
-        Database::Sqlite(pool) => {
-            sqlx::query(SAW_READER)
-                .bind(reader)
-                .bind(position)
-                .bind(Utc::now().to_rfc3339())
-                .execute(pool)
-                .await?;
-        }
-        Database::Postgres(pool) => {
-            sqlx::query(SAW_READER)
-                .bind(reader)
-                .bind(position)
-                .bind(Utc::now())
-                .execute(pool)
-                .await?;
-        }
-    }
+    query(SAW_READER)
+        .bind(reader)
+        .bind(position)
+        .bind(Utc::now())
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -524,10 +384,7 @@ pub async fn head(db: &Database) -> Result<i64, sqlx::Error> {
 /// The last outbox position pruning has deleted (0 when none): a reader after an earlier position
 /// has missed events.
 pub async fn pruned_up_to(db: &Database) -> Result<i64, sqlx::Error> {
-    let row: Option<(i64,)> = match db {
-        Database::Sqlite(pool) => sqlx::query_as(PRUNED).fetch_optional(pool).await?,
-        Database::Postgres(pool) => sqlx::query_as(PRUNED).fetch_optional(pool).await?,
-    };
+    let row: Option<(i64,)> = query(PRUNED).fetch_optional(db).await?;
     Ok(row.map_or(0, |(p,)| p))
 }
 
@@ -546,34 +403,16 @@ pub async fn prune_outbox(
     const DELETE: &str = "DELETE FROM agora_outbox WHERE seq <= $1";
     const MARK: &str = "INSERT INTO agora_outbox_pruned (id, up_to) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET up_to = excluded.up_to WHERE agora_outbox_pruned.up_to < excluded.up_to";
     let up_to = up_to.unwrap_or(i64::MAX);
-    let done = match db {
-        Database::Sqlite(pool) => {
-            let mut tx = sqlite_write(pool).await?;
-            // SQLite keeps the time as RFC 3339 text, which sorts like the instant it names.
-            let (last,): (Option<i64>,) = sqlx::query_as(LAST)
-                .bind(before.to_rfc3339())
-                .bind(up_to)
-                .fetch_one(&mut *tx)
-                .await?;
-            let Some(last) = last else { return Ok(0) };
-            let done = sqlx::query(DELETE).bind(last).execute(&mut *tx).await?;
-            sqlx::query(MARK).bind(last).execute(&mut *tx).await?;
-            tx.commit().await?;
-            done.rows_affected()
-        }
-        Database::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            let (last,): (Option<i64>,) = sqlx::query_as(LAST)
-                .bind(before)
-                .bind(up_to)
-                .fetch_one(&mut *tx)
-                .await?;
-            let Some(last) = last else { return Ok(0) };
-            let done = sqlx::query(DELETE).bind(last).execute(&mut *tx).await?;
-            sqlx::query(MARK).bind(last).execute(&mut *tx).await?;
-            tx.commit().await?;
-            done.rows_affected()
-        }
-    };
+    let mut tx = db.begin_write().await?;
+    // SQLite keeps the time as RFC 3339 text, which sorts like the instant it names.
+    let (last,): (Option<i64>,) = query(LAST)
+        .bind(before)
+        .bind(up_to)
+        .fetch_one(&mut tx)
+        .await?;
+    let Some(last) = last else { return Ok(0) };
+    let done = query(DELETE).bind(last).execute(&mut tx).await?;
+    query(MARK).bind(last).execute(&mut tx).await?;
+    tx.commit().await?;
     Ok(done)
 }

@@ -3,7 +3,7 @@
 //! the RabbitMQ relay over that outbox (the producer restarted) until killed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use platform::db::{sqlite_write, Database};
+use platform::db::Database;
 use platform::events::{store, Event, Events};
 use serde_json::{json, Map, Value};
 use sqlx::migrate::Migrator;
@@ -21,18 +21,9 @@ async fn main() {
     match mode.as_str() {
         "commit" => {
             let event = Event::new("test", "thing_happened", "crash", json!({"n": 1}));
-            match &db {
-                Database::Sqlite(pool) => {
-                    let mut tx = sqlite_write(pool).await.unwrap();
-                    store::enqueue_sqlite(&mut tx, &event).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
-                Database::Postgres(pool) => {
-                    let mut tx = pool.begin().await.unwrap();
-                    store::enqueue_postgres(&mut tx, &event).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
-            }
+            let mut tx = db.begin_write().await.unwrap();
+            tx.enqueue(&event).await.unwrap();
+            tx.commit().await.unwrap();
             println!("committed {}", event.id);
         }
         "relay" => {

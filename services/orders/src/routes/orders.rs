@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 use crate::clients::Product;
 use crate::domain::{self, Address, Status, Step, MAX_LINES, MAX_QUANTITY};
 use crate::error::ApiError;
-use crate::saga::order_event;
 use crate::storage::{Change, Filter, LineRow, Order, OrderRow, Placed};
+use crate::workflow::order_event;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

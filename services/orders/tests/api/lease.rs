@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use orders::domain::Step;
-use orders::saga::Saga;
 use orders::storage::{self, Change, LineRow, Order, OrderRow, Placed, Store};
+use orders::workflow::Saga;
 use platform::events::Event;
 use serde_json::{json, Map};
 use testkit::TestDatabase;

@@ -55,7 +55,7 @@ async fn a_page_of_orders_comes_back_with_every_line_and_history_entry_of_each()
                 (Some(Step::Reserve), Status::Confirmed),
                 (None, Status::Shipped),
             ] {
-                let event = orders::saga::order_event(order, status, "test", json!({}));
+                let event = orders::workflow::order_event(order, status, "test", json!({}));
                 let change = Change {
                     owner: None,
                     from_step: from,

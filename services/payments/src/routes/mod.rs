@@ -1,2 +1,3 @@
 pub mod payments;
+pub mod views;
 pub mod webhooks;

@@ -18,8 +18,8 @@ use utoipa_axum::routes;
 
 use crate::domain::{self, Status};
 use crate::error::ApiError;
+use crate::routes::views::{PaymentView, RefundView};
 use crate::storage::{GatewayCall, Payment, Refund};
-use crate::views::{PaymentView, RefundView};
 use crate::AppState;
 
 pub const WRITE_SCOPE: &str = "payments:write";

@@ -1,43 +1,71 @@
-//! The catalog's storage: one trait, a SQLite and a PostgreSQL implementation. All SQL lives in
-//! this module; SQL that both dialects accept is written once here.
+//! The catalog's storage: one trait, implemented once over either database (`platform::db`). All
+//! SQL lives in this module; SQL that both dialects accept is written once here, search per
+//! dialect in `sqlite.rs` and `postgres.rs`.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::Database;
+use platform::db::{query, Database, Tx};
 use platform::events::Event;
+use platform::service::Migrations;
 use serde::{Deserialize, Serialize};
-use sqlx::migrate::Migrator;
 use sqlx::QueryBuilder;
 
 use crate::domain::{Attributes, CategoryName, Description, Money, ProductName, Sku, Slug};
 
-/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue`,
-/// `$claim` and `$advance` are the platform's outbox, inbox and subject-position functions for the
-/// dialect. Each backend adds what differs: `index`/`unindex` (the SQLite full-text table) and
-/// `search_rows`.
-macro_rules! backend {
-    ($store:ty, $conn:ty, $begin:expr, $enqueue:path, $claim:path, $advance:path) => {
-        impl $store {
-            async fn fetch_product(tx: &mut $conn, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
-                sqlx::query_as(&select_product()).bind(id).fetch_optional(tx).await
-            }
+/// The one store, over either database. What differs between the dialects is search
+/// (`sqlite.rs`: an FTS5 table kept in step; `postgres.rs`: a generated `tsvector`).
+pub struct DbStore {
+    db: Database,
+}
 
-            async fn ancestors(tx: &mut $conn, slug: &str) -> Result<Vec<String>, sqlx::Error> {
-                let rows: Vec<(String,)> = sqlx::query_as(ANCESTORS).bind(slug).fetch_all(tx).await?;
-                Ok(rows.into_iter().map(|(s,)| s).collect())
-            }
+/// The store over a connected, migrated database.
+pub fn open(db: Database) -> Arc<dyn Store> {
+    Arc::new(DbStore { db })
+}
+
+impl DbStore {
+    async fn fetch_product(tx: &mut Tx, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+        query(select_product()).bind(id).fetch_optional(tx).await
+    }
+
+    async fn ancestors(tx: &mut Tx, slug: &str) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = query(ANCESTORS).bind(slug).fetch_all(tx).await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+
+    /// Keeps the search index in step with `row` (SQLite only: PostgreSQL generates its column).
+    async fn index(tx: &mut Tx, row: &ProductRow) -> Result<(), sqlx::Error> {
+        match tx {
+            Tx::Sqlite(tx) => sqlite::index(tx, row).await,
+            Tx::Postgres(_) => Ok(()),
         }
+    }
+
+    async fn unindex(tx: &mut Tx, id: &str) -> Result<(), sqlx::Error> {
+        match tx {
+            Tx::Sqlite(tx) => sqlite::unindex(tx, id).await,
+            Tx::Postgres(_) => Ok(()),
+        }
+    }
+
+    async fn search_rows(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        Ok(match &self.db {
+            Database::Sqlite(pool) => sqlite::search_rows(pool, q).await?,
+            Database::Postgres(pool) => postgres::search_rows(pool, q).await?,
+        })
+    }
+}
 
 #[async_trait]
-impl Store for $store {
+impl Store for DbStore {
     async fn create_category(&self, c: &NewCategory) -> Result<Category, StoreError> {
-        let mut tx = $begin(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         if let Some(parent) = &c.parent {
-            let found: Option<Category> = sqlx::query_as(SELECT_CATEGORY)
+            let found: Option<Category> = query(SELECT_CATEGORY)
                 .bind(parent.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
             if found.is_none() {
                 return Err(StoreError::Invalid {
@@ -46,13 +74,13 @@ impl Store for $store {
                 });
             }
         }
-        sqlx::query(INSERT_CATEGORY)
+        query(INSERT_CATEGORY)
             .bind(c.slug.as_str())
             .bind(&c.name.0)
             .bind(&c.description.0)
             .bind(c.parent.as_ref().map(Slug::as_str))
             .bind(Utc::now())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(|e| map_write_error(e, &format!("category `{}`", c.slug)))?;
         tx.commit().await?;
@@ -65,15 +93,13 @@ impl Store for $store {
     }
 
     async fn categories(&self) -> Result<Vec<Category>, StoreError> {
-        Ok(sqlx::query_as(SELECT_CATEGORIES)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(query(SELECT_CATEGORIES).fetch_all(&self.db).await?)
     }
 
     async fn category(&self, slug: &Slug) -> Result<Option<Category>, StoreError> {
-        Ok(sqlx::query_as(SELECT_CATEGORY)
+        Ok(query(SELECT_CATEGORY)
             .bind(slug.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?)
     }
 
@@ -82,10 +108,10 @@ impl Store for $store {
         slug: &Slug,
         patch: &CategoryPatch,
     ) -> Result<Category, StoreError> {
-        let mut tx = $begin(&self.pool).await?;
-        let current: Category = sqlx::query_as(SELECT_CATEGORY)
+        let mut tx = self.db.begin_write().await?;
+        let current: Category = query(SELECT_CATEGORY)
             .bind(slug.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(StoreError::NotFound)?;
         let parent = match &patch.parent {
@@ -117,37 +143,37 @@ impl Store for $store {
                 .map_or(current.description, |d| d.0.clone()),
             parent,
         };
-        sqlx::query(UPDATE_CATEGORY)
+        query(UPDATE_CATEGORY)
             .bind(&updated.slug)
             .bind(&updated.name)
             .bind(&updated.description)
             .bind(&updated.parent)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(updated)
     }
 
     async fn delete_category(&self, slug: &Slug) -> Result<(), StoreError> {
-        let mut tx = $begin(&self.pool).await?;
-        let (children,): (i64,) = sqlx::query_as(COUNT_CHILDREN)
+        let mut tx = self.db.begin_write().await?;
+        let (children,): (i64,) = query(COUNT_CHILDREN)
             .bind(slug.as_str())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?;
-        let (products,): (i64,) = sqlx::query_as(COUNT_PRODUCTS_IN)
+        let (products,): (i64,) = query(COUNT_PRODUCTS_IN)
             .bind(slug.as_str())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?;
         if children > 0 || products > 0 {
             return Err(StoreError::Conflict(format!(
                 "category `{slug}` has {children} subcategories and {products} products (deleted products count too)"
             )));
         }
-        let done = sqlx::query(DELETE_CATEGORY)
+        let done = query(DELETE_CATEGORY)
             .bind(slug.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         tx.commit().await?;
@@ -157,8 +183,8 @@ impl Store for $store {
     async fn create_product(&self, p: &NewProduct) -> Result<ProductRow, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let attributes = serde_json::to_string(&p.attributes.0).unwrap_or_else(|_| "{}".into());
-        let mut tx = $begin(&self.pool).await?;
-        sqlx::query(INSERT_PRODUCT)
+        let mut tx = self.db.begin_write().await?;
+        query(INSERT_PRODUCT)
             .bind(&id)
             .bind(p.sku.as_str())
             .bind(&p.name.0)
@@ -168,22 +194,22 @@ impl Store for $store {
             .bind(p.category.as_str())
             .bind(attributes)
             .bind(Utc::now())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(|e| map_write_error(e, &format!("a product with SKU {}", p.sku.as_str())))?;
         let row = Self::fetch_product(&mut tx, &id)
             .await?
             .ok_or(StoreError::NotFound)?;
         Self::index(&mut tx, &row).await?;
-        $enqueue(&mut tx, &product_event("product_created", &row)).await?;
+        tx.enqueue(&product_event("product_created", &row)).await?;
         tx.commit().await?;
         Ok(row)
     }
 
     async fn product(&self, id: &str) -> Result<Option<ProductRow>, StoreError> {
-        Ok(sqlx::query_as(&select_product())
+        Ok(query(select_product())
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?)
     }
 
@@ -193,7 +219,7 @@ impl Store for $store {
         expected: Option<i64>,
         patch: &ProductPatch,
     ) -> Result<ProductRow, StoreError> {
-        let mut tx = $begin(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let current = Self::fetch_product(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -214,7 +240,7 @@ impl Store for $store {
             Some(a) => serde_json::to_string(&a.0).unwrap_or_else(|_| "{}".into()),
             None => current.attributes.clone(),
         };
-        sqlx::query(UPDATE_PRODUCT)
+        query(UPDATE_PRODUCT)
             .bind(id)
             .bind(patch.name.as_ref().map_or(&current.name, |n| &n.0))
             .bind(
@@ -233,33 +259,33 @@ impl Store for $store {
             )
             .bind(attributes)
             .bind(Utc::now())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(|e| map_write_error(e, "that product"))?;
         let row = Self::fetch_product(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
         Self::index(&mut tx, &row).await?;
-        $enqueue(&mut tx, &product_event("product_updated", &row)).await?;
+        tx.enqueue(&product_event("product_updated", &row)).await?;
         if price_changed {
-            $enqueue(&mut tx, &product_event("price_changed", &row)).await?;
+            tx.enqueue(&product_event("price_changed", &row)).await?;
         }
         tx.commit().await?;
         Ok(row)
     }
 
     async fn delete_product(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = $begin(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         let row = Self::fetch_product(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        sqlx::query(DELETE_PRODUCT)
+        query(DELETE_PRODUCT)
             .bind(id)
             .bind(Utc::now())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         Self::unindex(&mut tx, id).await?;
-        $enqueue(&mut tx, &product_event("product_deleted", &row)).await?;
+        tx.enqueue(&product_event("product_deleted", &row)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -269,32 +295,30 @@ impl Store for $store {
     }
 
     async fn apply_availability(&self, event: &Event, a: &Availability) -> Result<(), StoreError> {
-        let mut tx = $begin(&self.pool).await?;
+        let mut tx = self.db.begin_write().await?;
         // Availability is the SKU's latest level: an older level delivered after a newer one
         // (replicas, redelivery) is claimed but changes nothing.
         let newer = match a.position {
-            Some(position) => $advance(&mut tx, crate::NAME, event, position).await?,
+            Some(position) => tx.advance(crate::NAME, event, position).await?,
             None => true,
         };
-        if $claim(&mut tx, crate::NAME, event).await? && newer {
+        if tx.claim(crate::NAME, event).await? && newer {
             let status = if a.available > 0 {
                 "in_stock"
             } else {
                 "out_of_stock"
             };
-            sqlx::query(UPDATE_AVAILABILITY)
+            query(UPDATE_AVAILABILITY)
                 .bind(&a.sku)
                 .bind(status)
                 .bind(a.available)
                 .bind(Utc::now())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
         Ok(())
     }
-}
-    };
 }
 
 /// A failed write as the API should see it: a taken SKU or slug, or an unknown category.
@@ -314,8 +338,12 @@ fn map_write_error(e: sqlx::Error, what: &str) -> StoreError {
 mod postgres;
 mod sqlite;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+/// The service's schema per dialect, and the platform's event tables.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+    events: true,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -491,23 +519,13 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Connects to `url`, migrates it and opens the store (tests use a store on its own this way).
 pub async fn connect(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<(Arc<dyn Store>, Database)> {
-    let db = Database::connect(
-        url,
-        max_connections,
-        &SQLITE_MIGRATIONS,
-        &POSTGRES_MIGRATIONS,
-    )
-    .await?;
-    platform::events::store::migrate(&db).await?;
-    let store: Arc<dyn Store> = match &db {
-        Database::Sqlite(pool) => Arc::new(sqlite::SqliteStore::new(pool.clone())),
-        Database::Postgres(pool) => Arc::new(postgres::PostgresStore::new(pool.clone())),
-    };
-    Ok((store, db))
+    let db = platform::service::connect_url(url, max_connections, &MIGRATIONS).await?;
+    Ok((open(db.clone()), db))
 }
 
 // SQL both dialects share.

@@ -16,14 +16,14 @@ use platform::error::Problem;
 use platform::events::Event;
 use serde_json::json;
 
+use crate::clients::{Authorization, CardError, GatewayError, Intent, PaymentGateway};
 use crate::domain::Status;
 use crate::error::ApiError;
-use crate::gateway::{Authorization, CardError, GatewayError, Intent, PaymentGateway};
+use crate::routes::views::PaymentView;
 use crate::storage::{
     Created, GatewayCall, Payment, Refund, RefundBegun, Store, StoreError, REFUND_FAILED,
     REFUND_PENDING, REFUND_SUCCEEDED,
 };
-use crate::views::PaymentView;
 
 pub struct Payments {
     pub store: Arc<dyn Store>,

@@ -48,7 +48,7 @@ impl Email {
 }
 
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../../data/common-passwords.txt")
+    include_str!("../data/common-passwords.txt")
         .lines()
         .collect()
 });
