@@ -32,7 +32,7 @@ def free(p):
     finally: s.close()
 while True:
     b = random.randrange(20000, 40000)
-    if all(free(b + k) for k in range(7)): print(b); break')
+    if all(free(b + k) for k in range(8)): print(b); break')
   "$CARGO_TARGET_DIR/debug/agora" up --port "$AGORA_BASE" --data-dir "$AGORA_DATA" "$@" >"$AGORA_DATA/up.log" 2>&1 &
   AGORA_UP_PID=$!
   trap stop_platform EXIT
