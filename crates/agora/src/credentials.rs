@@ -12,6 +12,38 @@ use crate::services::ServiceName;
 pub const ADMIN_USERNAME: &str = "admin";
 const DEFAULT_ADMIN_EMAIL: &str = "admin@agora.local";
 
+pub const DEMO_USERNAME: &str = "demo";
+
+/// The demo shopper the demo seed leaves with a cart: from `<data-dir>/demo-credentials`, else
+/// generated and written there.
+pub struct DemoShopper {
+    pub password: String,
+    pub file: PathBuf,
+}
+
+impl DemoShopper {
+    pub fn resolve(data_dir: &Path) -> anyhow::Result<Self> {
+        let file = data_dir.join("demo-credentials");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Some(password) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("password:").map(|v| v.trim().to_owned()))
+            {
+                return Ok(Self { password, file });
+            }
+        }
+        // The users service refuses a password containing the username.
+        let password = std::iter::repeat_with(|| random_secret(24))
+            .find(|p| !p.to_lowercase().contains(DEMO_USERNAME))
+            .unwrap_or_default();
+        let text = format!(
+            "# The demo shopper, created by `agora up --seed demo`. Keep this file private.\nusername: {DEMO_USERNAME}\npassword: {password}\n"
+        );
+        write_private(&file, &text)?;
+        Ok(Self { password, file })
+    }
+}
+
 /// The first admin's login, from `AGORA_ADMIN_EMAIL`/`AGORA_ADMIN_PASSWORD`, else from
 /// `<data-dir>/admin-credentials`, else generated and written there.
 pub struct AdminCredentials {

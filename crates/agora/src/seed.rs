@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::credentials::{AdminCredentials, ADMIN_USERNAME};
+use crate::credentials::{AdminCredentials, DemoShopper, ADMIN_USERNAME, DEMO_USERNAME};
 use crate::services::ServiceName;
 
 const DEMO_CATALOG: &str = include_str!("../data/demo-catalog.json");
@@ -150,20 +150,106 @@ async fn stock_demo(
     Ok(stocked)
 }
 
-async fn admin_token(http: &reqwest::Client, target: &Target) -> anyhow::Result<String> {
+/// Registers the demo shopper (unless registered already) and leaves two products in their cart,
+/// so that a new user sees a cart at once. The cart is added to through the carts service once its
+/// catalog projection has the products (it follows products' events, moments behind).
+pub async fn demo_shopper(target: &Target, shopper: &DemoShopper) -> anyhow::Result<String> {
+    let http = client()?;
+    let registered = http
+        .post(target.url(ServiceName::Users, "/users"))
+        .json(&json!({"username": DEMO_USERNAME, "email": "demo@agora.local", "password": shopper.password}))
+        .send()
+        .await?;
+    if !matches!(
+        registered.status(),
+        StatusCode::CREATED | StatusCode::CONFLICT
+    ) {
+        anyhow::bail!(
+            "registering the demo shopper answered {}",
+            registered.status()
+        );
+    }
+    let token = login(&http, target, DEMO_USERNAME, &shopper.password).await?;
+    let cart: Value = http
+        .post(target.url(ServiceName::Carts, "/carts"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = cart["cart"]["id"].as_str().unwrap_or_default().to_owned();
+    if cart["cart"]["item_count"].as_i64().unwrap_or(0) > 0 {
+        return Ok(format!("{DEMO_USERNAME}'s cart was there already"));
+    }
+    let listing: Value = http
+        .get(target.url(
+            ServiceName::Products,
+            "/products?in_stock=true&limit=2&sort=price",
+        ))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let products: Vec<String> = listing["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|p| p["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for product in &products {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let added = http
+                .post(target.url(ServiceName::Carts, &format!("/carts/{id}/items")))
+                .bearer_auth(&token)
+                .json(&json!({"product_id": product, "quantity": 1}))
+                .send()
+                .await?;
+            if added.status().is_success() {
+                break;
+            }
+            // 422: carts has not seen the product's event yet.
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("adding to the demo cart answered {}", added.status());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(format!(
+        "{DEMO_USERNAME} has {} products in their cart (password in {})",
+        products.len(),
+        shopper.file.display()
+    ))
+}
+
+async fn login(
+    http: &reqwest::Client,
+    target: &Target,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
     let response = http
         .post(target.url(ServiceName::Users, "/auth/login"))
-        .json(&json!({"login": ADMIN_USERNAME, "password": target.password()?}))
+        .json(&json!({"login": username, "password": password}))
         .send()
         .await?;
     if !response.status().is_success() {
-        anyhow::bail!("admin login failed with {}", response.status());
+        anyhow::bail!("{username}'s login failed with {}", response.status());
     }
     let body: Value = response.json().await?;
     body["access_token"]
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("the login answer has no access_token"))
+}
+
+async fn admin_token(http: &reqwest::Client, target: &Target) -> anyhow::Result<String> {
+    login(http, target, ADMIN_USERNAME, &target.password()?).await
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {

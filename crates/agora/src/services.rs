@@ -14,17 +14,19 @@ pub enum ServiceName {
     PaymentGatewaySim,
     Payments,
     Orders,
+    Carts,
 }
 
 impl ServiceName {
     /// Start order: the gateway last, in front of services that are already up.
-    pub const ALL: [ServiceName; 7] = [
+    pub const ALL: [ServiceName; 8] = [
         ServiceName::Users,
         ServiceName::Products,
         ServiceName::Inventory,
         ServiceName::PaymentGatewaySim,
         ServiceName::Payments,
         ServiceName::Orders,
+        ServiceName::Carts,
         ServiceName::Gateway,
     ];
 
@@ -37,6 +39,7 @@ impl ServiceName {
             ServiceName::PaymentGatewaySim => payment_gateway_sim::NAME,
             ServiceName::Payments => payments::NAME,
             ServiceName::Orders => orders::NAME,
+            ServiceName::Carts => carts::NAME,
         }
     }
 
@@ -49,6 +52,7 @@ impl ServiceName {
             ServiceName::PaymentGatewaySim => payment_gateway_sim::DEFAULT_PORT,
             ServiceName::Payments => payments::DEFAULT_PORT,
             ServiceName::Orders => orders::DEFAULT_PORT,
+            ServiceName::Carts => carts::DEFAULT_PORT,
         }
     }
 
@@ -66,6 +70,8 @@ impl ServiceName {
             | ServiceName::PaymentGatewaySim => &[],
             // Each follows the other's event feed.
             ServiceName::Products | ServiceName::Inventory => &["events:read"],
+            // Follows the catalog, stock and confirmed orders.
+            ServiceName::Carts => &["events:read"],
             // The checkout holds stock and takes payments.
             ServiceName::Orders => &["inventory:reserve", "payments:write", "events:read"],
         }
@@ -151,6 +157,11 @@ async fn run(
         ServiceName::Orders => {
             let app = orders::Application::build(orders::Config::load(overrides)?).await?;
             tracing::info!(port = app.port(), "orders listening");
+            app.run(shutdown).await
+        }
+        ServiceName::Carts => {
+            let app = carts::Application::build(carts::Config::load(overrides)?).await?;
+            tracing::info!(port = app.port(), "carts listening");
             app.run(shutdown).await
         }
     }

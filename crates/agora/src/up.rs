@@ -257,6 +257,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         products_url: local(ServiceName::Products),
         inventory_url: local(ServiceName::Inventory),
         payments_url: local(ServiceName::Payments),
+        orders_url: local(ServiceName::Orders),
+        carts_url: local(ServiceName::Carts),
         databases: &databases,
         events: match args.events {
             EventsChoice::Feed => None,
@@ -313,7 +315,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.seed == SeedChoice::Demo {
         let target = seed::Target::local(args.port, &admin);
         match seed::demo_if_empty(&target).await {
-            Ok(Some(report)) => println!("  ✓ demo catalog: {report}"),
+            Ok(Some(report)) => {
+                println!("  ✓ demo catalog: {report}");
+                // One demo user with a cart, so a new user sees the cart at once.
+                let shopped = match credentials::DemoShopper::resolve(&data_dir) {
+                    Ok(shopper) => seed::demo_shopper(&target, &shopper).await,
+                    Err(e) => Err(e),
+                };
+                match shopped {
+                    Ok(report) => println!("  ✓ demo shopper: {report}"),
+                    Err(e) => println!("  ! demo shopper failed: {e:#}"),
+                }
+            }
             Ok(None) => println!("  ✓ catalog already has products; demo seed skipped"),
             Err(e) => println!("  ! demo seed failed: {e:#}"),
         }
@@ -371,6 +384,8 @@ struct Launch<'a> {
     products_url: String,
     inventory_url: String,
     payments_url: String,
+    orders_url: String,
+    carts_url: String,
     /// Per service, its PostgreSQL URL (none: SQLite in the data dir).
     databases: &'a HashMap<ServiceName, String>,
     /// With RabbitMQ: the broker's URL and the exchange.
@@ -395,6 +410,8 @@ impl Launch<'_> {
             .env("AGORA_PRODUCTS_URL", &self.products_url)
             .env("AGORA_INVENTORY_URL", &self.inventory_url)
             .env("AGORA_PAYMENTS_URL", &self.payments_url)
+            .env("AGORA_ORDERS_URL", &self.orders_url)
+            .env("AGORA_CARTS_URL", &self.carts_url)
             .env("AGORA_LAUNCHER_PID", std::process::id().to_string())
             .env("AGORA_LOG_FORMAT", "json")
             // The server's URL is the launcher's; each service gets only its own database's.

@@ -19,8 +19,8 @@ use testkit::eventually;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The gateway's port and the six after it.
-const PORTS: u16 = 6;
+/// The gateway's port and the seven after it.
+const PORTS: u16 = 7;
 
 struct Platform {
     /// The launcher, when this test started the platform (`None`: attached to a running one).
@@ -44,7 +44,7 @@ fn free_base_port() -> u16 {
         .find(|&base| {
             (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
         })
-        .expect("seven free ports in a row")
+        .expect("eight free ports in a row")
 }
 
 /// How `agora up` is started for one run.
@@ -799,4 +799,228 @@ async fn deployed_orders_survive_a_killed_orders_container() {
         "AGORA_E2E_KILL_ORDERS and AGORA_E2E_START_ORDERS say how to kill and start orders"
     );
     crash_mid_saga(&p).await;
+}
+
+#[tokio::test]
+async fn a_guest_cart_is_merged_at_login_reviewed_after_a_price_change_and_checked_out() {
+    for stack in stacks() {
+        eprintln!("stack: {}", stack.name);
+        cart_journey(&Platform::start(&stack).await).await;
+    }
+}
+
+/// A call on a cart through the gateway, as a guest (`secret`) and/or a user (`token`).
+fn cart_call(
+    p: &Platform,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    secret: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut r = p.http.request(method, p.gateway(path));
+    if let Some(token) = token {
+        r = r.bearer_auth(token);
+    }
+    if let Some(secret) = secret {
+        r = r.header("X-Cart-Secret", secret);
+    }
+    r
+}
+
+async fn checkout(p: &Platform, token: &str, cart: &str, method: &str) -> (u16, Value) {
+    let r = p
+        .http
+        .post(p.gateway("/api/orders"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+        .json(&json!({"cart_id": cart, "payment_method": method,
+            "shipping_address": {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington",
+                "postal_code": "22202", "country": "US"}}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn cart_journey(p: &Platform) {
+    use reqwest::Method;
+    let products = [
+        p.product("turntable", 5).await,
+        p.product("earbuds", 5).await,
+        p.product("docking", 5).await,
+    ];
+    let quantities = [1, 2, 1];
+
+    // A guest starts a cart and adds three products: once carts' projection has them in stock
+    // (products' and inventory's events reach carts through the event transport).
+    let r = cart_call(p, Method::POST, "/api/carts", None, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let guest = created["cart"]["id"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    for ((id, _, _), quantity) in products.iter().zip(quantities) {
+        let r = cart_call(
+            p,
+            Method::POST,
+            &format!("/api/carts/{guest}/items"),
+            None,
+            Some(&secret),
+        )
+        .json(&json!({"product_id": id, "quantity": quantity}))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let guest_path = format!("/api/carts/{guest}");
+    eventually(Duration::from_secs(30), || async {
+        let cart: Value = cart_call(p, Method::GET, &guest_path, None, Some(&secret))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = cart["items"].as_array().cloned().unwrap_or_default();
+        if items.len() == 3 && items.iter().all(|l| l["availability"] == "in_stock") {
+            Ok(())
+        } else {
+            Err(format!("the stock levels did not reach carts: {cart}"))
+        }
+    })
+    .await;
+    // Without its secret the cart does not exist.
+    let r = cart_call(p, Method::GET, &guest_path, None, Some("guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // The guest registers and logs in; the guest cart merges into the user's cart.
+    let ada = p.customer().await;
+    let r = cart_call(
+        p,
+        Method::POST,
+        &format!("{guest_path}/merge"),
+        Some(&ada),
+        Some(&secret),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let merged: Value = r.json().await.unwrap();
+    let cart = merged["cart"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(merged["cart"]["owner"], "user");
+    assert_eq!(merged["cart"]["item_count"], 4, "{merged}");
+    let cart_path = format!("/api/carts/{cart}");
+
+    // A price changes in the catalog: the line is flagged, and checkout is refused naming it.
+    let (repriced, _, old_price) = &products[1];
+    let new_price = old_price + 500;
+    let r = p
+        .http
+        .patch(p.gateway(&format!("/api/products/{repriced}")))
+        .bearer_auth(&p.admin)
+        .json(&json!({"price": {"amount": new_price, "currency": "EUR"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    eventually(Duration::from_secs(30), || async {
+        let cart = p.get(&ada, &cart_path).await;
+        if cart["needs_review"] == json!([repriced]) {
+            Ok(())
+        } else {
+            Err(format!("the price change did not reach the cart: {cart}"))
+        }
+    })
+    .await;
+    let (status, refused) = checkout(p, &ada, &cart, "pm_card_visa").await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://agora.dev/problems/cart-needs-review"
+    );
+    assert_eq!(refused["lines"][0]["product_id"], repriced.as_str());
+    assert_eq!(refused["lines"][0]["flags"][0]["kind"], "price_changed");
+    assert_eq!(
+        refused["lines"][0]["flags"][0]["new_price"]["amount"],
+        new_price
+    );
+
+    let r = cart_call(
+        p,
+        Method::POST,
+        &format!("{cart_path}/acknowledge"),
+        Some(&ada),
+        None,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let acknowledged: Value = r.json().await.unwrap();
+    assert_eq!(acknowledged["cart"]["needs_review"], json!([]));
+    let total = products[0].2 + 2 * new_price + products[2].2;
+    assert_eq!(acknowledged["cart"]["total"]["amount"], total);
+
+    // A declined card keeps the cart open for another try.
+    let (status, declined) = checkout(p, &ada, &cart, "pm_card_chargeDeclined").await;
+    assert_eq!(status, 402, "{declined}");
+    let kept = p.get(&ada, &cart_path).await;
+    assert_eq!(kept["status"], "open");
+    assert_eq!(kept["item_count"], 4);
+
+    // Checkout: the order is of the cart's lines at the acknowledged prices, and once it is
+    // confirmed the cart is checked out (orders' order_confirmed reaches carts).
+    let (status, order) = checkout(p, &ada, &cart, "pm_card_visa").await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["total"]["amount"], total);
+    assert_eq!(order["items"].as_array().unwrap().len(), 3);
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(30), || async {
+        let cart = p.get(&ada, &cart_path).await;
+        if cart["status"] == "checked_out" && cart["order_id"] == order_id.as_str() {
+            Ok(())
+        } else {
+            Err(format!("the cart was not checked out: {cart}"))
+        }
+    })
+    .await;
+    // Someone else cannot read it; a checked-out cart is not ordered twice.
+    let grace = p.customer().await;
+    let r = cart_call(p, Method::GET, &cart_path, Some(&grace), None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (status, again) = checkout(p, &ada, &cart, "pm_card_visa").await;
+    assert_eq!(status, 409, "{again}");
+
+    // The demo seed left its shopper with a cart.
+    if let Some(data) = &p._data {
+        let text = std::fs::read_to_string(data.path().join("demo-credentials")).unwrap();
+        let password = text
+            .lines()
+            .find_map(|l| l.strip_prefix("password:"))
+            .unwrap()
+            .trim();
+        let demo = p.login("demo", password).await;
+        let r = cart_call(p, Method::POST, "/api/carts", Some(&demo), None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the demo shopper's cart exists already");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["cart"]["items"].as_array().unwrap().len(), 2, "{body}");
+    }
+
+    let skus: Vec<&str> = products.iter().map(|(_, sku, _)| sku.as_str()).collect();
+    p.conserved(&skus).await;
 }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Ports `base..=base + PORTS` are the gateway's and the services'.
-const PORTS: u16 = 6;
+const PORTS: u16 = 7;
 
 fn free_base_port() -> u16 {
     (0..1000)
@@ -20,7 +20,7 @@ fn free_base_port() -> u16 {
         .find(|&base| {
             (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
         })
-        .expect("seven free ports in a row")
+        .expect("eight free ports in a row")
 }
 
 /// Reads the launcher's output until it says it is up (bounded); returns what it printed.

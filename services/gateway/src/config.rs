@@ -97,6 +97,7 @@ fn defaults() -> Value {
             "inventory": ["http://127.0.0.1:8083"],
             "orders": ["http://127.0.0.1:8084"],
             "payments": ["http://127.0.0.1:8085"],
+            "carts": ["http://127.0.0.1:8087"],
         },
         "routes": [
             api("/users/me", "users", "authenticated"),
@@ -109,6 +110,8 @@ fn defaults() -> Value {
             api("/stock", "inventory", "public"),
             api("/orders", "orders", "authenticated"),
             api("/payments", "payments", "authenticated"),
+            // Guests use carts without a token (their cart's secret is the credential).
+            api("/carts", "carts", "public"),
             {"prefix": "/.well-known", "service": "users"},
             {"prefix": "/webhooks/gateway", "service": "payments"},
         ],

@@ -158,6 +158,7 @@ pub fn router(gateway: Gateway) -> Router {
                     axum::http::header::CONTENT_TYPE,
                     axum::http::header::IF_MATCH,
                     HeaderName::from_static("idempotency-key"),
+                    HeaderName::from_static("x-cart-secret"),
                 ])
                 .expose_headers([
                     axum::http::header::ETAG,

@@ -1,6 +1,8 @@
 //! The services orders calls, over REST with its own service token: products (what is sold, at
 //! what price), inventory (hold, sell, give back stock) and payments (authorize, capture, void,
 //! refund). Every call that changes something is keyed by the order id, so repeating it is safe.
+//! Carts (the lines and prices of a cart an order is placed from) is read as the buyer: with the
+//! buyer's own token and cart secret, so carts decides whose cart it is.
 use std::time::Duration;
 
 use platform::client::{CallError, ClientCredentials, ServiceClient};
@@ -26,6 +28,27 @@ pub struct Clients {
     products: ServiceClient,
     inventory: ServiceClient,
     payments: ServiceClient,
+    carts: ServiceClient,
+}
+
+/// A cart as carts shows it (the fields orders uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cart {
+    pub id: String,
+    pub status: String,
+    pub items: Vec<CartLine>,
+    /// Product ids of lines whose flags the buyer has not acknowledged.
+    pub needs_review: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CartLine {
+    pub product_id: String,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub quantity: i64,
+    pub unit_price: Option<Price>,
+    pub flags: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +117,33 @@ impl Clients {
             products: client("products", &settings.products_url),
             inventory: client("inventory", &settings.inventory_url),
             payments: client("payments", &settings.payments_url),
+            // No service credentials: each call carries the buyer's.
+            carts: ServiceClient::new("carts", &settings.carts_url, timeout),
+        }
+    }
+
+    /// The cart as the buyer (`bearer`, and `secret` for a guest cart) sees it; `None` when it
+    /// does not exist for them.
+    pub async fn cart(
+        &self,
+        id: &str,
+        bearer: &str,
+        secret: Option<&str>,
+    ) -> Result<Option<Cart>, Transient> {
+        let r = self
+            .carts
+            .send(Method::GET, &format!("/carts/{id}"), None, |r| {
+                let r = r.bearer_auth(bearer);
+                match secret {
+                    Some(secret) => r.header("X-Cart-Secret", secret),
+                    None => r,
+                }
+            })
+            .await?;
+        match r.status() {
+            StatusCode::OK => Ok(Some(json_of(r).await?)),
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => Ok(None),
+            other => Err(unexpected("carts", other, r).await),
         }
     }
 

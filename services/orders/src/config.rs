@@ -9,6 +9,8 @@ pub struct Settings {
     pub products_url: String,
     pub inventory_url: String,
     pub payments_url: String,
+    /// Base URL of carts, whose carts an order can be placed from (`AGORA_CARTS_URL`).
+    pub carts_url: String,
     /// Longest wait for one call to another service.
     pub call_timeout_ms: u64,
     /// How long `POST /orders` waits for the saga before answering 202.
@@ -35,6 +37,7 @@ impl Config {
             "products_url": "http://127.0.0.1:8082",
             "inventory_url": "http://127.0.0.1:8083",
             "payments_url": "http://127.0.0.1:8085",
+            "carts_url": "http://127.0.0.1:8087",
             "call_timeout_ms": 5000,
             "request_deadline_ms": 2000,
             "saga_deadline_ms": 30000,

@@ -56,6 +56,8 @@ pub struct OrderRow {
     /// The request that placed the order: the saga's calls and events carry them.
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
+    /// The cart the order was placed from, if any.
+    pub cart_id: Option<String>,
 }
 
 impl OrderRow {
@@ -204,8 +206,8 @@ pub async fn connect(
     Ok((open(db.clone()), db))
 }
 
-const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at, request_id, traceparent";
-const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at, request_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)";
+const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at, request_id, traceparent, cart_id";
+const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at, request_id, traceparent, cart_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)";
 const INSERT_LINE: &str = "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_HISTORY: &str =
     "INSERT INTO order_history (order_id, status, note, at) VALUES ($1, $2, $3, $4)";
@@ -305,6 +307,7 @@ impl Store for DbStore {
             .bind(o.created_at)
             .bind(&o.request_id)
             .bind(&o.traceparent)
+            .bind(&o.cart_id)
             .execute(&mut tx)
             .await;
         match inserted {

@@ -451,6 +451,7 @@ pub fn order_event(order: &Order, status: Status, note: &str, extra: serde_json:
         "currency": order.row.currency,
         "lines": lines,
         "note": note,
+        "cart_id": order.row.cart_id,
     });
     if let (Some(data), Some(extra)) = (data.as_object_mut(), extra.as_object()) {
         data.extend(extra.clone());

@@ -35,8 +35,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
-    /// 1 to 50 lines.
-    items: Vec<ItemRequest>,
+    /// 1 to 50 lines; or else `cart_id`.
+    #[serde(default)]
+    items: Option<Vec<ItemRequest>>,
+    /// Orders the lines of this cart at its prices instead of `items`: the caller's own cart, or a
+    /// guest cart whose secret comes as `X-Cart-Secret`. A cart with unacknowledged flags is
+    /// refused (409); the cart is checked out when the order is confirmed.
+    #[serde(default)]
+    cart_id: Option<String>,
     /// A payment method token such as `pm_card_visa`.
     payment_method: String,
     shipping_address: Address,
@@ -216,20 +222,23 @@ async fn run_saga(state: &AppState, id: &str) -> Result<Order, ApiError> {
         .ok_or(crate::storage::StoreError::NotFound)?)
 }
 
-/// Places an order: prices come from the catalog; stock is held, the payment authorized, the
-/// stock sold. Answers 201 when that is done within the request deadline, 202 (with `Location`)
-/// while it goes on. The same `Idempotency-Key` answers the same order.
+/// Places an order of `items` (prices from the catalog) or of a cart (`cart_id`: its lines at the
+/// prices the cart shows, checked out once the order is confirmed, kept when the payment fails);
+/// stock is held, the payment authorized, the stock sold. Answers 201 when that is done within the
+/// request deadline, 202 (with `Location`) while it goes on. The same `Idempotency-Key` answers the
+/// same order.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
-    params(("Idempotency-Key" = String, Header, description = "Required; repeats are safe")),
+    params(("Idempotency-Key" = String, Header, description = "Required; repeats are safe"),
+        ("X-Cart-Secret" = Option<String>, Header, description = "With `cart_id` of a guest cart: its secret")),
     security(("bearer" = [])),
     responses((status = 201, body = OrderView, description = "Confirmed"),
         (status = 202, body = OrderView, description = "Still being placed; see Location"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 402, body = Problem, content_type = "application/problem+json", description = "Payment failed; `order` holds the order"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Rejected: out of stock; `order.failure` names the SKUs"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Rejected: out of stock (`order.failure` names the SKUs); or the cart has unacknowledged flags (`cart-needs-review`: `lines` names them) or is checked out"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid, unknown product, mixed currencies, or the key reused with another body"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "The catalog is unreachable; nothing was placed")))]
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "The catalog (or, with cart_id, carts) is unreachable; nothing was placed")))]
 async fn place(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -249,12 +258,28 @@ async fn place(
         .to_owned();
 
     let mut v = Violations::new();
-    if body.items.is_empty() || body.items.len() > MAX_LINES {
-        v.add("items", format!("must have 1 to {MAX_LINES} lines"));
-    }
+    let cart_id = match (&body.items, &body.cart_id) {
+        (Some(_), Some(_)) => {
+            v.add("cart_id", "send items or cart_id, not both");
+            None
+        }
+        (None, Some(id)) => v.check(
+            "cart_id",
+            uuid::Uuid::parse_str(id).map_err(|_| "must be a cart id (UUID)"),
+        ),
+        (Some(items), None) if items.is_empty() || items.len() > MAX_LINES => {
+            v.add("items", format!("must have 1 to {MAX_LINES} lines"));
+            None
+        }
+        (Some(_), None) => None,
+        (None, None) => {
+            v.add("items", "items or cart_id is required");
+            None
+        }
+    };
     // One line per product, in the order first named.
     let mut wanted: Vec<(String, i64)> = Vec::new();
-    for (i, item) in body.items.iter().enumerate() {
+    for (i, item) in body.items.iter().flatten().enumerate() {
         if !(1..=MAX_QUANTITY).contains(&item.quantity) {
             v.add(
                 format!("items[{i}].quantity"),
@@ -284,8 +309,12 @@ async fn place(
     }
     v.finish()?;
 
+    let what = match &cart_id {
+        Some(cart) => serde_json::json!({"cart_id": cart.to_string()}),
+        None => serde_json::json!(wanted),
+    };
     let request_hash = hex::encode(Sha256::digest(
-        serde_json::json!([wanted, body.payment_method, body.shipping_address])
+        serde_json::json!([what, body.payment_method, body.shipping_address])
             .to_string()
             .as_bytes(),
     ));
@@ -293,7 +322,68 @@ async fn place(
         return replay(&state, existing, &request_hash).await;
     }
 
-    // Names, SKUs and prices as the catalog has them now; what the client sent is not used.
+    let (lines, currency) = match &cart_id {
+        Some(cart) => priced_from_cart(&state, &headers, &cart.to_string()).await?,
+        None => priced_from_catalog(&state, &wanted).await?,
+    };
+    let total = lines
+        .iter()
+        .try_fold(0i64, |sum, l| {
+            l.unit_price
+                .checked_mul(l.quantity)
+                .and_then(|t| sum.checked_add(t))
+        })
+        .ok_or_else(|| {
+            Problem::validation(vec![FieldError::new("items", "the total is too large")])
+        })?;
+    let now = Utc::now();
+    let context = platform::telemetry::TraceContext::current();
+    let order = Order {
+        row: OrderRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id,
+            status: Status::Pending.as_str().into(),
+            currency,
+            total_amount: total,
+            payment_method: body.payment_method,
+            shipping_address: serde_json::to_string(&body.shipping_address).unwrap_or_default(),
+            idempotency_key: key,
+            request_hash: request_hash.clone(),
+            saga_step: Some(Step::Reserve.as_str().into()),
+            saga_outcome: None,
+            saga_deadline: now
+                + chrono::Duration::from_std(state.saga_deadline).unwrap_or_default(),
+            // The request runs the saga; the recovery worker takes over only if it does not.
+            next_attempt_at: now + chrono::Duration::from_std(state.saga.lease).unwrap_or_default(),
+            attempts: 0,
+            payment_id: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            traceparent: context.as_ref().map(|c| c.traceparent()),
+            request_id: context.map(|c| c.request_id),
+            cart_id: cart_id.map(|c| c.to_string()),
+        },
+        lines,
+        history: Vec::new(),
+    };
+    let event = order_event(&order, Status::Pending, "placed", serde_json::json!({}));
+    match state.store.place(&order, &event).await? {
+        Placed::Existing(existing) => replay(&state, existing, &request_hash).await,
+        Placed::New(order) => {
+            metrics::counter!("orders_placed_total").increment(1);
+            let order = run_saga(&state, &order.row.id).await?;
+            Ok(answer(&order, true))
+        }
+    }
+}
+
+/// The lines of an order of explicit items: names, SKUs and prices as the catalog has them now;
+/// what the client sent is not used.
+async fn priced_from_catalog(
+    state: &AppState,
+    wanted: &[(String, i64)],
+) -> Result<(Vec<LineRow>, String), ApiError> {
     let products =
         futures::future::join_all(wanted.iter().map(|(id, _)| state.saga.clients.product(id)))
             .await;
@@ -338,7 +428,7 @@ async fn place(
     }
     let lines: Vec<LineRow> = found
         .iter()
-        .zip(&wanted)
+        .zip(wanted)
         .enumerate()
         .map(|(i, (p, (_, quantity)))| LineRow {
             line_no: i32::try_from(i).unwrap_or(i32::MAX),
@@ -349,58 +439,103 @@ async fn place(
             quantity: *quantity,
         })
         .collect();
-    let total = lines
-        .iter()
-        .try_fold(0i64, |sum, l| {
-            l.unit_price
-                .checked_mul(l.quantity)
-                .and_then(|t| sum.checked_add(t))
-        })
+    let currency = found
+        .first()
+        .map(|p| p.price.currency.clone())
+        .unwrap_or_default();
+    Ok((lines, currency))
+}
+
+/// The lines of an order placed from a cart, at the cart's prices (the catalog's current ones,
+/// which the buyer has seen: a cart with unacknowledged flags is refused).
+async fn priced_from_cart(
+    state: &AppState,
+    headers: &HeaderMap,
+    cart_id: &str,
+) -> Result<(Vec<LineRow>, String), ApiError> {
+    let bearer = platform::auth::bearer_from_headers(headers).unwrap_or_default();
+    let secret = headers.get("x-cart-secret").and_then(|v| v.to_str().ok());
+    let cart = state
+        .saga
+        .clients
+        .cart(cart_id, bearer, secret)
+        .await
+        .map_err(|e| {
+            Problem::unavailable(format!(
+                "The cart could not be read ({e}); nothing was ordered."
+            ))
+            .retry_after(2)
+        })?
         .ok_or_else(|| {
-            Problem::validation(vec![FieldError::new("items", "the total is too large")])
+            Problem::validation(vec![FieldError::new(
+                "cart_id",
+                "no such cart, or not yours (a guest cart needs its X-Cart-Secret)",
+            )])
         })?;
-    let now = Utc::now();
-    let context = platform::telemetry::TraceContext::current();
-    let order = Order {
-        row: OrderRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            user_id,
-            status: Status::Pending.as_str().into(),
-            currency: found
-                .first()
-                .map(|p| p.price.currency.clone())
-                .unwrap_or_default(),
-            total_amount: total,
-            payment_method: body.payment_method,
-            shipping_address: serde_json::to_string(&body.shipping_address).unwrap_or_default(),
-            idempotency_key: key,
-            request_hash: request_hash.clone(),
-            saga_step: Some(Step::Reserve.as_str().into()),
-            saga_outcome: None,
-            saga_deadline: now
-                + chrono::Duration::from_std(state.saga_deadline).unwrap_or_default(),
-            // The request runs the saga; the recovery worker takes over only if it does not.
-            next_attempt_at: now + chrono::Duration::from_std(state.saga.lease).unwrap_or_default(),
-            attempts: 0,
-            payment_id: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            traceparent: context.as_ref().map(|c| c.traceparent()),
-            request_id: context.map(|c| c.request_id),
-        },
-        lines,
-        history: Vec::new(),
-    };
-    let event = order_event(&order, Status::Pending, "placed", serde_json::json!({}));
-    match state.store.place(&order, &event).await? {
-        Placed::Existing(existing) => replay(&state, existing, &request_hash).await,
-        Placed::New(order) => {
-            metrics::counter!("orders_placed_total").increment(1);
-            let order = run_saga(&state, &order.row.id).await?;
-            Ok(answer(&order, true))
-        }
+    if cart.status != "open" {
+        return Err(
+            Problem::new(StatusCode::CONFLICT, "cart-not-open", "Cart not open")
+                .detail(format!("The cart is {}; nothing was ordered.", cart.status))
+                .into(),
+        );
     }
+    if cart.items.is_empty() {
+        return Err(
+            Problem::validation(vec![FieldError::new("cart_id", "the cart is empty")]).into(),
+        );
+    }
+    if !cart.needs_review.is_empty() {
+        let flagged: Vec<_> = cart
+            .items
+            .iter()
+            .filter(|l| cart.needs_review.contains(&l.product_id))
+            .map(
+                |l| serde_json::json!({"product_id": l.product_id, "sku": l.sku, "flags": l.flags}),
+            )
+            .collect();
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "cart-needs-review",
+            "Cart needs review",
+        )
+        .detail(format!(
+            "The catalog changed under {} of the cart's lines ({}); acknowledge them (POST /carts/{}/acknowledge) and order again. Nothing was ordered.",
+            flagged.len(),
+            cart.needs_review.join(", "),
+            cart.id
+        ))
+        .extension("lines", &flagged)
+        .into());
+    }
+    let mut lines = Vec::new();
+    let mut currencies = BTreeMap::new();
+    for (i, l) in cart.items.iter().enumerate() {
+        let (Some(sku), Some(name), Some(price)) = (&l.sku, &l.name, &l.unit_price) else {
+            return Err(Problem::conflict(format!(
+                "The cart's line {} is not in the catalog; acknowledge the cart's lines and order again.",
+                l.product_id
+            ))
+            .into());
+        };
+        currencies.insert(price.currency.clone(), ());
+        lines.push(LineRow {
+            line_no: i32::try_from(i).unwrap_or(i32::MAX),
+            product_id: l.product_id.clone(),
+            sku: sku.clone(),
+            name: name.clone(),
+            unit_price: price.amount,
+            quantity: l.quantity,
+        });
+    }
+    if currencies.len() > 1 {
+        return Err(Problem::validation(vec![FieldError::new(
+            "cart_id",
+            "all lines of an order must be priced in one currency",
+        )])
+        .into());
+    }
+    let currency = currencies.into_keys().next().unwrap_or_default();
+    Ok((lines, currency))
 }
 
 async fn replay(

@@ -297,3 +297,50 @@ async fn two_hundred_checkouts_of_ten_units_confirm_exactly_ten() {
         s.conserved(&["HOT-1"]).await;
     }
 }
+
+#[tokio::test]
+async fn an_order_names_items_or_a_cart_and_an_unreadable_cart_orders_nothing() {
+    for db in testkit::TestDatabase::all().await {
+        // Nothing listens there: carts is unreachable.
+        let s = crate::stack_on(db.backend, json!({"carts_url": "http://127.0.0.1:9"})).await;
+        let eur = s.product("CART-EUR", 100, "EUR", 5).await;
+        let who = s.customer();
+        let place = |body: Value| {
+            let mut body = body;
+            body["payment_method"] = json!("pm_card_visa");
+            body["shipping_address"] = crate::address();
+            s.http
+                .post(format!("{}/orders", s.orders))
+                .bearer_auth(&who.token)
+                .header("Idempotency-Key", new_id())
+                .json(&body)
+                .send()
+        };
+        let items = json!([{"product_id": eur, "quantity": 1}]);
+        for (body, field) in [
+            (json!({"items": items, "cart_id": new_id()}), "cart_id"),
+            (json!({}), "items"),
+            (json!({"cart_id": "nope"}), "cart_id"),
+        ] {
+            let r = place(body.clone()).await.unwrap();
+            assert_eq!(r.status(), 422, "{body}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+        let r = place(json!({"cart_id": new_id()})).await.unwrap();
+        assert_eq!(r.status(), 503, "{}", s.backend);
+        let mine: Value = s
+            .http
+            .get(format!("{}/orders", s.orders))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mine["items"].as_array().unwrap().len(), 0);
+        s.conserved(&["CART-EUR"]).await;
+    }
+}

@@ -40,6 +40,7 @@ pub fn pending_order(user: &str, lines: usize, at: DateTime<Utc>) -> Order {
             updated_at: at,
             request_id: None,
             traceparent: None,
+            cart_id: None,
         },
         lines: (0..lines)
             .map(|i| LineRow {
