@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod credentials;
+mod generated;
 mod health;
 mod secrets;
 mod seed;
@@ -64,6 +65,10 @@ enum Command {
     Seed {
         #[arg(value_enum)]
         what: SeedKind,
+        /// Products in the catalog after seeding: the hand-written demo products, then generated
+        /// ones (deterministic, by SKU) up to this many, e.g. 10000.
+        #[arg(long, default_value_t = 0)]
+        products: usize,
         #[command(flatten)]
         target: seed::Target,
     },
@@ -129,8 +134,11 @@ fn main() -> ExitCode {
             }
             Command::Seed {
                 what: SeedKind::Demo,
+                products,
                 target,
-            } => seed::demo(&target).await.map(|report| println!("{report}")),
+            } => seed::demo(&target, products)
+                .await
+                .map(|report| println!("{report}")),
         }
     });
     match result {
