@@ -237,8 +237,8 @@ mod tests {
         assert!((shares[1] - 30.0 / 78.0).abs() < 1e-12);
         assert!((shares[5] - 2.5 / 78.0).abs() < 1e-12);
         let all: Vec<(f64, bool)> = MIX.iter().map(|w| (*w, true)).collect();
-        assert!((shares(&all)[3] - 0.22).abs() < 1e-12);
-        assert_eq!(shares(&[(1.0, false)]), [0.0]);
+        assert!((super::shares(&all)[3] - 0.22).abs() < 1e-12);
+        assert_eq!(super::shares(&[(1.0, false)]), [0.0]);
     }
 
     #[test]
