@@ -99,6 +99,8 @@ pub async fn demo(target: &Target, products: usize) -> anyhow::Result<String> {
         "/categories",
         catalog.categories.iter().cloned(),
         catalog.categories.len(),
+        // One at a time: a subcategory names its parent, which must exist first.
+        1,
     )
     .await?;
     let extra = products.saturating_sub(catalog.products.len());
@@ -108,7 +110,8 @@ pub async fn demo(target: &Target, products: usize) -> anyhow::Result<String> {
         .cloned()
         .chain((0..extra).map(generated::product));
     let total = catalog.products.len() + extra;
-    let (created, existing) = post_all(&http, target, &token, "/products", all, total).await?;
+    let (created, existing) =
+        post_all(&http, target, &token, "/products", all, total, IN_FLIGHT).await?;
     let wanted = catalog
         .products
         .iter()
@@ -122,7 +125,7 @@ pub async fn demo(target: &Target, products: usize) -> anyhow::Result<String> {
     ))
 }
 
-/// POSTs every item to `path`; returns how many were created and how many already existed (409).
+/// POSTs every item to `path`, `in_flight` at a time, in order; returns how many were created and how many already existed (409).
 async fn post_all(
     http: &reqwest::Client,
     target: &Target,
@@ -130,6 +133,7 @@ async fn post_all(
     path: &str,
     items: impl Iterator<Item = Value>,
     total: usize,
+    in_flight: usize,
 ) -> anyhow::Result<(usize, usize)> {
     let url = target.url(ServiceName::Products, path);
     let mut progress = Progress::new(path.trim_start_matches('/'), total);
@@ -148,7 +152,7 @@ async fn post_all(
                 }
             }
         })
-        .buffered(IN_FLIGHT);
+        .buffered(in_flight);
     let (mut created, mut existing) = (0, 0);
     while let Some(answer) = answers.next().await {
         match answer? {
