@@ -7,6 +7,10 @@ use serde_json::{json, Value};
 
 use crate::Request;
 
+/// The customer the write scenarios log in as (a throwaway account of the throwaway platform).
+const CUSTOMER: &str = "loadtester";
+const CUSTOMER_PASSWORD: &str = "load test password";
+
 /// `key` in a file of `key: value` or `key = "value"` lines that `agora up` wrote.
 fn setting(dir: &Path, file: &str, key: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(dir.join(file))?;
@@ -79,11 +83,11 @@ impl Setup {
         )
         .await?;
         http.post(url(1, "/users"))
-            .json(&json!({"username": "loadtester", "email": "load@example.com", "password": "load test password"}))
+            .json(&json!({"username": CUSTOMER, "email": "load@example.com", "password": CUSTOMER_PASSWORD}))
             .send()
             .await?;
         let customer = token(http.post(url(1, "/auth/login")).json(&json!({
-            "login": "loadtester", "password": "load test password"
+            "login": CUSTOMER, "password": CUSTOMER_PASSWORD
         })))
         .await?;
         Ok(Self {
@@ -140,23 +144,7 @@ impl Setup {
                 .bearer_auth(&service)
                 .json(&json!({"reservation_id": key(), "items": [{"sku": sku, "quantity": 1}], "ttl_seconds": 3600}))
         });
-        let (orders, customer, product_id) = (
-            self.url(4, "/orders"),
-            self.customer.clone(),
-            self.product_id.clone(),
-        );
-        let checkout: Request = Arc::new(move |client, _| {
-            client
-                .post(&orders)
-                .bearer_auth(&customer)
-                .header("Idempotency-Key", key())
-                .json(
-                    &json!({"items": [{"product_id": product_id, "quantity": 1}],
-                    "payment_method": "pm_card_visa",
-                    "shipping_address": {"name": "Load", "line1": "1 Test St", "city": "Berlin",
-                        "postal_code": "10115", "country": "DE"}}),
-                )
-        });
+        let checkout = self.checkout(&self.url(4, ""));
         vec![
             ("reserve stock (POST /reservations, 1 line)", reserve),
             (
@@ -172,6 +160,44 @@ impl Setup {
                 checkout,
             ),
         ]
+    }
+
+    /// `POST {base}/orders`: a checkout of one unit of the stocked product, paid by card, as the
+    /// customer (`base` is the orders service, or the gateway's `/api`).
+    pub fn checkout(&self, base: &str) -> Request {
+        let (orders, customer, product_id) = (
+            format!("{base}/orders"),
+            self.customer.clone(),
+            self.product_id.clone(),
+        );
+        Arc::new(move |client, _| {
+            client
+                .post(&orders)
+                .bearer_auth(&customer)
+                .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+                .json(
+                    &json!({"items": [{"product_id": product_id, "quantity": 1}],
+                    "payment_method": "pm_card_visa",
+                    "shipping_address": {"name": "Load", "line1": "1 Test St", "city": "Berlin",
+                        "postal_code": "10115", "country": "DE"}}),
+                )
+        })
+    }
+
+    /// `POST {base}/auth/login` as the customer: a password check (argon2) and a new token.
+    pub fn login(&self, base: &str) -> Request {
+        let url = format!("{base}/auth/login");
+        Arc::new(move |client, _| {
+            client
+                .post(&url)
+                .json(&json!({"login": CUSTOMER, "password": CUSTOMER_PASSWORD}))
+        })
+    }
+
+    /// `GET {base}/orders`: the customer's order history, first page.
+    pub fn orders(&self, base: &str) -> Request {
+        let (url, customer) = (format!("{base}/orders"), self.customer.clone());
+        Arc::new(move |client, _| client.get(&url).bearer_auth(&customer))
     }
 
     /// Sets a product's stock `count` times, one after the other, and measures each time how long

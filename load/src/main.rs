@@ -3,6 +3,8 @@
 //!
 //! `agora-load run` starts both as child processes on 127.0.0.1, drives each scenario with the same
 //! client settings for the same time, prints a Markdown table, and stops everything.
+//! `agora-load open` drives a shopper session mix at fixed arrival rates instead (`open.rs`),
+//! stepping the rate up until an objective breaks, and draws its curves as SVG (`chart.rs`).
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,8 +17,13 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
+mod chart;
 mod checkout;
 mod cpu;
+mod open;
+mod stats;
+
+use stats::{ms, percentile, Outcome};
 
 #[derive(Parser)]
 struct Cli {
@@ -33,21 +40,12 @@ enum Cmd {
     },
     /// Run every scenario and print the results.
     Run {
-        /// The `agora` binary (default: next to this one).
-        #[arg(long)]
-        agora_bin: Option<PathBuf>,
-        /// Base port for `agora up` (the services take base+1, base+2, ...).
-        #[arg(long, default_value_t = 18080)]
-        port: u16,
         /// Seconds per scenario.
         #[arg(long, default_value_t = 10)]
         duration: u64,
         /// Concurrent connections.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        /// Extra arguments for `agora up`, e.g. `--up=--events --up=rabbitmq`.
-        #[arg(long = "up", allow_hyphen_values = true)]
-        up_args: Vec<String>,
         /// Run only the scenarios whose name contains one of these (repeatable); the baseline
         /// always runs, the availability-delay measurement only without a filter.
         #[arg(long)]
@@ -56,7 +54,55 @@ enum Cmd {
         /// the shared machine's speed hits every scenario alike.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
+    /// Drive the shopper mix at fixed arrival rates (open model), stepping the rate up until an
+    /// objective breaks; print a table per step and write SVG charts.
+    Open {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Offered rates to try in turn, req/s (stops after the first that breaks an objective).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "50,100,200,300,400,500,600,800,1000,1200,1500,2000"
+        )]
+        rates: Vec<f64>,
+        /// Seconds per step.
+        #[arg(long, default_value_t = 10)]
+        step_seconds: u64,
+        /// Keep only these scenarios of the mix (repeatable; renormalised), e.g. `--scenario
+        /// product` for one read at a fixed rate.
+        #[arg(long)]
+        scenario: Vec<String>,
+        /// Most requests outstanding at once; an arrival beyond it counts as an error.
+        #[arg(long, default_value_t = 2048)]
+        max_in_flight: usize,
+        /// Keep stepping after a step breaks an objective (to draw the whole curve).
+        #[arg(long)]
+        keep_going: bool,
+        /// Directory for the SVG charts (none when unset).
+        #[arg(long)]
+        charts: Option<PathBuf>,
+    },
+}
+
+/// The platform a command runs against: always a fresh `agora up` on 127.0.0.1.
+#[derive(clap::Args)]
+struct PlatformArgs {
+    /// The `agora` binary (default: next to this one).
+    #[arg(long)]
+    agora_bin: Option<PathBuf>,
+    /// Base port for `agora up` (the services take base+1, base+2, ...).
+    #[arg(long, default_value_t = 18080)]
+    port: u16,
+    /// Extra arguments for `agora up`, e.g. `--up=--events --up=rabbitmq`.
+    #[arg(long = "up", allow_hyphen_values = true)]
+    up_args: Vec<String>,
+    /// Products in the catalog: the demo catalog, then `agora seed demo --products N`.
+    #[arg(long, default_value_t = 0)]
+    products: usize,
 }
 
 #[tokio::main]
@@ -64,24 +110,45 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Baseline { port } => baseline(port).await,
         Cmd::Run {
-            agora_bin,
-            port,
             duration,
             concurrency,
-            up_args,
             only,
             rounds,
+            platform,
         } => {
             run(
-                agora_bin,
-                port,
+                platform,
                 Duration::from_secs(duration.clamp(1, 300)),
                 concurrency.clamp(1, 512),
-                up_args,
                 &only,
                 rounds.clamp(1, 20),
             )
             .await
+        }
+        Cmd::Open {
+            platform,
+            rates,
+            step_seconds,
+            scenario,
+            max_in_flight,
+            keep_going,
+            charts,
+        } => {
+            let options = OpenOptions {
+                // Bounded: at most 20 steps of at most 5,000 req/s for at most 120 s each.
+                rates: rates
+                    .into_iter()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .map(|r| r.min(5_000.0))
+                    .take(20)
+                    .collect(),
+                step: Duration::from_secs(step_seconds.clamp(1, 120)),
+                only: scenario,
+                max_in_flight: max_in_flight.clamp(1, 8_192),
+                keep_going,
+                charts,
+            };
+            open_model(platform, options).await
         }
     }
 }
@@ -106,37 +173,6 @@ async fn baseline(port: u16) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await?;
     Ok(())
-}
-
-struct Outcome {
-    requests: usize,
-    errors: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Outcome {
-    fn merge(&mut self, other: Outcome) {
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.elapsed += other.elapsed;
-        self.latencies.extend(other.latencies);
-        self.latencies.sort_unstable();
-    }
-    fn throughput(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
-    fn percentile(&self, p: f64) -> Duration {
-        percentile(&self.latencies, p)
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 /// Builds the `i`-th request of a scenario.
@@ -179,12 +215,7 @@ async fn drive(request: Request, duration: Duration, concurrency: usize) -> Outc
             (latencies, errors)
         }));
     }
-    let mut outcome = Outcome {
-        requests: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
+    let mut outcome = Outcome::default();
     for worker in workers {
         if let Ok((latencies, errors)) = worker.await {
             outcome.latencies.extend(latencies);
@@ -197,65 +228,106 @@ async fn drive(request: Request, duration: Duration, concurrency: usize) -> Outc
     outcome
 }
 
-async fn run(
-    agora_bin: Option<PathBuf>,
+/// A fresh platform (`agora up` with the demo catalog, plus generated products if asked) and the
+/// baseline server, stopped when [`Platform::stop`] runs.
+struct Platform {
+    /// The gateway's port; the services follow it.
     port: u16,
-    duration: Duration,
-    concurrency: usize,
-    up_args: Vec<String>,
-    only: &[String],
-    rounds: usize,
-) -> anyhow::Result<()> {
-    let here = std::env::current_exe()?;
-    let agora = agora_bin.unwrap_or_else(|| here.with_file_name("agora"));
-    let data = tempfile::tempdir()?;
-    let baseline_port = port + 50;
-    let products = port + 2;
-    let mut children = vec![
-        spawn(
-            Command::new(&agora)
-                .args([
-                    "up",
-                    "--port",
-                    &port.to_string(),
-                    "--seed",
-                    "demo",
-                    "--data-dir",
-                ])
-                .arg(data.path())
-                .args(&up_args)
-                // One load generator on one address: lift the gateway's per-address limit.
-                .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
-                .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
-                .env("RUST_LOG", "warn"),
-        )?,
-        spawn(Command::new(&here).args(["baseline", "--port", &baseline_port.to_string()]))?,
-    ];
-    let result = async {
+    baseline_port: u16,
+    data: tempfile::TempDir,
+    children: Vec<Child>,
+    /// Every product id of the catalog.
+    ids: Vec<String>,
+}
+
+impl Platform {
+    async fn start(args: PlatformArgs) -> anyhow::Result<Self> {
+        let here = std::env::current_exe()?;
+        let agora = args
+            .agora_bin
+            .unwrap_or_else(|| here.with_file_name("agora"));
+        let data = tempfile::tempdir()?;
+        let port = args.port;
+        let baseline_port = port + 50;
+        let children = vec![
+            spawn(
+                Command::new(&agora)
+                    .args([
+                        "up",
+                        "--port",
+                        &port.to_string(),
+                        "--seed",
+                        "demo",
+                        "--data-dir",
+                    ])
+                    .arg(data.path())
+                    .args(&args.up_args)
+                    // One load generator on one address and one customer: lift the gateway's
+                    // per-address and per-user limits.
+                    .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
+                    .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
+                    .env("AGORA_RATE_LIMIT_USER_PER_SECOND", "1000000")
+                    .env("AGORA_RATE_LIMIT_USER_BURST", "1000000")
+                    .env("RUST_LOG", "warn"),
+            )?,
+            spawn(Command::new(&here).args(["baseline", "--port", &baseline_port.to_string()]))?,
+        ];
+        let mut platform = Self {
+            port,
+            baseline_port,
+            data,
+            children,
+            ids: Vec::new(),
+        };
+        if let Err(e) = platform.prepare(&agora, args.products).await {
+            platform.stop().await;
+            return Err(e);
+        }
+        Ok(platform)
+    }
+
+    fn url(&self, offset: u16, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port + offset)
+    }
+
+    /// Waits until everything answers, seeds the large catalog if asked, lists the product ids.
+    async fn prepare(&mut self, agora: &std::path::Path, products: usize) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
+        wait_ready(&http, &self.url(2, "/products?limit=1"), true).await?;
         wait_ready(
             &http,
-            &format!("http://127.0.0.1:{products}/products?limit=1"),
-            true,
-        )
-        .await?;
-        wait_ready(
-            &http,
-            &format!("http://127.0.0.1:{baseline_port}/products/x"),
+            &format!("http://127.0.0.1:{}/products/x", self.baseline_port),
             false,
         )
         .await?;
-        let mut ids = Vec::new();
+        if products > 0 {
+            let started = Instant::now();
+            let status = Command::new(agora)
+                .args(["seed", "demo", "--products", &products.to_string()])
+                .args(["--port", &self.port.to_string(), "--data-dir"])
+                .arg(self.data.path())
+                .stdout(Stdio::null())
+                .status()
+                .await?;
+            anyhow::ensure!(
+                status.success(),
+                "agora seed demo --products {products} failed"
+            );
+            println!(
+                "seeded {products} products through the API in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         let mut cursor: Option<String> = None;
         loop {
-            let mut url = format!("http://127.0.0.1:{products}/products?limit=100");
+            let mut url = self.url(2, "/products?limit=100");
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
             let page: Value = http.get(url).send().await?.json().await?;
             for item in page["items"].as_array().into_iter().flatten() {
                 if let Some(id) = item["id"].as_str() {
-                    ids.push(id.to_owned());
+                    self.ids.push(id.to_owned());
                 }
             }
             match page["next_cursor"].as_str() {
@@ -263,117 +335,452 @@ async fn run(
                 None => break,
             }
         }
-        anyhow::ensure!(!ids.is_empty(), "the demo catalog is empty");
-        let mut scenarios: Vec<(&str, Request)> = vec![
-            (
-                "baseline: minimal axum handler, same JSON",
-                gets(vec![format!("http://127.0.0.1:{baseline_port}/products/x")]),
-            ),
-            (
-                "GET /products/{id}",
-                gets(
-                    ids.iter()
-                        .map(|id| format!("http://127.0.0.1:{products}/products/{id}"))
-                        .collect(),
-                ),
-            ),
-            (
-                "GET /api/products/{id} through the gateway",
-                gets(
-                    ids.iter()
-                        .map(|id| format!("http://127.0.0.1:{port}/api/products/{id}"))
-                        .collect(),
-                ),
-            ),
-            (
-                "GET /products?q=… (full-text search)",
-                gets(
-                    ["coffee", "wireless", "jacket", "game", "steel", "book"]
-                        .iter()
-                        .map(|q| format!("http://127.0.0.1:{products}/products?q={q}"))
-                        .collect(),
-                ),
-            ),
-            (
-                "GET /products?category=…&sort=price",
-                gets(
-                    ["electronics", "home-kitchen", "clothing", "books"]
-                        .iter()
-                        .map(|c| {
-                            format!("http://127.0.0.1:{products}/products?category={c}&sort=price")
-                        })
-                        .collect(),
-                ),
-            ),
-        ];
-        let setup = checkout::Setup::new(&http, data.path(), port, &ids[0]).await?;
-        scenarios.extend(setup.scenarios());
-        let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
-        let mut first = true;
-        scenarios.retain(|(name, _)| std::mem::take(&mut first) || wanted(name));
-        println!(
-            "{} s per scenario × {rounds} round(s), {concurrency} connections, {} products\n",
-            duration.as_secs(),
-            ids.len()
-        );
-        let mut results: Vec<(Outcome, BTreeMap<String, f64>)> = Vec::new();
-        for round in 0..rounds {
-            for (i, (_, request)) in scenarios.iter().enumerate() {
-                let before = cpu::snapshot();
-                let outcome = drive(request.clone(), duration, concurrency).await;
-                let after = cpu::snapshot();
-                if round == 0 {
-                    results.push((outcome, BTreeMap::new()));
-                } else if let Some(result) = results.get_mut(i) {
-                    result.0.merge(outcome);
-                }
-                if let Some(result) = results.get_mut(i) {
-                    cpu::accumulate(&mut result.1, &before, &after);
-                }
-            }
-        }
-        println!("| scenario | req/s | p50 ms | p99 ms | errors | vs baseline | CPU µs per request |");
-        println!("|---|---:|---:|---:|---:|---:|---|");
-        let mut base = None;
-        for ((name, _), (outcome, used)) in scenarios.iter().zip(&results) {
-            let rps = outcome.throughput();
-            let ratio = base
-                .map(|b: f64| format!("{:.0}%", 100.0 * rps / b))
-                .unwrap_or_else(|| "100%".into());
-            base.get_or_insert(rps);
-            println!(
-                "| {name} | {rps:.0} | {:.2} | {:.2} | {} | {ratio} | {} |",
-                outcome.percentile(0.50).as_secs_f64() * 1000.0,
-                outcome.percentile(0.99).as_secs_f64() * 1000.0,
-                outcome.errors,
-                cpu::per_request(used, outcome.requests)
-            );
-        }
-        let memory: Vec<String> = cpu::resident_mib()
-            .iter()
-            .map(|(label, mib)| format!("{label} {mib:.1}"))
-            .collect();
-        println!("\nresident memory after the scenarios, MiB: {}", memory.join(", "));
-        if !only.is_empty() {
-            return Ok(());
-        }
-        let delays = setup.availability_delays(&http, &ids[1], 50).await?;
-        println!(
-            "\nstock change → product availability, {} changes one after the other: p50 {:.1} ms, p99 {:.1} ms",
-            delays.len(),
-            percentile(&delays, 0.50).as_secs_f64() * 1000.0,
-            percentile(&delays, 0.99).as_secs_f64() * 1000.0
-        );
+        anyhow::ensure!(!self.ids.is_empty(), "the demo catalog is empty");
         Ok(())
     }
-    .await;
-    for child in &mut children {
-        if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+
+    async fn stop(&mut self) {
+        for child in &mut self.children {
+            if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
     }
+}
+
+/// Search words: everyday words of the demo catalog and of the generated one (`agora seed demo
+/// --products`), from a handful of matches to thousands.
+const SEARCHES: [&str; 6] = ["coffee", "wireless", "jacket", "game", "steel", "book"];
+/// Top-level categories: each listing walks the subcategory tree.
+const CATEGORIES: [&str; 4] = ["electronics", "home-kitchen", "clothing", "books"];
+
+/// `?q=…` for each search word.
+fn search_paths() -> Vec<String> {
+    SEARCHES
+        .iter()
+        .map(|q| format!("/products?q={q}"))
+        .collect()
+}
+
+/// A category with its subcategories, sorted by price.
+fn category_paths() -> Vec<String> {
+    CATEGORIES
+        .iter()
+        .map(|c| format!("/products?category={c}&sort=price"))
+        .collect()
+}
+
+/// A category, a price band and a sort: a shop's filtered listing.
+fn filter_paths() -> Vec<String> {
+    CATEGORIES
+        .iter()
+        .zip([
+            (2_000, 20_000),
+            (1_000, 5_000),
+            (3_000, 15_000),
+            (500, 2_000),
+        ])
+        .map(|(c, (min, max))| {
+            format!("/products?category={c}&min_price={min}&max_price={max}&sort=price")
+        })
+        .collect()
+}
+
+fn product_paths(ids: &[String]) -> Vec<String> {
+    ids.iter().map(|id| format!("/products/{id}")).collect()
+}
+
+/// GETs of `paths` on `base` (`http://127.0.0.1:port` and, through the gateway, `/api`).
+fn gets_on(base: &str, paths: &[String]) -> Request {
+    gets(paths.iter().map(|p| format!("{base}{p}")).collect())
+}
+
+async fn run(
+    platform: PlatformArgs,
+    duration: Duration,
+    concurrency: usize,
+    only: &[String],
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let mut platform = Platform::start(platform).await?;
+    let result = run_scenarios(&platform, duration, concurrency, only, rounds).await;
+    platform.stop().await;
     result
+}
+
+async fn run_scenarios(
+    platform: &Platform,
+    duration: Duration,
+    concurrency: usize,
+    only: &[String],
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let (direct, gateway) = (platform.url(2, ""), platform.url(0, "/api"));
+    let ids = &platform.ids;
+    let mut scenarios: Vec<(&str, Request)> = vec![
+        (
+            "baseline: minimal axum handler, same JSON",
+            gets(vec![format!(
+                "http://127.0.0.1:{}/products/x",
+                platform.baseline_port
+            )]),
+        ),
+        ("GET /products/{id}", gets_on(&direct, &product_paths(ids))),
+        (
+            "GET /api/products/{id} through the gateway",
+            gets_on(&gateway, &product_paths(ids)),
+        ),
+        (
+            "GET /products?q=… (full-text search)",
+            gets_on(&direct, &search_paths()),
+        ),
+        (
+            "GET /api/products?q=… through the gateway",
+            gets_on(&gateway, &search_paths()),
+        ),
+        (
+            "GET /products?category=…&sort=price",
+            gets_on(&direct, &category_paths()),
+        ),
+        (
+            "GET /products?category=…&min_price=…&max_price=…&sort=price",
+            gets_on(&direct, &filter_paths()),
+        ),
+        (
+            "GET /api/products?category=…&min_price=…&max_price=…&sort=price through the gateway",
+            gets_on(&gateway, &filter_paths()),
+        ),
+    ];
+    let setup = checkout::Setup::new(&http, platform.data.path(), platform.port, &ids[0]).await?;
+    scenarios.extend(setup.scenarios());
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+    let mut first = true;
+    scenarios.retain(|(name, _)| std::mem::take(&mut first) || wanted(name));
+    println!(
+        "{} s per scenario × {rounds} round(s), {concurrency} connections, {} products\n",
+        duration.as_secs(),
+        ids.len()
+    );
+    let mut results: Vec<(Outcome, BTreeMap<String, f64>)> = Vec::new();
+    for round in 0..rounds {
+        for (i, (_, request)) in scenarios.iter().enumerate() {
+            let before = cpu::snapshot();
+            let outcome = drive(request.clone(), duration, concurrency).await;
+            let after = cpu::snapshot();
+            if round == 0 {
+                results.push((outcome, BTreeMap::new()));
+            } else if let Some(result) = results.get_mut(i) {
+                result.0.merge(outcome);
+            }
+            if let Some(result) = results.get_mut(i) {
+                cpu::accumulate(&mut result.1, &before, &after);
+            }
+        }
+    }
+    println!("| scenario | req/s | p50 ms | p99 ms | errors | vs baseline | CPU µs per request |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    let mut base = None;
+    for ((name, _), (outcome, used)) in scenarios.iter().zip(&results) {
+        let rps = outcome.throughput();
+        let ratio = base
+            .map(|b: f64| format!("{:.0}%", 100.0 * rps / b))
+            .unwrap_or_else(|| "100%".into());
+        base.get_or_insert(rps);
+        println!(
+            "| {name} | {rps:.0} | {:.2} | {:.2} | {} | {ratio} | {} |",
+            ms(outcome.percentile(0.50)),
+            ms(outcome.percentile(0.99)),
+            outcome.errors,
+            cpu::per_request(used, outcome.requests)
+        );
+    }
+    print_memory();
+    if !only.is_empty() {
+        return Ok(());
+    }
+    let delays = setup.availability_delays(&http, &ids[1], 50).await?;
+    println!(
+        "\nstock change → product availability, {} changes one after the other: p50 {:.1} ms, p99 {:.1} ms",
+        delays.len(),
+        ms(percentile(&delays, 0.50)),
+        ms(percentile(&delays, 0.99))
+    );
+    Ok(())
+}
+
+fn print_memory() {
+    let memory: Vec<String> = cpu::resident_mib()
+        .iter()
+        .map(|(label, mib)| format!("{label} {mib:.1}"))
+        .collect();
+    println!(
+        "\nresident memory after the scenarios, MiB: {}",
+        memory.join(", ")
+    );
+}
+
+struct OpenOptions {
+    rates: Vec<f64>,
+    step: Duration,
+    only: Vec<String>,
+    max_in_flight: usize,
+    keep_going: bool,
+    charts: Option<PathBuf>,
+}
+
+/// The shopper mix of issue 18, every request through the gateway as a shop's clients send them.
+fn shopper_mix(platform: &Platform, setup: &checkout::Setup) -> Vec<open::Scenario> {
+    let gateway = platform.url(0, "/api");
+    let read_slo = Some(Duration::from_millis(50));
+    let mut browse = category_paths();
+    browse.extend(filter_paths());
+    vec![
+        open::Scenario {
+            name: "browse",
+            weight: 25.0,
+            slo: read_slo,
+            request: Some(gets_on(&gateway, &browse)),
+        },
+        open::Scenario {
+            name: "product",
+            weight: 30.0,
+            slo: read_slo,
+            request: Some(gets_on(&gateway, &product_paths(&platform.ids))),
+        },
+        open::Scenario {
+            name: "search",
+            weight: 12.0,
+            slo: read_slo,
+            request: Some(gets_on(&gateway, &search_paths())),
+        },
+        // No carts service in this platform yet: its 22% is left out and the rest renormalised.
+        // When carts lands, its request (add a line, read the cart) goes here.
+        open::Scenario {
+            name: "cart",
+            weight: 22.0,
+            slo: read_slo,
+            request: None,
+        },
+        open::Scenario {
+            name: "login",
+            weight: 3.5,
+            slo: None,
+            request: Some(setup.login(&gateway)),
+        },
+        open::Scenario {
+            name: "checkout",
+            weight: 2.5,
+            slo: Some(Duration::from_millis(500)),
+            request: Some(setup.checkout(&gateway)),
+        },
+        open::Scenario {
+            name: "orders",
+            weight: 5.0,
+            slo: None,
+            request: Some(setup.orders(&gateway)),
+        },
+    ]
+}
+
+async fn open_model(platform: PlatformArgs, options: OpenOptions) -> anyhow::Result<()> {
+    let mut platform = Platform::start(platform).await?;
+    let result = open_steps(&platform, &options).await;
+    platform.stop().await;
+    result
+}
+
+async fn open_steps(platform: &Platform, options: &OpenOptions) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let setup =
+        checkout::Setup::new(&http, platform.data.path(), platform.port, &platform.ids[0]).await?;
+    let mut mix = shopper_mix(platform, &setup);
+    if !options.only.is_empty() {
+        for scenario in &mut mix {
+            if !options.only.iter().any(|o| o == scenario.name) {
+                scenario.request = None;
+            }
+        }
+    }
+    let shares = open::shares(
+        &mix.iter()
+            .map(|s| (s.weight, s.request.is_some()))
+            .collect::<Vec<_>>(),
+    );
+    let mix_text: Vec<String> = mix
+        .iter()
+        .zip(&shares)
+        .map(|(s, share)| match s.request {
+            Some(_) => format!("{} {:.1}%", s.name, 100.0 * share),
+            None => format!("{} skipped", s.name),
+        })
+        .collect();
+    println!(
+        "open model, {} s per step, {} products, mix: {}\n",
+        options.step.as_secs(),
+        platform.ids.len(),
+        mix_text.join(", ")
+    );
+    let requests: Vec<Option<Request>> = mix.iter().map(|s| s.request.clone()).collect();
+    let objectives: Vec<(&str, Option<Duration>)> = mix.iter().map(|s| (s.name, s.slo)).collect();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.max_in_flight)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut steps = Vec::new();
+    for &rate in &options.rates {
+        let before = cpu::snapshot();
+        let outcomes = open::drive(
+            &client,
+            &requests,
+            &shares,
+            rate,
+            options.step,
+            options.max_in_flight,
+        )
+        .await;
+        let after = cpu::snapshot();
+        let mut used = BTreeMap::new();
+        cpu::accumulate(&mut used, &before, &after);
+        let step = open::Step {
+            rate,
+            outcomes,
+            cpu: used,
+        };
+        let missed = open::breaches(&step, &objectives);
+        print_step(&step, &mix, &missed);
+        steps.push(step);
+        if !missed.is_empty() && !options.keep_going {
+            break;
+        }
+    }
+    let best = steps
+        .iter()
+        .take_while(|s| open::breaches(s, &objectives).is_empty())
+        .last()
+        .map(|s| s.rate);
+    match best {
+        Some(rate) => println!("\nhighest offered rate meeting every objective: {rate:.0} req/s"),
+        None => println!("\nno step met every objective"),
+    }
+    print_memory();
+    if let Some(dir) = &options.charts {
+        write_charts(dir, &steps, &mix)?;
+    }
+    Ok(())
+}
+
+fn print_step(step: &open::Step, mix: &[open::Scenario], missed: &[String]) {
+    let total = step.total();
+    println!(
+        "offered {:.0} req/s: answered {:.0} req/s, errors {}, CPU µs per request: {}{}",
+        step.rate,
+        total.throughput(),
+        total.errors,
+        cpu::per_request(&step.cpu, total.requests),
+        if missed.is_empty() {
+            String::from(" — every objective met")
+        } else {
+            format!(" — BREAKS: {}", missed.join("; "))
+        }
+    );
+    println!("| scenario | offered req/s | answered | errors | p50 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (scenario, outcome) in mix.iter().zip(&step.outcomes) {
+        if scenario.request.is_none() {
+            continue;
+        }
+        println!(
+            "| {} | {:.1} | {} | {} | {:.2} | {:.2} | {:.2} |",
+            scenario.name,
+            stats::rate(outcome.requests + outcome.errors, outcome.elapsed),
+            outcome.requests,
+            outcome.errors,
+            ms(outcome.percentile(0.50)),
+            ms(outcome.percentile(0.99)),
+            ms(outcome.percentile(1.0)),
+        );
+    }
+    println!();
+}
+
+/// `latency.svg` (p50 dashed and p99 solid per scenario against the offered rate) and `cpu.svg`
+/// (CPU µs per request of the mix, per process).
+fn write_charts(
+    dir: &std::path::Path,
+    steps: &[open::Step],
+    mix: &[open::Scenario],
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut latency = Vec::new();
+    for (i, scenario) in mix.iter().enumerate() {
+        if scenario.request.is_none() {
+            continue;
+        }
+        for (quantile, dashed) in [(0.99, false), (0.50, true)] {
+            latency.push(chart::Series {
+                name: format!("{} p{:.0}", scenario.name, quantile * 100.0),
+                points: steps
+                    .iter()
+                    .filter_map(|s| {
+                        let o = s.outcomes.get(i)?;
+                        (o.requests > 0).then(|| (s.rate, ms(o.percentile(quantile))))
+                    })
+                    .collect(),
+                dashed,
+                colour: i,
+            });
+        }
+    }
+    let svg = chart::svg(&chart::Chart {
+        title: "Shopper mix, open model: latency against offered rate",
+        x_label: "offered rate, req/s (whole mix)",
+        y_label: "latency from the intended send time, ms (log)",
+        log_y: true,
+        thresholds: vec![
+            (50.0, "browse/product/search p99 objective, 50 ms".into()),
+            (500.0, "checkout p99 objective, 500 ms".into()),
+        ],
+        series: latency,
+    })?;
+    std::fs::write(dir.join("open-model-latency.svg"), svg)?;
+    let mut processes: Vec<String> = Vec::new();
+    for step in steps {
+        for (label, _) in cpu::per_request_micros(&step.cpu, step.total().requests) {
+            if !processes.contains(&label) {
+                processes.push(label);
+            }
+        }
+    }
+    let cpu_series = processes
+        .iter()
+        .enumerate()
+        .map(|(i, label)| chart::Series {
+            name: label.clone(),
+            points: steps
+                .iter()
+                .filter_map(|s| {
+                    let micros = cpu::per_request_micros(&s.cpu, s.total().requests);
+                    let m = micros.iter().find(|(l, _)| l == label)?.1;
+                    Some((s.rate, m))
+                })
+                .collect(),
+            dashed: false,
+            colour: i,
+        })
+        .collect();
+    let svg = chart::svg(&chart::Chart {
+        title: "Shopper mix, open model: CPU per request of the mix, per process",
+        x_label: "offered rate, req/s (whole mix)",
+        y_label: "CPU µs per request",
+        log_y: false,
+        thresholds: Vec::new(),
+        series: cpu_series,
+    })?;
+    std::fs::write(dir.join("open-model-cpu.svg"), svg)?;
+    println!("charts written to {}", dir.display());
+    Ok(())
 }
 
 fn spawn(command: &mut Command) -> anyhow::Result<Child> {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod credentials;
+mod generated;
 mod health;
 mod logs;
 mod observe;
@@ -73,6 +74,10 @@ enum Command {
     Seed {
         #[arg(value_enum)]
         what: SeedKind,
+        /// Products in the catalog after seeding: the hand-written demo products, then generated
+        /// ones (deterministic, by SKU) up to this many, e.g. 10000.
+        #[arg(long, default_value_t = 0)]
+        products: usize,
         #[command(flatten)]
         target: seed::Target,
     },
@@ -139,8 +144,11 @@ fn main() -> ExitCode {
             }
             Command::Seed {
                 what: SeedKind::Demo,
+                products,
                 target,
-            } => seed::demo(&target).await.map(|report| println!("{report}")),
+            } => seed::demo(&target, products)
+                .await
+                .map(|report| println!("{report}")),
         }
     });
     match result {

@@ -1,15 +1,18 @@
 //! The demo catalog, loaded through the public API as the admin (never into a database directly),
 //! so it exercises the same validation as any client. A 409 means "already there": running it
-//! twice adds nothing twice.
+//! twice adds nothing twice. `--products N` adds generated products (`generated.rs`) up to N.
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
+use futures::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::credentials::{AdminCredentials, DemoShopper, ADMIN_USERNAME, DEMO_USERNAME};
+use crate::generated;
 use crate::services::ServiceName;
 
 const DEMO_CATALOG: &str = include_str!("../data/demo-catalog.json");
@@ -68,86 +71,228 @@ pub async fn demo_if_empty(target: &Target) -> anyhow::Result<Option<String>> {
         .as_array()
         .is_none_or(|items| items.is_empty());
     if empty {
-        demo(target).await.map(Some)
+        demo(target, 0).await.map(Some)
     } else {
         Ok(None)
     }
 }
 
-/// Seeds the demo catalog; returns what it created and what was already there.
-pub async fn demo(target: &Target) -> anyhow::Result<String> {
+/// Requests in flight while seeding: enough to keep the services busy on 2 cores without
+/// queueing behind one another (the catalog's writes are serialised by its database anyway).
+const IN_FLIGHT: usize = 8;
+
+/// Seeds the demo catalog, then generated products (`generated.rs`) until the catalog holds
+/// `products` of them in all; returns what it created and what was already there.
+///
+/// Everything goes through the public API, one `POST /products` per product, 8 in flight: on the
+/// 2-core machine 10,000 products take well under a minute (docs/performance.md), so a faster
+/// path straight into the database, which would skip validation and the outbox events inventory
+/// needs to create the stock rows, is not worth its second code path.
+pub async fn demo(target: &Target, products: usize) -> anyhow::Result<String> {
     let catalog: Catalog = serde_json::from_str(DEMO_CATALOG)?;
     let http = client()?;
     let token = admin_token(&http, target).await?;
-    let mut created = [0usize; 2];
-    let mut existing = [0usize; 2];
-    for (i, (path, items)) in [
-        ("/categories", &catalog.categories),
-        ("/products", &catalog.products),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        for item in items {
-            let response = http
-                .post(target.url(ServiceName::Products, path))
-                .bearer_auth(&token)
-                .json(item)
-                .send()
-                .await?;
-            match response.status() {
-                StatusCode::CREATED => created[i] += 1,
-                StatusCode::CONFLICT => existing[i] += 1,
-                status => anyhow::bail!(
-                    "POST {path} answered {status}: {}",
-                    response.text().await.unwrap_or_default()
-                ),
-            }
-        }
-    }
-    let stocked = stock_demo(&http, target, &token, &catalog.products).await?;
+    let (categories, existing_categories) = post_all(
+        &http,
+        target,
+        &token,
+        "/categories",
+        catalog.categories.iter().cloned(),
+        catalog.categories.len(),
+        // One at a time: a subcategory names its parent, which must exist first.
+        1,
+    )
+    .await?;
+    let extra = products.saturating_sub(catalog.products.len());
+    let all = catalog
+        .products
+        .iter()
+        .cloned()
+        .chain((0..extra).map(generated::product));
+    let total = catalog.products.len() + extra;
+    let (created, existing) =
+        post_all(&http, target, &token, "/products", all, total, IN_FLIGHT).await?;
+    let wanted = catalog
+        .products
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((p["sku"].as_str()?.to_owned(), demo_stock(i))))
+        .chain((0..extra).map(|i| (generated::sku(i), generated::stock(i))));
+    let stocked = stock_all(&http, target, &token, wanted, total).await?;
     Ok(format!(
-        "{} categories and {} products created ({} and {} were already there), stock set for {stocked}",
-        created[0], created[1], existing[0], existing[1]
+        "{categories} categories and {created} products created ({existing_categories} and \
+         {existing} were already there), stock set for {stocked}"
     ))
 }
 
-/// Sets a plausible quantity for each demo product that has no stock yet; every eleventh is sold
-/// out, so that availability shows both states.
-async fn stock_demo(
+/// POSTs every item to `path`, `in_flight` at a time, in order; returns how many were created and how many already existed (409).
+async fn post_all(
     http: &reqwest::Client,
     target: &Target,
     token: &str,
-    products: &[Value],
-) -> anyhow::Result<usize> {
-    let mut stocked = 0;
-    for (i, product) in products.iter().enumerate() {
-        let Some(sku) = product["sku"].as_str() else {
-            continue;
-        };
-        let current = http
-            .get(target.url(ServiceName::Inventory, &format!("/stock/{sku}")))
-            .send()
-            .await?;
-        if current.status().is_success() {
-            let stock: Value = current.json().await?;
-            if stock["on_hand"].as_i64().unwrap_or(0) > 0 {
-                continue;
+    path: &str,
+    items: impl Iterator<Item = Value>,
+    total: usize,
+    in_flight: usize,
+) -> anyhow::Result<(usize, usize)> {
+    let url = target.url(ServiceName::Products, path);
+    let mut progress = Progress::new(path.trim_start_matches('/'), total);
+    let mut answers = stream::iter(items)
+        .map(|item| {
+            let request = http.post(&url).bearer_auth(token).json(&item);
+            async move {
+                let response = request.send().await?;
+                match response.status() {
+                    StatusCode::CREATED => Ok(true),
+                    StatusCode::CONFLICT => Ok(false),
+                    status => anyhow::bail!(
+                        "POST {path} answered {status}: {}",
+                        response.text().await.unwrap_or_default()
+                    ),
+                }
             }
+        })
+        .buffered(in_flight);
+    let (mut created, mut existing) = (0, 0);
+    while let Some(answer) = answers.next().await {
+        match answer? {
+            true => created += 1,
+            false => existing += 1,
         }
-        let on_hand = if i % 11 == 10 { 0 } else { 5 + (i * 7) % 40 };
-        let response = http
-            .put(target.url(ServiceName::Inventory, &format!("/stock/{sku}")))
-            .bearer_auth(token)
-            .json(&json!({"on_hand": on_hand, "reason": "demo seed", "low_stock_threshold": 3}))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            anyhow::bail!("PUT /stock/{sku} answered {}", response.status());
-        }
-        stocked += 1;
+        progress.advance();
     }
+    progress.finish();
+    Ok((created, existing))
+}
+
+/// Units for the `i`-th hand-written demo product: every eleventh is sold out, so that
+/// availability shows both states.
+fn demo_stock(i: usize) -> u64 {
+    if i % 11 == 10 {
+        0
+    } else {
+        5 + (i as u64 * 7) % 40
+    }
+}
+
+/// Sets the stock of every `(sku, units)` whose stock is still at zero (as the catalog's
+/// `product_created` event leaves it) or not kept yet; returns how many it set. A product already
+/// stocked, by an earlier seed or by the shop, keeps its figure.
+async fn stock_all(
+    http: &reqwest::Client,
+    target: &Target,
+    token: &str,
+    wanted: impl Iterator<Item = (String, u64)>,
+    total: usize,
+) -> anyhow::Result<usize> {
+    let mut progress = Progress::new("stock", total);
+    let mut answers = stream::iter(wanted)
+        .map(|(sku, units)| async move {
+            let url = target.url(ServiceName::Inventory, &format!("/stock/{sku}"));
+            let current = http.get(&url).send().await?;
+            if current.status().is_success() {
+                let stock: Value = current.json().await?;
+                let on_hand = stock["on_hand"].as_u64().unwrap_or(0);
+                if on_hand > 0 || on_hand == units {
+                    return Ok(false);
+                }
+            }
+            let response = http
+                .put(&url)
+                .bearer_auth(token)
+                .json(&json!({"on_hand": units, "reason": "demo seed", "low_stock_threshold": 3}))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "PUT /stock/{sku} answered {}",
+                response.status()
+            );
+            Ok(true)
+        })
+        .buffered(IN_FLIGHT);
+    let mut stocked = 0;
+    while let Some(answer) = answers.next().await {
+        stocked += usize::from(answer?);
+        progress.advance();
+    }
+    progress.finish();
     Ok(stocked)
+}
+
+/// Progress of a long seed on stderr: one line redrawn in place on a terminal, a plain line every
+/// 1,000 items otherwise (a log file or CI output gets no carriage returns). Silent for the
+/// small demo catalog, which takes a second.
+struct Progress {
+    label: String,
+    total: usize,
+    done: usize,
+    started: Instant,
+    shown: Option<Instant>,
+    terminal: bool,
+}
+
+/// Below this many items a seed is quick and says nothing until its summary.
+const QUIET_BELOW: usize = 1_000;
+
+impl Progress {
+    fn new(label: &str, total: usize) -> Self {
+        Self {
+            label: label.to_owned(),
+            total,
+            done: 0,
+            started: Instant::now(),
+            shown: None,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.done += 1;
+        if self.total < QUIET_BELOW {
+            return;
+        }
+        if self.terminal {
+            let due = self
+                .shown
+                .is_none_or(|at| at.elapsed() >= Duration::from_millis(100));
+            if due || self.done == self.total {
+                self.shown = Some(Instant::now());
+                eprint!(
+                    "\r{:<72}",
+                    progress_line(&self.label, self.done, self.total, self.started.elapsed())
+                );
+            }
+        } else if self.done % 1_000 == 0 || self.done == self.total {
+            eprintln!(
+                "{}",
+                progress_line(&self.label, self.done, self.total, self.started.elapsed())
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal && self.total >= QUIET_BELOW {
+            eprintln!();
+        }
+    }
+}
+
+/// `products  3400/10000  34%  812/s  8 s left`.
+fn progress_line(label: &str, done: usize, total: usize, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        done as f64 / seconds
+    } else {
+        0.0
+    };
+    let left = if rate > 0.0 {
+        format!("{:.0} s left", total.saturating_sub(done) as f64 / rate)
+    } else {
+        "time left unknown".to_owned()
+    };
+    let percent = if total == 0 { 100 } else { done * 100 / total };
+    format!("{label:<10} {done}/{total}  {percent}%  {rate:.0}/s  {left}")
 }
 
 /// Registers the demo shopper (unless registered already) and leaves two products in their cart,
@@ -289,5 +434,21 @@ mod tests {
                 "{category} exists"
             );
         }
+    }
+
+    #[test]
+    fn the_progress_line_gives_the_rate_and_the_time_left() {
+        assert_eq!(
+            progress_line("products", 2_500, 10_000, Duration::from_secs(5)),
+            "products   2500/10000  25%  500/s  15 s left"
+        );
+        assert_eq!(
+            progress_line("stock", 0, 10_000, Duration::ZERO),
+            "stock      0/10000  0%  0/s  time left unknown"
+        );
+        assert_eq!(
+            progress_line("stock", 10_000, 10_000, Duration::from_secs(20)),
+            "stock      10000/10000  100%  500/s  0 s left"
+        );
     }
 }

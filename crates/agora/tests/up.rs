@@ -160,6 +160,91 @@ async fn up_starts_every_service_seeds_the_catalog_and_stops_cleanly_on_ctrl_c()
     }
 }
 
+/// Every product of the catalog, paged through the products service.
+async fn catalog_skus(http: &reqwest::Client, products: &str) -> Vec<String> {
+    let mut skus = Vec::new();
+    let mut url = format!("{products}/products?limit=100");
+    loop {
+        let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            skus.push(item["sku"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = format!("{products}/products?limit=100&cursor={cursor}"),
+            None => return skus,
+        }
+    }
+}
+
+/// `agora seed demo --products N` against the platform on `base`; what it printed.
+async fn seed_generated(base: u16, data: &std::path::Path, products: usize) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(["seed", "demo", "--products", &products.to_string()])
+        .args(["--port", &base.to_string(), "--data-dir"])
+        .arg(data)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
+#[tokio::test]
+async fn seeding_a_generated_catalog_twice_adds_nothing_the_second_time() {
+    let data = tempfile::tempdir().unwrap();
+    let base = free_base_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args([
+            "up",
+            "--seed",
+            "none",
+            "--port",
+            &base.to_string(),
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env_remove("AGORA_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until_up(&mut child).await;
+    let http = reqwest::Client::new();
+    let products = format!("http://127.0.0.1:{}", base + 2);
+
+    let first = seed_generated(base, data.path(), 240).await;
+    assert!(
+        first.contains("categories and 240 products created (0 and 0 were"),
+        "{first}"
+    );
+    let mut skus = catalog_skus(&http, &products).await;
+    assert_eq!(skus.len(), 240);
+    skus.sort_unstable();
+    skus.dedup();
+    assert_eq!(skus.len(), 240, "every SKU once");
+    assert!(
+        skus.iter().any(|s| s.starts_with("GEN-")),
+        "generated products are there"
+    );
+
+    let second = seed_generated(base, data.path(), 240).await;
+    assert!(
+        second.contains("categories and 0 products created (18 and 240 were already there)"),
+        "{second}"
+    );
+    assert!(second.contains("stock set for 0"), "{second}");
+    assert_eq!(catalog_skus(&http, &products).await.len(), 240);
+
+    let status = ctrl_c(&mut child).await;
+    assert!(status.success(), "{status}");
+}
+
 #[tokio::test]
 async fn up_fails_clearly_when_a_port_is_taken() {
     let data = tempfile::tempdir().unwrap();
