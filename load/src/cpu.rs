@@ -150,7 +150,7 @@ mod tests {
             Some("products")
         );
         assert_eq!(
-            label_of(b"./target/release/agora-load\0baseline\0--port\01\0").as_deref(),
+            label_of(b"./target/release/agora-load\0baseline\0--port\x001\0").as_deref(),
             Some("baseline")
         );
         assert_eq!(label_of(b"/usr/bin/agora\0up\0"), None);

@@ -6,12 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use axum::Router;
 use platform::auth::JwtVerifier;
-use platform::db::Database;
-use platform::events::Events;
-use platform::http::{BearerAuth, Readiness};
-use platform::shutdown::Shutdown;
+use platform::http::BearerAuth;
+use platform::service::{Declaration, Declared, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -52,120 +49,71 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 )]
 struct ApiDoc;
 
-pub fn router(
-    state: AppState,
-    db: Database,
-    stopping: platform::shutdown::Stopping,
-    handler: Arc<dyn platform::events::EventHandler>,
-) -> (Router, utoipa::openapi::OpenApi) {
-    let verifier = state.verifier.clone();
+/// The service's routes and their OpenAPI document.
+pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::carts::router())
         .with_state(state)
-        .merge(platform::events::routes(
-            db,
+}
+
+/// The carts service, as `platform::service` runs it.
+pub struct Carts;
+
+pub type Application = platform::service::Application<Carts>;
+
+impl Service for Carts {
+    type Config = Config;
+
+    /// Follows the catalog, stock and order events; announces abandoned and deletes expired carts
+    /// in the background.
+    async fn declare(config: Config) -> anyhow::Result<Declared> {
+        let settings = &config.settings;
+        let mut service = Declaration::connect(NAME, &config.common, &storage::MIGRATIONS).await?;
+        let store = storage::open(service.database()?);
+        service
+            .consume(Arc::new(events::Reactions {
+                store: store.clone(),
+            }))
+            .follow("products", &settings.products_url)
+            .follow("inventory", &settings.inventory_url)
+            .follow("orders", &settings.orders_url);
+        let guest_ttl = chrono::Duration::seconds(settings.guest_cart_ttl_seconds.max(1));
+        let housekeeping = Housekeeping {
+            store: store.clone(),
+            abandon_after: chrono::Duration::seconds(settings.abandon_after_seconds.max(1)),
+            guest_ttl,
+        };
+        service.every(
+            Duration::from_millis(settings.housekeeping_interval_ms.max(50)),
+            move || housekeep(housekeeping.clone()),
+        );
+        let verifier = service.verifier();
+        Ok(service.serve(router(AppState {
+            store,
             verifier,
-            stopping,
-            Some((NAME, handler)),
-        ))
-        .split_for_parts()
+            guest_ttl,
+        })))
+    }
 }
 
 /// What the housekeeping worker needs.
 #[derive(Clone)]
 struct Housekeeping {
     store: Arc<dyn storage::Store>,
-    every: Duration,
     abandon_after: chrono::Duration,
     guest_ttl: chrono::Duration,
 }
 
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    app: Router,
-    port: u16,
-    housekeeping: Housekeeping,
-    events: Events,
-    stop_signal: platform::shutdown::StopSignal,
-}
-
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let common = &config.common;
-        let settings = &config.settings;
-        let (store, db) =
-            storage::connect(&common.database_url(NAME), common.database_max_connections).await?;
-        let verifier = Arc::new(JwtVerifier::for_service(common));
-        let guest_ttl = chrono::Duration::seconds(settings.guest_cart_ttl_seconds.max(1));
-        let handler: Arc<dyn platform::events::EventHandler> = Arc::new(events::Reactions {
-            store: store.clone(),
-        });
-        let mut events = Events::new(common, NAME, db.clone());
-        events.follow("products", &settings.products_url, handler.clone());
-        events.follow("inventory", &settings.inventory_url, handler.clone());
-        events.follow("orders", &settings.orders_url, handler.clone());
-        let (stop_signal, stopping) = platform::shutdown::stopping();
-        let (router, openapi) = router(
-            AppState {
-                store: store.clone(),
-                verifier,
-                guest_ttl,
-            },
-            db.clone(),
-            stopping,
-            handler,
-        );
-        let platform::http::Bound {
-            listener,
-            app,
-            port,
-        } = platform::http::bind_service(common, NAME, (router, openapi), Readiness::database(db))
-            .await?;
-        Ok(Self {
-            listener,
-            app,
-            port,
-            housekeeping: Housekeeping {
-                store,
-                every: Duration::from_millis(settings.housekeeping_interval_ms.max(50)),
-                abandon_after: chrono::Duration::seconds(settings.abandon_after_seconds.max(1)),
-                guest_ttl,
-            },
-            events,
-            stop_signal,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves requests, follows the catalog, stock and order events, and announces abandoned and
-    /// deletes expired carts until `shutdown`.
-    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let housekeeping = tokio::spawn(housekeep_forever(self.housekeeping));
-        let events = self.events.spawn();
-        let shutdown = self.stop_signal.on(shutdown);
-        let served = platform::http::serve(self.listener, self.app, shutdown).await;
-        housekeeping.abort();
-        events.stop().await;
-        Ok(served?)
-    }
-}
-
 /// Publishes `cart_abandoned` for idle carts and deletes unused guest carts. Each cart is handled
 /// by a conditional update, so replicas running this side by side announce a cart once.
-async fn housekeep_forever(h: Housekeeping) {
-    loop {
-        tokio::time::sleep(h.every).await;
-        let now = chrono::Utc::now();
-        if let Err(e) = h.store.abandon_idle(now - h.abandon_after).await {
-            tracing::warn!(error = %e, "announcing abandoned carts failed");
-        }
-        match h.store.expire_guests(now - h.guest_ttl).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "unused guest carts deleted"),
-            Err(e) => tracing::warn!(error = %e, "deleting unused guest carts failed"),
-        }
+async fn housekeep(h: Housekeeping) {
+    let now = chrono::Utc::now();
+    if let Err(e) = h.store.abandon_idle(now - h.abandon_after).await {
+        tracing::warn!(error = %e, "announcing abandoned carts failed");
+    }
+    match h.store.expire_guests(now - h.guest_ttl).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "unused guest carts deleted"),
+        Err(e) => tracing::warn!(error = %e, "deleting unused guest carts failed"),
     }
 }

@@ -1,26 +1,30 @@
-//! Carts storage: one trait, implemented for SQLite and PostgreSQL. Every statement is the same in
-//! both dialects, so one implementation body is instantiated for both (`backend!`); only how a
-//! write transaction starts and how events are written differ.
+//! Carts storage: one trait, implemented once over either database (`platform::db`): every
+//! statement is the same in both dialects; how a write transaction starts and how events are
+//! written are the platform's.
 //!
 //! Every write to a cart first updates the cart's row (`TOUCH`), which on PostgreSQL row-locks it:
 //! two writes to one cart run one after the other, so the line count, the sum of units and the
 //! currency each checks are still true when it writes. SQLite's write transactions are serial.
 //!
 //! Events go to the outbox after the transaction's last row write (see
-//! `platform::events::store::enqueue_postgres`).
+//! `platform::db::Tx::enqueue`).
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, Database};
-use platform::events::{store as events, Event};
+use platform::db::{is_unique_violation, query, Database, Tx};
+use platform::events::Event;
+use platform::service::Migrations;
 use serde_json::json;
-use sqlx::migrate::Migrator;
 
 use crate::domain::{Money, Product, MAX_LINES, MAX_QUANTITY};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+/// The service's schema per dialect, and the platform's event tables.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+    events: true,
+};
 
 pub const OPEN: &str = "open";
 pub const CHECKED_OUT: &str = "checked_out";
@@ -188,23 +192,13 @@ pub trait Store: Send + Sync {
     async fn expire_guests(&self, unused_before: DateTime<Utc>) -> Result<usize, StoreError>;
 }
 
+/// Connects to `url`, migrates it and opens the store (tests use a store on its own this way).
 pub async fn connect(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<(Arc<dyn Store>, Database)> {
-    let db = Database::connect(
-        url,
-        max_connections,
-        &SQLITE_MIGRATIONS,
-        &POSTGRES_MIGRATIONS,
-    )
-    .await?;
-    events::migrate(&db).await?;
-    let store: Arc<dyn Store> = match &db {
-        Database::Sqlite(pool) => Arc::new(SqliteStore { pool: pool.clone() }),
-        Database::Postgres(pool) => Arc::new(PostgresStore { pool: pool.clone() }),
-    };
-    Ok((store, db))
+    let db = platform::service::connect_url(url, max_connections, &MIGRATIONS).await?;
+    Ok((open(db.clone()), db))
 }
 
 const CART: &str = "SELECT id, user_id, secret_hash, status, order_id, created_at, updated_at, last_used_at FROM carts WHERE id = $1";
@@ -259,326 +253,459 @@ fn cart_event(name: &str, cart: &Cart, extra: serde_json::Value) -> Event {
     Event::new(crate::NAME, name, cart.row.id.clone(), data)
 }
 
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+/// The one store, over either database: every statement is the same in both dialects.
+pub struct DbStore {
+    db: Database,
 }
 
-pub struct PostgresStore {
-    pool: sqlx::PgPool,
+/// The store over a connected, migrated database.
+pub fn open(db: Database) -> Arc<dyn Store> {
+    Arc::new(DbStore { db })
 }
 
-/// One implementation body for both backends: `$begin` starts a write transaction, `$enqueue`,
-/// `$claim` and `$advance` are the platform's outbox and inbox functions for the dialect.
-macro_rules! backend {
-    ($store:ty, $begin:expr, $enqueue:path, $claim:path, $advance:path) => {
-        impl $store {
-            async fn load(
-                conn: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                id: &str,
-            ) -> Result<Option<Cart>, sqlx::Error> {
-                let row: Option<CartRow> = sqlx::query_as(CART).bind(id).fetch_optional(&mut *conn).await?;
-                let Some(row) = row else { return Ok(None) };
-                let lines: Vec<LineRow> = sqlx::query_as(LINES).bind(id).fetch_all(&mut *conn).await?;
-                Ok(Some(Cart { row, lines }))
-            }
+impl DbStore {
+    async fn load(tx: &mut Tx, id: &str) -> Result<Option<Cart>, sqlx::Error> {
+        let row: Option<CartRow> = query(CART).bind(id).fetch_optional(&mut *tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        let lines: Vec<LineRow> = query(LINES).bind(id).fetch_all(&mut *tx).await?;
+        Ok(Some(Cart { row, lines }))
+    }
 
-            /// Locks an open cart for a change (see `TOUCH`); a cart that is not open is refused.
-            async fn lock_open(
-                conn: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                id: &str,
-            ) -> Result<(), StoreError> {
-                let done = sqlx::query(TOUCH).bind(id).bind(Utc::now()).execute(&mut *conn).await?;
-                if done.rows_affected() == 1 {
-                    return Ok(());
-                }
-                let row: Option<CartRow> = sqlx::query_as(CART).bind(id).fetch_optional(&mut *conn).await?;
-                match row {
-                    Some(row) => Err(StoreError::Refused(Refusal::NotOpen(row.status))),
-                    None => Err(StoreError::NotFound),
-                }
-            }
-
-            async fn loaded(
-                conn: &mut <<$store as Backend>::Db as sqlx::Database>::Connection,
-                id: &str,
-            ) -> Result<Cart, StoreError> {
-                Self::load(conn, id).await?.ok_or(StoreError::NotFound)
-            }
+    /// Locks an open cart for a change (see `TOUCH`); a cart that is not open is refused.
+    async fn lock_open(tx: &mut Tx, id: &str) -> Result<(), StoreError> {
+        let done = query(TOUCH)
+            .bind(id)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        if done == 1 {
+            return Ok(());
         }
+        let row: Option<CartRow> = query(CART).bind(id).fetch_optional(&mut *tx).await?;
+        match row {
+            Some(row) => Err(StoreError::Refused(Refusal::NotOpen(row.status))),
+            None => Err(StoreError::NotFound),
+        }
+    }
 
-        #[async_trait]
-        impl Store for $store {
-            async fn create_guest(&self, id: &str, secret_hash: &str) -> Result<Cart, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                sqlx::query(INSERT_CART).bind(id).bind(None::<String>).bind(secret_hash).bind(Utc::now()).execute(&mut *tx).await?;
-                let cart = Self::loaded(&mut tx, id).await?;
-                tx.commit().await?;
-                Ok(cart)
+    async fn loaded(tx: &mut Tx, id: &str) -> Result<Cart, StoreError> {
+        Self::load(tx, id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// A cart read on its own (a plain transaction: its row and its lines read together).
+    async fn read(&self, id: &str) -> Result<Option<Cart>, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        Self::load(&mut tx, id).await
+    }
+}
+
+#[async_trait]
+impl Store for DbStore {
+    async fn create_guest(&self, id: &str, secret_hash: &str) -> Result<Cart, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        query(INSERT_CART)
+            .bind(id)
+            .bind(None::<String>)
+            .bind(secret_hash)
+            .bind(Utc::now())
+            .execute(&mut tx)
+            .await?;
+        let cart = Self::loaded(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
+
+    async fn user_cart(&self, user_id: &str) -> Result<(Cart, bool), StoreError> {
+        let found: Option<(String,)> = query(USER_CART)
+            .bind(user_id)
+            .fetch_optional(&self.db)
+            .await?;
+        if let Some((id,)) = found {
+            return Ok((self.read(&id).await?.ok_or(StoreError::NotFound)?, false));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let inserted = query(INSERT_CART)
+            .bind(&id)
+            .bind(user_id)
+            .bind(None::<String>)
+            .bind(Utc::now())
+            .execute(&self.db)
+            .await;
+        let (id, created) = match inserted {
+            Ok(_) => (id, true),
+            // Created by a concurrent request of the same user: that one is the cart.
+            Err(e) if is_unique_violation(&e) => {
+                let (id,): (String,) = query(USER_CART).bind(user_id).fetch_one(&self.db).await?;
+                (id, false)
             }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((self.read(&id).await?.ok_or(StoreError::NotFound)?, created))
+    }
 
-            async fn user_cart(&self, user_id: &str) -> Result<(Cart, bool), StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                let found: Option<(String,)> = sqlx::query_as(USER_CART).bind(user_id).fetch_optional(&mut *conn).await?;
-                if let Some((id,)) = found {
-                    return Ok((Self::loaded(&mut conn, &id).await?, false));
-                }
-                let id = uuid::Uuid::now_v7().to_string();
-                let inserted = sqlx::query(INSERT_CART).bind(&id).bind(user_id).bind(None::<String>).bind(Utc::now()).execute(&mut *conn).await;
-                match inserted {
-                    Ok(_) => Ok((Self::loaded(&mut conn, &id).await?, true)),
-                    // Created by a concurrent request of the same user: that one is the cart.
-                    Err(e) if is_unique_violation(&e) => {
-                        let (id,): (String,) = sqlx::query_as(USER_CART).bind(user_id).fetch_one(&mut *conn).await?;
-                        Ok((Self::loaded(&mut conn, &id).await?, false))
-                    }
-                    Err(e) => Err(e.into()),
-                }
+    async fn cart(&self, id: &str) -> Result<Option<Cart>, StoreError> {
+        Ok(self.read(id).await?)
+    }
+
+    async fn touch(&self, id: &str, every: chrono::Duration) -> Result<(), StoreError> {
+        let now = Utc::now();
+        query(USED)
+            .bind(id)
+            .bind(now)
+            .bind(now - every)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn put_line(
+        &self,
+        cart_id: &str,
+        product_id: &str,
+        quantity: i64,
+        put: Put,
+    ) -> Result<Cart, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        Self::lock_open(&mut tx, cart_id).await?;
+        let have: Option<(i64,)> = query(LINE_QUANTITY)
+            .bind(cart_id)
+            .bind(product_id)
+            .fetch_optional(&mut tx)
+            .await?;
+        match (put, have) {
+            (Put::Set, None) => return Err(StoreError::Refused(Refusal::NoSuchLine)),
+            (Put::Set, Some(_)) => {
+                query(SET_QUANTITY)
+                    .bind(cart_id)
+                    .bind(product_id)
+                    .bind(quantity)
+                    .execute(&mut tx)
+                    .await?;
             }
-
-            async fn cart(&self, id: &str) -> Result<Option<Cart>, StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                Ok(Self::load(&mut conn, id).await?)
-            }
-
-            async fn touch(&self, id: &str, every: chrono::Duration) -> Result<(), StoreError> {
-                let now = Utc::now();
-                sqlx::query(USED).bind(id).bind(now).bind(now - every).execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn put_line(&self, cart_id: &str, product_id: &str, quantity: i64, put: Put) -> Result<Cart, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                Self::lock_open(&mut tx, cart_id).await?;
-                let have: Option<(i64,)> = sqlx::query_as(LINE_QUANTITY).bind(cart_id).bind(product_id).fetch_optional(&mut *tx).await?;
-                match (put, have) {
-                    (Put::Set, None) => return Err(StoreError::Refused(Refusal::NoSuchLine)),
-                    (Put::Set, Some(_)) => {
-                        sqlx::query(SET_QUANTITY).bind(cart_id).bind(product_id).bind(quantity).execute(&mut *tx).await?;
-                    }
-                    (Put::Add, have) => {
-                        let product: Option<ProductRow> = sqlx::query_as(PRODUCT).bind(product_id).fetch_optional(&mut *tx).await?;
-                        let product = match product {
-                            Some(p) if !p.deleted => p,
-                            _ => return Err(StoreError::Refused(Refusal::UnknownProduct)),
-                        };
-                        if product.available.is_some_and(|a| a <= 0) {
-                            return Err(StoreError::Refused(Refusal::SoldOut));
-                        }
-                        match have {
-                            Some((have,)) if have + quantity > MAX_QUANTITY => {
-                                return Err(StoreError::Refused(Refusal::TooMany { have }));
-                            }
-                            Some((have,)) => {
-                                sqlx::query(SET_QUANTITY).bind(cart_id).bind(product_id).bind(have + quantity).execute(&mut *tx).await?;
-                            }
-                            None => {
-                                let (count,): (i64,) = sqlx::query_as(COUNT_LINES).bind(cart_id).fetch_one(&mut *tx).await?;
-                                if count >= MAX_LINES {
-                                    return Err(StoreError::Refused(Refusal::Full));
-                                }
-                                let currency: Option<(String,)> = sqlx::query_as(CART_CURRENCY).bind(cart_id).fetch_optional(&mut *tx).await?;
-                                if let Some((cart,)) = currency.filter(|(c,)| *c != product.currency) {
-                                    return Err(StoreError::Refused(Refusal::Currency { cart, product: product.currency }));
-                                }
-                                sqlx::query(INSERT_LINE).bind(cart_id).bind(product_id).bind(quantity).bind(product.price_amount)
-                                    .bind(&product.currency).bind(Utc::now()).execute(&mut *tx).await?;
-                            }
-                        }
-                    }
-                }
-                let cart = Self::loaded(&mut tx, cart_id).await?;
-                tx.commit().await?;
-                Ok(cart)
-            }
-
-            async fn remove_line(&self, cart_id: &str, product_id: &str) -> Result<Cart, StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                Self::lock_open(&mut tx, cart_id).await?;
-                let done = sqlx::query(DELETE_LINE).bind(cart_id).bind(product_id).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::Refused(Refusal::NoSuchLine));
-                }
-                let cart = Self::loaded(&mut tx, cart_id).await?;
-                tx.commit().await?;
-                Ok(cart)
-            }
-
-            async fn acknowledge(&self, cart_id: &str) -> Result<(Cart, Vec<Note>), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                Self::lock_open(&mut tx, cart_id).await?;
-                let mut notes = Vec::new();
-                for line in Self::loaded(&mut tx, cart_id).await?.lines {
-                    let removed = match line.product() {
-                        Some(p) if p.deleted => Some("removed: the product is discontinued"),
-                        None => Some("removed: the product is discontinued"),
-                        Some(p) if p.available.is_some_and(|a| a <= 0) => Some("removed: sold out"),
-                        Some(p) => {
-                            if p.price != line.seen() {
-                                sqlx::query(SEEN).bind(cart_id).bind(&line.product_id).bind(p.price.amount).bind(&p.price.currency).execute(&mut *tx).await?;
-                                notes.push(Note { product_id: line.product_id.clone(),
-                                    note: format!("price accepted: {} {} (was {} {})", p.price.amount, p.price.currency, line.seen_price, line.seen_currency) });
-                            }
-                            None
-                        }
-                    };
-                    if let Some(note) = removed {
-                        sqlx::query(DELETE_LINE).bind(cart_id).bind(&line.product_id).execute(&mut *tx).await?;
-                        notes.push(Note { product_id: line.product_id.clone(), note: note.into() });
-                    }
-                }
-                let cart = Self::loaded(&mut tx, cart_id).await?;
-                tx.commit().await?;
-                Ok((cart, notes))
-            }
-
-            async fn merge(&self, guest_id: &str, user_id: &str) -> Result<(Cart, Vec<Note>), StoreError> {
-                // The user's cart exists before the transaction (its creation handles a race).
-                let (target, _) = self.user_cart(user_id).await?;
-                let target_id = target.row.id;
-                let mut tx = $begin(&self.pool).await?;
-                // Both carts locked in one order, so two merges never wait on each other.
-                let mut ids = [guest_id, target_id.as_str()];
-                ids.sort_unstable();
-                for id in ids {
-                    Self::lock_open(&mut tx, id).await?;
-                }
-                let guest = Self::loaded(&mut tx, guest_id).await?;
-                if guest.row.user_id.is_some() {
-                    return Err(StoreError::NotFound);
-                }
-                let mine = Self::loaded(&mut tx, &target_id).await?;
-                let mut count = i64::try_from(mine.lines.len()).unwrap_or(MAX_LINES);
-                let mut currency = mine.lines.first().map(|l| l.seen_currency.clone());
-                let mut notes = Vec::new();
-                let mut note = |product_id: &str, note: String| notes.push(Note { product_id: product_id.to_owned(), note });
-                for line in &guest.lines {
-                    if line.product().is_none_or(|p| p.deleted) {
-                        note(&line.product_id, "dropped: the product is discontinued".into());
-                        continue;
-                    }
-                    if let Some(existing) = mine.lines.iter().find(|l| l.product_id == line.product_id) {
-                        let sum = existing.quantity + line.quantity;
-                        if sum > MAX_QUANTITY {
-                            note(&line.product_id, format!("{sum} units capped at {MAX_QUANTITY}"));
-                        }
-                        sqlx::query(SET_QUANTITY).bind(&target_id).bind(&line.product_id).bind(sum.min(MAX_QUANTITY)).execute(&mut *tx).await?;
-                        continue;
-                    }
-                    if count >= MAX_LINES {
-                        note(&line.product_id, format!("dropped: the cart holds {MAX_LINES} lines already"));
-                        continue;
-                    }
-                    if currency.as_ref().is_some_and(|c| *c != line.seen_currency) {
-                        note(&line.product_id, "dropped: priced in another currency than the cart".into());
-                        continue;
-                    }
-                    // The price the guest saw goes along: a change since still shows as a flag.
-                    sqlx::query(INSERT_LINE).bind(&target_id).bind(&line.product_id).bind(line.quantity).bind(line.seen_price)
-                        .bind(&line.seen_currency).bind(line.added_at).execute(&mut *tx).await?;
-                    count += 1;
-                    currency.get_or_insert_with(|| line.seen_currency.clone());
-                }
-                sqlx::query(DELETE_LINES).bind(guest_id).execute(&mut *tx).await?;
-                sqlx::query(DELETE_CART).bind(guest_id).execute(&mut *tx).await?;
-                let cart = Self::loaded(&mut tx, &target_id).await?;
-                tx.commit().await?;
-                Ok((cart, notes))
-            }
-
-            async fn apply_product(&self, event: &Event, e: &CatalogEntry) -> Result<(), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                if $claim(&mut *tx, crate::NAME, event).await? {
-                    sqlx::query(UPSERT_PRODUCT).bind(&e.product_id).bind(&e.sku).bind(&e.name).bind(e.price.amount)
-                        .bind(&e.price.currency).bind(e.deleted).bind(e.version).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn apply_stock(&self, event: &Event, sku: &str, available: i64, position: Option<i64>) -> Result<(), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                // A SKU's latest level wins, whatever order the transport delivered levels in.
-                let newer = match position {
-                    Some(position) => $advance(&mut *tx, crate::NAME, event, position).await?,
-                    None => true,
+            (Put::Add, have) => {
+                let product: Option<ProductRow> = query(PRODUCT)
+                    .bind(product_id)
+                    .fetch_optional(&mut tx)
+                    .await?;
+                let product = match product {
+                    Some(p) if !p.deleted => p,
+                    _ => return Err(StoreError::Refused(Refusal::UnknownProduct)),
                 };
-                if $claim(&mut *tx, crate::NAME, event).await? && newer {
-                    sqlx::query(UPSERT_STOCK).bind(sku).bind(available).execute(&mut *tx).await?;
+                if product.available.is_some_and(|a| a <= 0) {
+                    return Err(StoreError::Refused(Refusal::SoldOut));
                 }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn apply_checkout(&self, event: &Event, cart_id: &str, order_id: &str) -> Result<(), StoreError> {
-                let mut tx = $begin(&self.pool).await?;
-                if $claim(&mut *tx, crate::NAME, event).await? {
-                    let done = sqlx::query(CHECK_OUT).bind(cart_id).bind(order_id).bind(Utc::now()).execute(&mut *tx).await?;
-                    if done.rows_affected() == 1 {
-                        let cart = Self::loaded(&mut tx, cart_id).await?;
-                        $enqueue(&mut *tx, &cart_event("cart_checked_out", &cart, json!({"order_id": order_id}))).await?;
+                match have {
+                    Some((have,)) if have + quantity > MAX_QUANTITY => {
+                        return Err(StoreError::Refused(Refusal::TooMany { have }));
+                    }
+                    Some((have,)) => {
+                        query(SET_QUANTITY)
+                            .bind(cart_id)
+                            .bind(product_id)
+                            .bind(have + quantity)
+                            .execute(&mut tx)
+                            .await?;
+                    }
+                    None => {
+                        let (count,): (i64,) =
+                            query(COUNT_LINES).bind(cart_id).fetch_one(&mut tx).await?;
+                        if count >= MAX_LINES {
+                            return Err(StoreError::Refused(Refusal::Full));
+                        }
+                        let currency: Option<(String,)> = query(CART_CURRENCY)
+                            .bind(cart_id)
+                            .fetch_optional(&mut tx)
+                            .await?;
+                        if let Some((cart,)) = currency.filter(|(c,)| *c != product.currency) {
+                            return Err(StoreError::Refused(Refusal::Currency {
+                                cart,
+                                product: product.currency,
+                            }));
+                        }
+                        query(INSERT_LINE)
+                            .bind(cart_id)
+                            .bind(product_id)
+                            .bind(quantity)
+                            .bind(product.price_amount)
+                            .bind(&product.currency)
+                            .bind(Utc::now())
+                            .execute(&mut tx)
+                            .await?;
                     }
                 }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn abandon_idle(&self, idle_before: DateTime<Utc>) -> Result<usize, StoreError> {
-                let ids: Vec<(String,)> = sqlx::query_as(IDLE).bind(idle_before).fetch_all(&self.pool).await?;
-                let mut announced = 0;
-                for (id,) in ids {
-                    let mut tx = $begin(&self.pool).await?;
-                    // Conditional: a change since the look, or another replica's worker, wins.
-                    let done = sqlx::query(ABANDON).bind(&id).bind(Utc::now()).bind(idle_before).execute(&mut *tx).await?;
-                    if done.rows_affected() == 1 {
-                        let cart = Self::loaded(&mut tx, &id).await?;
-                        $enqueue(&mut *tx, &cart_event("cart_abandoned", &cart, json!({"idle_since": cart.row.updated_at}))).await?;
-                        announced += 1;
-                    }
-                    tx.commit().await?;
-                }
-                Ok(announced)
-            }
-
-            async fn expire_guests(&self, unused_before: DateTime<Utc>) -> Result<usize, StoreError> {
-                let ids: Vec<(String,)> = sqlx::query_as(UNUSED_GUESTS).bind(unused_before).fetch_all(&self.pool).await?;
-                let mut expired = 0;
-                for (id,) in ids {
-                    let mut tx = $begin(&self.pool).await?;
-                    sqlx::query(DELETE_UNUSED_LINES).bind(&id).bind(unused_before).execute(&mut *tx).await?;
-                    let done = sqlx::query(DELETE_UNUSED).bind(&id).bind(unused_before).execute(&mut *tx).await?;
-                    expired += usize::try_from(done.rows_affected()).unwrap_or(0);
-                    tx.commit().await?;
-                }
-                Ok(expired)
             }
         }
-    };
-}
+        let cart = Self::loaded(&mut tx, cart_id).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
 
-/// The sqlx database of each store, for the shared body's signatures.
-trait Backend {
-    type Db: sqlx::Database;
-}
+    async fn remove_line(&self, cart_id: &str, product_id: &str) -> Result<Cart, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        Self::lock_open(&mut tx, cart_id).await?;
+        let done = query(DELETE_LINE)
+            .bind(cart_id)
+            .bind(product_id)
+            .execute(&mut tx)
+            .await?;
+        if done == 0 {
+            return Err(StoreError::Refused(Refusal::NoSuchLine));
+        }
+        let cart = Self::loaded(&mut tx, cart_id).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
 
-impl Backend for SqliteStore {
-    type Db = sqlx::Sqlite;
-}
+    async fn acknowledge(&self, cart_id: &str) -> Result<(Cart, Vec<Note>), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        Self::lock_open(&mut tx, cart_id).await?;
+        let mut notes = Vec::new();
+        for line in Self::loaded(&mut tx, cart_id).await?.lines {
+            let removed = match line.product() {
+                Some(p) if p.deleted => Some("removed: the product is discontinued"),
+                None => Some("removed: the product is discontinued"),
+                Some(p) if p.available.is_some_and(|a| a <= 0) => Some("removed: sold out"),
+                Some(p) => {
+                    if p.price != line.seen() {
+                        query(SEEN)
+                            .bind(cart_id)
+                            .bind(&line.product_id)
+                            .bind(p.price.amount)
+                            .bind(&p.price.currency)
+                            .execute(&mut tx)
+                            .await?;
+                        notes.push(Note {
+                            product_id: line.product_id.clone(),
+                            note: format!(
+                                "price accepted: {} {} (was {} {})",
+                                p.price.amount,
+                                p.price.currency,
+                                line.seen_price,
+                                line.seen_currency
+                            ),
+                        });
+                    }
+                    None
+                }
+            };
+            if let Some(note) = removed {
+                query(DELETE_LINE)
+                    .bind(cart_id)
+                    .bind(&line.product_id)
+                    .execute(&mut tx)
+                    .await?;
+                notes.push(Note {
+                    product_id: line.product_id.clone(),
+                    note: note.into(),
+                });
+            }
+        }
+        let cart = Self::loaded(&mut tx, cart_id).await?;
+        tx.commit().await?;
+        Ok((cart, notes))
+    }
 
-impl Backend for PostgresStore {
-    type Db = sqlx::Postgres;
-}
+    async fn merge(&self, guest_id: &str, user_id: &str) -> Result<(Cart, Vec<Note>), StoreError> {
+        // The user's cart exists before the transaction (its creation handles a race).
+        let (target, _) = self.user_cart(user_id).await?;
+        let target_id = target.row.id;
+        let mut tx = self.db.begin_write().await?;
+        // Both carts locked in one order, so two merges never wait on each other.
+        let mut ids = [guest_id, target_id.as_str()];
+        ids.sort_unstable();
+        for id in ids {
+            Self::lock_open(&mut tx, id).await?;
+        }
+        let guest = Self::loaded(&mut tx, guest_id).await?;
+        if guest.row.user_id.is_some() {
+            return Err(StoreError::NotFound);
+        }
+        let mine = Self::loaded(&mut tx, &target_id).await?;
+        let mut count = i64::try_from(mine.lines.len()).unwrap_or(MAX_LINES);
+        let mut currency = mine.lines.first().map(|l| l.seen_currency.clone());
+        let mut notes = Vec::new();
+        let mut note = |product_id: &str, note: String| {
+            notes.push(Note {
+                product_id: product_id.to_owned(),
+                note,
+            })
+        };
+        for line in &guest.lines {
+            if line.product().is_none_or(|p| p.deleted) {
+                note(
+                    &line.product_id,
+                    "dropped: the product is discontinued".into(),
+                );
+                continue;
+            }
+            if let Some(existing) = mine.lines.iter().find(|l| l.product_id == line.product_id) {
+                let sum = existing.quantity + line.quantity;
+                if sum > MAX_QUANTITY {
+                    note(
+                        &line.product_id,
+                        format!("{sum} units capped at {MAX_QUANTITY}"),
+                    );
+                }
+                query(SET_QUANTITY)
+                    .bind(&target_id)
+                    .bind(&line.product_id)
+                    .bind(sum.min(MAX_QUANTITY))
+                    .execute(&mut tx)
+                    .await?;
+                continue;
+            }
+            if count >= MAX_LINES {
+                note(
+                    &line.product_id,
+                    format!("dropped: the cart holds {MAX_LINES} lines already"),
+                );
+                continue;
+            }
+            if currency.as_ref().is_some_and(|c| *c != line.seen_currency) {
+                note(
+                    &line.product_id,
+                    "dropped: priced in another currency than the cart".into(),
+                );
+                continue;
+            }
+            // The price the guest saw goes along: a change since still shows as a flag.
+            query(INSERT_LINE)
+                .bind(&target_id)
+                .bind(&line.product_id)
+                .bind(line.quantity)
+                .bind(line.seen_price)
+                .bind(&line.seen_currency)
+                .bind(line.added_at)
+                .execute(&mut tx)
+                .await?;
+            count += 1;
+            currency.get_or_insert_with(|| line.seen_currency.clone());
+        }
+        query(DELETE_LINES).bind(guest_id).execute(&mut tx).await?;
+        query(DELETE_CART).bind(guest_id).execute(&mut tx).await?;
+        let cart = Self::loaded(&mut tx, &target_id).await?;
+        tx.commit().await?;
+        Ok((cart, notes))
+    }
 
-backend!(
-    SqliteStore,
-    platform::db::sqlite_write,
-    events::enqueue_sqlite,
-    events::claim_sqlite,
-    events::advance_sqlite
-);
-backend!(
-    PostgresStore,
-    sqlx::PgPool::begin,
-    events::enqueue_postgres,
-    events::claim_postgres,
-    events::advance_postgres
-);
+    async fn apply_product(&self, event: &Event, e: &CatalogEntry) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        if tx.claim(crate::NAME, event).await? {
+            query(UPSERT_PRODUCT)
+                .bind(&e.product_id)
+                .bind(&e.sku)
+                .bind(&e.name)
+                .bind(e.price.amount)
+                .bind(&e.price.currency)
+                .bind(e.deleted)
+                .bind(e.version)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn apply_stock(
+        &self,
+        event: &Event,
+        sku: &str,
+        available: i64,
+        position: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        // A SKU's latest level wins, whatever order the transport delivered levels in.
+        let newer = match position {
+            Some(position) => tx.advance(crate::NAME, event, position).await?,
+            None => true,
+        };
+        if tx.claim(crate::NAME, event).await? && newer {
+            query(UPSERT_STOCK)
+                .bind(sku)
+                .bind(available)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn apply_checkout(
+        &self,
+        event: &Event,
+        cart_id: &str,
+        order_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        if tx.claim(crate::NAME, event).await? {
+            let done = query(CHECK_OUT)
+                .bind(cart_id)
+                .bind(order_id)
+                .bind(Utc::now())
+                .execute(&mut tx)
+                .await?;
+            if done == 1 {
+                let cart = Self::loaded(&mut tx, cart_id).await?;
+                tx.enqueue(&cart_event(
+                    "cart_checked_out",
+                    &cart,
+                    json!({"order_id": order_id}),
+                ))
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn abandon_idle(&self, idle_before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let ids: Vec<(String,)> = query(IDLE).bind(idle_before).fetch_all(&self.db).await?;
+        let mut announced = 0;
+        for (id,) in ids {
+            let mut tx = self.db.begin_write().await?;
+            // Conditional: a change since the look, or another replica's worker, wins.
+            let done = query(ABANDON)
+                .bind(&id)
+                .bind(Utc::now())
+                .bind(idle_before)
+                .execute(&mut tx)
+                .await?;
+            if done == 1 {
+                let cart = Self::loaded(&mut tx, &id).await?;
+                tx.enqueue(&cart_event(
+                    "cart_abandoned",
+                    &cart,
+                    json!({"idle_since": cart.row.updated_at}),
+                ))
+                .await?;
+                announced += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(announced)
+    }
+
+    async fn expire_guests(&self, unused_before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let ids: Vec<(String,)> = query(UNUSED_GUESTS)
+            .bind(unused_before)
+            .fetch_all(&self.db)
+            .await?;
+        let mut expired = 0;
+        for (id,) in ids {
+            let mut tx = self.db.begin_write().await?;
+            query(DELETE_UNUSED_LINES)
+                .bind(&id)
+                .bind(unused_before)
+                .execute(&mut tx)
+                .await?;
+            let done = query(DELETE_UNUSED)
+                .bind(&id)
+                .bind(unused_before)
+                .execute(&mut tx)
+                .await?;
+            expired += usize::try_from(done).unwrap_or(0);
+            tx.commit().await?;
+        }
+        Ok(expired)
+    }
+}
