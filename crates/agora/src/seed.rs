@@ -291,7 +291,7 @@ fn progress_line(label: &str, done: usize, total: usize, elapsed: Duration) -> S
     } else {
         "time left unknown".to_owned()
     };
-    let percent = if total == 0 { 100 } else { done * 100 / total };
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
     format!("{label:<10} {done}/{total}  {percent}%  {rate:.0}/s  {left}")
 }
 
