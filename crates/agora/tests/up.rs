@@ -692,7 +692,8 @@ async fn up_observe_runs_a_prometheus_that_scrapes_every_process_with_the_rules_
             .filter(|t| t["health"] == "up")
             .filter_map(|t| t["labels"]["service"].as_str())
             .collect();
-        match up.len() == 7 && active.len() == 7 {
+        // Every process of `agora up`: the gateway, six services and the payment gateway simulator.
+        match up.len() == 8 && active.len() == 8 {
             true => Ok(()),
             false => Err(format!("not every process is scraped and up: {targets}")),
         }
@@ -738,33 +739,36 @@ async fn up_observe_runs_a_prometheus_that_scrapes_every_process_with_the_rules_
 
 #[tokio::test]
 async fn one_checkout_is_one_trace_across_every_service_and_the_events_it_caused() {
-    // The broker-less feed always; RabbitMQ too when there is one (required in .ci/run).
-    let mut transports = vec![vec![]];
+    // The broker-less feed always; RabbitMQ too when there is one (required in .ci/run). The
+    // broker's URL goes by environment: `agora up` refuses a password on its command line.
+    let mut transports: Vec<(Vec<String>, Option<String>)> = vec![(vec![], None)];
     if let Some(amqp) = testkit::db::amqp_url() {
         let exchange = format!(
             "agora_trace_{}",
             &uuid::Uuid::now_v7().simple().to_string()[16..]
         );
-        transports.push(vec![
-            "--events".to_owned(),
-            "rabbitmq".to_owned(),
-            "--amqp-url".to_owned(),
-            amqp,
-            "--db-prefix".to_owned(),
-            exchange,
-        ]);
+        transports.push((
+            vec![
+                "--events".to_owned(),
+                "rabbitmq".to_owned(),
+                "--db-prefix".to_owned(),
+                exchange,
+            ],
+            Some(amqp),
+        ));
     }
-    for args in transports {
+    for (args, amqp) in transports {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         eprintln!("transport: {args:?}");
-        one_checkout_is_one_trace(&args).await;
+        one_checkout_is_one_trace(&args, amqp.as_deref()).await;
     }
 }
 
-async fn one_checkout_is_one_trace(args: &[&str]) {
+async fn one_checkout_is_one_trace(args: &[&str], amqp: Option<&str>) {
     let collector = testkit::otlp::Collector::start().await;
-    let (mut child, _data, base, _) =
-        start_up(args, &[("AGORA_OTLP_ENDPOINT", collector.url.as_str())]).await;
+    let mut env = vec![("AGORA_OTLP_ENDPOINT", collector.url.as_str())];
+    env.extend(amqp.map(|url| ("AGORA_AMQP_URL", url)));
+    let (mut child, _data, base, _) = start_up(args, &env).await;
     let gateway = format!("http://127.0.0.1:{base}");
     let http = reqwest::Client::new();
     let (_, customer) = customer(&http, &gateway).await;
@@ -803,6 +807,7 @@ async fn one_checkout_is_one_trace(args: &[&str]) {
         ("payments", "POST /payments"),
         ("payment-gateway-sim", "POST /v1/payment_intents"),
         ("orders", "publish order_confirmed"),
+        ("carts", "handle order_confirmed"),
         ("inventory", "publish stock_changed"),
         ("products", "handle stock_changed"),
     ];

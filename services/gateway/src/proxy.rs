@@ -181,14 +181,19 @@ impl Gateway {
                 .record(started.elapsed().as_secs_f64());
             match outcome {
                 Ok(Ok(response)) => {
-                    // A 5xx is the service failing as surely as a refused connection; it is still
-                    // passed on to the client as it is.
-                    if response.status().is_server_error() {
+                    // A 5xx is the service failing as surely as a refused connection (it is still
+                    // passed on to the client as it is), except a 503: that is the service
+                    // answering, fast, that it cannot do this now, mostly because something it
+                    // depends on is down (orders while inventory is). It guards that dependency
+                    // with its own breaker; opening this one would take its other routes down
+                    // too (order history while inventory is down).
+                    let status = response.status();
+                    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
                         permit.failure();
                     } else {
                         permit.success();
                     }
-                    let status = response.status().as_u16();
+                    let status = status.as_u16();
                     let key = (route, status);
                     let calls = replica.calls.get(&key, || {
                         let mut labels = labels().to_vec();

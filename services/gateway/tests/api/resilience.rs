@@ -8,6 +8,8 @@ use super::*;
 /// How a [`Flaky`] replica fails.
 #[derive(Clone, Copy)]
 enum Failure {
+    Answers500,
+    /// A service that says it cannot do this now (a dependency of its is down).
     Answers503,
     /// Never answers.
     Hangs,
@@ -33,6 +35,9 @@ impl Flaky {
                     counted.fetch_add(1, Ordering::SeqCst);
                     match (flag.load(Ordering::SeqCst), failure) {
                         (false, _) => (StatusCode::OK, "up"),
+                        (true, Failure::Answers500) => {
+                            (StatusCode::INTERNAL_SERVER_ERROR, "broken")
+                        }
                         (true, Failure::Answers503) => (StatusCode::SERVICE_UNAVAILABLE, "down"),
                         (true, Failure::Hangs) => std::future::pending().await,
                     }
@@ -112,14 +117,14 @@ async fn a_probe_dropped_before_its_outcome_does_not_keep_the_breaker_open() {
 
 #[tokio::test]
 async fn upstream_5xx_answers_open_the_breaker_and_a_recovered_upstream_closes_it() {
-    let flaky = Flaky::start(Failure::Answers503).await;
+    let flaky = Flaky::start(Failure::Answers500).await;
     let gw = spawn_gateway(
         json!({"products": [flaky.url()]}),
         json!({"breaker_failures": 3, "breaker_open_ms": 2000, "health_interval_ms": 60000}),
     )
     .await;
     for _ in 0..3 {
-        assert_eq!(gw.get("/api/products").await.status(), 503);
+        assert_eq!(gw.get("/api/products").await.status(), 500);
     }
     assert_eq!(flaky.hits(), 3);
     let refused = gw.get("/api/products").await;
@@ -142,4 +147,23 @@ async fn upstream_5xx_answers_open_the_breaker_and_a_recovered_upstream_closes_i
     for _ in 0..5 {
         assert_eq!(gw.get("/api/products").await.status(), 200);
     }
+}
+
+/// A 503 is a service saying it cannot do this now (orders while inventory is down): passed on,
+/// but it leaves the breaker closed, so the service's other routes keep being served.
+#[tokio::test]
+async fn upstream_503_answers_are_passed_on_and_leave_the_breaker_closed() {
+    let flaky = Flaky::start(Failure::Answers503).await;
+    let gw = spawn_gateway(
+        json!({"products": [flaky.url()]}),
+        json!({"breaker_failures": 3, "breaker_open_ms": 60000, "health_interval_ms": 60000}),
+    )
+    .await;
+    for _ in 0..6 {
+        assert_eq!(gw.get("/api/products").await.status(), 503);
+    }
+    assert_eq!(flaky.hits(), 6, "every call reached the service");
+    flaky.failing.store(false, Ordering::SeqCst);
+    assert_eq!(gw.get("/api/products").await.status(), 200);
+    assert_eq!(flaky.hits(), 7);
 }
