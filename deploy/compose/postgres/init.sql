@@ -4,3 +4,4 @@ CREATE DATABASE agora_products;
 CREATE DATABASE agora_inventory;
 CREATE DATABASE agora_orders;
 CREATE DATABASE agora_payments;
+CREATE DATABASE agora_carts;
