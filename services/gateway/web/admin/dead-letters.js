@@ -1,6 +1,6 @@
 // Dead letters: the events each consuming service gave up on, and replaying them.
 import {
-  Page, call, html, render, announce, frame, unavailable, isDown, problemText, when, short, confirmAction,
+  Page, call, html, render, announce, frame, unavailable, isDown, problemText, when, short, confirmAction, downText,
 } from './lib.js';
 
 /** The services that consume events (each has `/admin/dead-letters`), as the gateway routes them. */
@@ -31,7 +31,7 @@ class AdminDeadLetters extends Page {
     }
     const items = answer.data.items;
     render(slot, items.length === 0 ? html`<p>No dead letters.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="${label} dead letters">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="${label} dead letters">
         <table>
           <caption>${label}: ${items.length} dead letter${items.length === 1 ? '' : 's'}</caption>
           <thead><tr><th scope="col">Event</th><th scope="col">Subject</th><th scope="col">From</th><th scope="col">Consumer</th><th scope="col" class="num">Attempts</th><th scope="col">Error</th><th scope="col">Since</th><th scope="col">Action</th></tr></thead>
@@ -62,9 +62,7 @@ class AdminDeadLetters extends Page {
       await this.loadService(service, label);
     } else {
       target.disabled = false;
-      announce(this, isDown(answer) && !(answer.problem && answer.problem.detail)
-        ? `${label} is unavailable right now.`
-        : problemText(answer, `${type} ${short(id)} could not be replayed`));
+      announce(this, isDown(answer) ? downText(answer, label) : problemText(answer, `${type} ${short(id)} could not be replayed`), 'bad');
     }
   }
 }

@@ -85,15 +85,23 @@ class AdminApp extends HTMLElement {
       return;
     }
     const { section, page } = route(path);
-    render(this, html`<div class="admin">
-      <nav class="admin-nav" aria-label="Admin">
-        <ul>
-          ${SECTIONS.map(([key, label]) => html`<li><a href="/admin/${key}" ${key === section ? html`aria-current="page"` : ''}>${label}</a></li>`)}
-        </ul>
-      </nav>
-      <div class="admin-page"></div>
-    </div>`);
+    // The navigation is drawn once and kept, so the keyboard focus stays on the link followed.
+    if (!this.querySelector(':scope > .admin')) {
+      render(this, html`<div class="admin">
+        <nav class="admin-nav" aria-label="Admin">
+          <ul>
+            ${SECTIONS.map(([key, label]) => html`<li><a href="/admin/${key}" data-section="${key}">${label}</a></li>`)}
+          </ul>
+        </nav>
+        <div class="admin-page"></div>
+      </div>`);
+    }
+    for (const link of this.querySelectorAll('.admin-nav a')) {
+      if (link.dataset.section === section) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
     const slot = this.querySelector('.admin-page');
+    slot.replaceChildren();
     if (!page) {
       render(slot, html`<h1>Not found</h1><p>There is no admin page at this address. Choose a section above.</p>`);
       return;

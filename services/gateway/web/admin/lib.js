@@ -1,7 +1,7 @@
 // Helpers shared by the admin pages: calls through the kit, messages, confirmation, formatting.
-import { api, html, render, money, showProblem } from 'agora/kit';
+import { api, html, render, money, showProblem, clearProblem, when, newKey, title } from 'agora/kit';
 
-export { html, render, money, showProblem };
+export { html, render, money, showProblem, clearProblem, when, newKey };
 
 /** A call to the gateway's API (`/api/...`), cookies and CSRF handled by the kit. */
 export function call(path, options = {}) {
@@ -13,9 +13,18 @@ export function isDown(answer) {
   return answer.status === 0 || answer.status >= 500;
 }
 
-/** The block shown in place of a page whose API cannot be reached. */
+/**
+ * What to say when a service is down: unreachable, or its 5xx answer's own words when it gives
+ * some ("The payment could not be captured now; the order stays confirmed").
+ */
+export function downText(answer, service) {
+  const detail = answer.status !== 0 && answer.problem && answer.problem.detail;
+  return `${service} is unavailable right now. ${detail || 'Try again in a moment.'}`;
+}
+
+/** The block shown in place of a page (or part) whose API cannot be reached. */
 export function unavailable(what) {
-  return html`<p class="admin-unavailable" role="alert">${what} is unavailable right now. Try again in a moment.</p>`;
+  return html`<div class="unavailable" role="alert"><p><strong>${what} is unavailable right now.</strong> Try again in a moment.</p></div>`;
 }
 
 /** A problem's human text: its detail, else its title, else the HTTP status. */
@@ -30,32 +39,44 @@ export function problemText(answer, fallback) {
  */
 export function showFailure(form, answer, service) {
   if (isDown(answer)) {
-    showProblem(form, { title: `${service} is unavailable right now.`, detail: `${service} is unavailable right now. Try again in a moment.` });
+    showProblem(form, { detail: downText(answer, service) });
   } else {
     const problem = answer.problem || { detail: `The request failed (HTTP ${answer.status}).` };
     // The API's validation detail speaks to programmers ("see `errors`"): say it to a person.
-    // A field error goes on its field when the form has one control of that name; otherwise (a
-    // group of checkboxes, a field the form does not show) it is said in the alert.
+    // The kit puts a field error on its field when the form has one control of that name, and
+    // says the others (a group of checkboxes, a field the form does not show) in the alert.
     const placeable = (e) => form.elements[e.field] instanceof Element;
     const errors = problem.errors || [];
     const fields = errors.filter(placeable);
-    const detail = fields.length ? `Please correct the field${fields.length > 1 ? 's' : ''} marked below.` : errors.length ? '' : problem.detail;
-    const unplaced = errors.filter((e) => !placeable(e)).map((e) => `${words(e.field).replace(/^./, (c) => c.toUpperCase())}: ${e.message}.`);
-    showProblem(form, { ...problem, detail: [detail, ...unplaced].filter(Boolean).join(' ') });
+    const detail = fields.length ? `Please correct the field${fields.length > 1 ? 's' : ''} marked below.` : errors.length ? 'Please correct this:' : problem.detail;
+    showProblem(form, { ...problem, detail });
   }
 }
 
-/** Clears a form's field errors and alert (before a new attempt). */
-export function clearProblem(form) {
-  showProblem(form, { errors: [] });
-  const alert = form.querySelector('[role=alert]');
-  if (alert) alert.textContent = '';
+/**
+ * Puts `text` in the page's `[role=status]` live region, so it is announced: a result (`ok`) or a
+ * failure (`bad`), styled as such.
+ */
+export function announce(element, text, tone = 'ok') {
+  const region = element.querySelector('[data-announce]');
+  if (!region) return;
+  region.textContent = text;
+  region.classList.toggle('success', Boolean(text) && tone === 'ok');
+  region.classList.toggle('notice', Boolean(text) && tone !== 'ok');
 }
 
-/** Puts `text` in the element's `[role=status]` live region, so it is announced. */
-export function announce(element, text) {
-  const region = element.querySelector('[data-announce]') || element.querySelector('[role=status]');
-  if (region) region.textContent = text;
+const TONES = {
+  ok: ['confirmed', 'delivered', 'authorized', 'captured', 'succeeded', 'active', 'healthy', 'closed'],
+  warn: ['pending', 'shipped', 'capture_pending', 'void_pending', 'refunded', 'voided'],
+  bad: ['rejected', 'payment_failed', 'cancelled', 'declined', 'failed', 'disabled', 'unhealthy', 'open'],
+};
+
+/** The shell's badge class for a status word. */
+export function tone(status) {
+  for (const [name, statuses] of Object.entries(TONES)) {
+    if (statuses.includes(status)) return `badge badge--${name}`;
+  }
+  return 'badge';
 }
 
 // A message kept across one navigation ("Product deleted."), shown by the next page.
@@ -82,7 +103,7 @@ export function confirmAction(message, confirmLabel) {
       <form method="dialog">
         <p id="admin-confirm-text">${message}</p>
         <div class="admin-actions">
-          <button value="yes" class="danger">${confirmLabel}</button>
+          <button value="yes" class="btn-danger">${confirmLabel}</button>
           <button value="no" autofocus>Cancel</button>
         </div>
       </form>`);
@@ -93,13 +114,6 @@ export function confirmAction(message, confirmLabel) {
     document.body.append(dialog);
     dialog.showModal();
   });
-}
-
-/** A date-time in the page's locale. */
-export function when(text) {
-  if (!text) return '';
-  const date = new Date(text);
-  return Number.isNaN(date.getTime()) ? text : date.toLocaleString();
 }
 
 /**
@@ -139,11 +153,6 @@ export function toMinor(text, currency) {
   return Number.isSafeInteger(minor) ? minor : null;
 }
 
-/** A key for an `Idempotency-Key` header. */
-export function newKey() {
-  return crypto.randomUUID();
-}
-
 /** A status as words ("payment_failed" → "payment failed"). */
 export function words(text) {
   return String(text || '').replaceAll('_', ' ');
@@ -160,9 +169,10 @@ export function query(params) {
 }
 
 /** The standard page frame: a heading, the announcement region, and the page's body. */
-export function frame(title, body) {
-  return html`<h1 tabindex="-1">${title}</h1>
-    <p role="status" class="admin-status" data-announce></p>
+export function frame(heading, body) {
+  title(`${heading} · Admin`);
+  return html`<h1>${heading}</h1>
+    <p role="status" class="admin-announce" data-announce></p>
     ${body}`;
 }
 

@@ -1,15 +1,14 @@
 // Orders: everyone's orders with the API's filters, one order's detail, ship / deliver / cancel.
 import {
   Page, call, html, render, money, announce, frame, unavailable, isDown, problemText, query, when,
-  words, short, confirmAction, takeFlash,
+  words, short, confirmAction, takeFlash, tone, downText,
 } from './lib.js';
 
 export const STATUSES = ['pending', 'confirmed', 'rejected', 'payment_failed', 'shipped', 'delivered', 'cancelled'];
 
 /** The message for a failed action: the problem's own words when it has them. */
 function failure(answer, service, what) {
-  if (answer.problem && (answer.problem.detail || answer.problem.title)) return problemText(answer, what);
-  return isDown(answer) ? `${service} is unavailable right now. Try again in a moment.` : `${what} (HTTP ${answer.status}).`;
+  return isDown(answer) ? downText(answer, service) : problemText(answer, what);
 }
 
 class AdminOrders extends Page {
@@ -35,7 +34,7 @@ class AdminOrders extends Page {
             <label for="orders-user">Customer (user id)</label>
             <input id="orders-user" name="user_id" value="${f.user_id || ''}">
           </div>
-          <button type="submit">Filter orders</button>
+          <button type="submit" class="btn-primary">Filter orders</button>
         </form>
         <div class="admin-results"></div>`));
     }
@@ -48,7 +47,7 @@ class AdminOrders extends Page {
     this.items = this.items.concat(answer.data.items);
     this.next = answer.data.next_cursor;
     render(results, this.items.length === 0 ? html`<p>No orders match.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Orders">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Orders">
         <table>
           <caption>Orders, newest first (${this.items.length}${this.next ? '+' : ''})</caption>
           <thead><tr><th scope="col">Order</th><th scope="col">Placed</th><th scope="col">Customer</th><th scope="col">Status</th><th scope="col" class="num">Items</th><th scope="col" class="num">Total</th></tr></thead>
@@ -57,7 +56,7 @@ class AdminOrders extends Page {
               <th scope="row"><a href="/admin/orders/${encodeURIComponent(o.id)}" aria-label="Order ${o.id}" title="${o.id}">${short(o.id)}</a></th>
               <td>${when(o.created_at)}</td>
               <td><a href="/admin/users/${encodeURIComponent(o.user_id)}" title="${o.user_id}">${short(o.user_id)}</a></td>
-              <td><span class="badge status-${o.status}">${words(o.status)}</span></td>
+              <td><span class="${tone(o.status)}">${words(o.status)}</span></td>
               <td class="num">${o.items.reduce((n, l) => n + l.quantity, 0)}</td>
               <td class="num">${money(o.total.amount, o.total.currency)}</td>
             </tr>`)}
@@ -101,7 +100,7 @@ class AdminOrder extends Page {
     render(this, frame(`Order ${short(o.id)}`, html`
       <dl class="admin-facts">
         <div><dt>Order id</dt><dd class="mono">${o.id}</dd></div>
-        <div><dt>Status</dt><dd><span class="badge status-${o.status}">${words(o.status)}</span></dd></div>
+        <div><dt>Status</dt><dd><span class="${tone(o.status)}">${words(o.status)}</span></dd></div>
         <div><dt>Placed</dt><dd>${when(o.created_at)}</dd></div>
         <div><dt>Customer</dt><dd><a href="/admin/users/${encodeURIComponent(o.user_id)}" class="mono">${o.user_id}</a></dd></div>
         <div><dt>Total</dt><dd>${money(o.total.amount, o.total.currency)}</dd></div>
@@ -111,11 +110,11 @@ class AdminOrder extends Page {
       <div class="admin-actions" role="group" aria-label="Order actions">
         ${canShip ? html`<button type="button" data-action="ship">Ship order</button>` : ''}
         ${canDeliver ? html`<button type="button" data-action="deliver">Mark delivered</button>` : ''}
-        ${canCancel ? html`<button type="button" class="danger" data-action="cancel">Cancel order</button>` : ''}
+        ${canCancel ? html`<button type="button" class="btn-danger" data-action="cancel">Cancel order</button>` : ''}
         ${!canShip && !canDeliver && !canCancel ? html`<p>No action is possible on a ${words(o.status)} order.</p>` : ''}
       </div>
       <h2>Items</h2>
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Items">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Items">
         <table>
           <caption>Items of the order</caption>
           <thead><tr><th scope="col">Product</th><th scope="col">SKU</th><th scope="col" class="num">Quantity</th><th scope="col" class="num">Unit price</th><th scope="col" class="num">Line total</th></tr></thead>
@@ -134,7 +133,7 @@ class AdminOrder extends Page {
       <h2>Shipping address</h2>
       <address class="admin-address">${a.name}<br>${a.line1}<br>${a.line2 ? html`${a.line2}<br>` : ''}${a.postal_code} ${a.city}<br>${a.country}</address>
       <h2>History</h2>
-      <div class="table-scroll" tabindex="0" role="region" aria-label="History">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="History">
         <table>
           <caption>Status history</caption>
           <thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Note</th></tr></thead>
@@ -162,7 +161,7 @@ class AdminOrder extends Page {
       announce(this, answer.status === 202 ? `Order ${short(o.id)} is being cancelled.` : `Order ${short(o.id)} ${done}.`);
     } else {
       target.disabled = false;
-      announce(this, failure(answer, 'Orders', `The order could not be ${done}`));
+      announce(this, failure(answer, 'Orders', `The order could not be ${done}`), 'bad');
     }
   }
 }

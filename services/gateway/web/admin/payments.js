@@ -1,11 +1,11 @@
 // Payments: the payments of the latest orders (or of one order), one payment, refunds.
 import {
   Page, call, html, render, money, showProblem, showFailure, clearProblem, announce, frame,
-  unavailable, isDown, problemText, query, when, words, short, confirmAction, newKey, toMajor, toMinor,
+  unavailable, isDown, problemText, query, when, words, short, confirmAction, newKey, toMajor, toMinor, tone,
 } from './lib.js';
 
 function paymentRows(items) {
-  return html`<div class="table-scroll" tabindex="0" role="region" aria-label="Payments">
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Payments">
     <table>
       <caption>Payments (${items.length})</caption>
       <thead><tr><th scope="col">Payment</th><th scope="col">Order</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col" class="num">Amount</th><th scope="col" class="num">Captured</th><th scope="col" class="num">Refunded</th></tr></thead>
@@ -14,7 +14,7 @@ function paymentRows(items) {
           <th scope="row"><a href="/admin/payments/${encodeURIComponent(p.id)}" aria-label="Payment ${p.id}" title="${p.id}">${short(p.id)}</a></th>
           <td><a href="/admin/orders/${encodeURIComponent(p.order_id)}" title="${p.order_id}">${short(p.order_id)}</a></td>
           <td>${when(p.created_at)}</td>
-          <td><span class="badge status-${p.status}">${words(p.status)}</span></td>
+          <td><span class="${tone(p.status)}">${words(p.status)}</span></td>
           <td class="num">${money(p.amount, p.currency)}</td>
           <td class="num">${money(p.captured_amount, p.currency)}</td>
           <td class="num">${money(p.refunded_amount, p.currency)}</td>
@@ -33,7 +33,7 @@ class AdminPayments extends Page {
           <input id="payments-order" name="order_id" value="${this.orderId || ''}" aria-describedby="payments-order-hint">
           <p id="payments-order-hint" class="hint">Empty shows the payments of the latest 20 orders.</p>
         </div>
-        <button type="submit">Show payments</button>
+        <button type="submit" class="btn-primary">Show payments</button>
       </form>
       <div class="admin-results"><p>Loading…</p></div>`));
     const results = this.querySelector('.admin-results');
@@ -90,7 +90,7 @@ class AdminPayment extends Page {
         <div><dt>Payment id</dt><dd class="mono">${p.id}</dd></div>
         <div><dt>Order</dt><dd><a href="/admin/orders/${encodeURIComponent(p.order_id)}" class="mono">${p.order_id}</a></dd></div>
         <div><dt>Customer</dt><dd><a href="/admin/users/${encodeURIComponent(p.customer_id)}" class="mono">${p.customer_id}</a></dd></div>
-        <div><dt>Status</dt><dd><span class="badge status-${p.status}">${words(p.status)}</span></dd></div>
+        <div><dt>Status</dt><dd><span class="${tone(p.status)}">${words(p.status)}</span></dd></div>
         <div><dt>Amount</dt><dd>${money(p.amount, p.currency)}</dd></div>
         <div><dt>Captured</dt><dd>${money(p.captured_amount, p.currency)}</dd></div>
         <div><dt>Refunded</dt><dd>${money(p.refunded_amount, p.currency)}</dd></div>
@@ -99,8 +99,8 @@ class AdminPayment extends Page {
       </dl>
       <h2>Refund</h2>
       ${refundable > 0 ? html`
-      <form class="admin-form" novalidate aria-label="Refund">
-        <p role="alert"></p>
+      <form class="form admin-form" novalidate aria-label="Refund">
+        <p role="alert" class="form-alert"></p>
         <div class="field">
           <label for="refund-amount">Amount to refund (${p.currency})</label>
           <input id="refund-amount" name="amount" inputmode="decimal" required value="${toMajor(refundable, p.currency)}" aria-describedby="refund-amount-hint">
@@ -110,11 +110,11 @@ class AdminPayment extends Page {
           <label for="refund-reason">Reason (optional)</label>
           <input id="refund-reason" name="reason" maxlength="200">
         </div>
-        <button type="submit" class="danger">Refund payment</button>
+        <button type="submit" class="btn-danger">Refund payment</button>
       </form>` : html`<p>Nothing to refund: ${p.captured_amount === 0 ? 'no amount was captured' : 'everything captured was refunded'}.</p>`}
       <h2>Refunds</h2>
       ${!refunds.ok ? unavailable('The refunds') : refunds.data.items.length === 0 ? html`<p>No refunds.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Refunds">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Refunds">
         <table>
           <caption>Refunds of this payment</caption>
           <thead><tr><th scope="col">When</th><th scope="col" class="num">Amount</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Failure</th></tr></thead>
@@ -123,7 +123,7 @@ class AdminPayment extends Page {
       </div>`}
       <h2>Gateway calls</h2>
       ${!calls.ok ? unavailable('The gateway audit log') : calls.data.length === 0 ? html`<p>No gateway calls.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Gateway calls">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Gateway calls">
         <table>
           <caption>Calls to the payment gateway, oldest first</caption>
           <thead><tr><th scope="col">When</th><th scope="col">Operation</th><th scope="col">Phase</th><th scope="col">Outcome</th></tr></thead>
@@ -140,6 +140,7 @@ class AdminPayment extends Page {
     const p = this.payment;
     const refundable = p.captured_amount - p.refunded_amount;
     clearProblem(form);
+    announce(this, '');
     const amount = toMinor(data.get('amount'), p.currency);
     if (amount === null || amount <= 0 || amount > refundable) {
       showProblem(form, {
@@ -163,7 +164,7 @@ class AdminPayment extends Page {
       } else if (answer.status === 422 && answer.data && answer.data.status === 'failed') {
         this.key = newKey();
         await this.load();
-        announce(this, `The gateway refused the refund${answer.data.failure ? `: ${answer.data.failure}` : ''}.`);
+        announce(this, `The gateway refused the refund${answer.data.failure ? `: ${answer.data.failure}` : ''}.`, 'bad');
       } else {
         showFailure(form, answer, 'Payments');
       }

@@ -2,7 +2,7 @@
 import { navigate } from 'agora/kit';
 import {
   Page, call, html, render, money, showProblem, showFailure, clearProblem, announce, frame,
-  unavailable, isDown, problemText, confirmAction, setFlash, takeFlash, toMajor, toMinor, query, when,
+  unavailable, isDown, problemText, confirmAction, setFlash, takeFlash, toMajor, toMinor, query, when, downText,
 } from './lib.js';
 
 /** Every category of the tree, depth first, with its depth. */
@@ -29,14 +29,13 @@ class AdminProducts extends Page {
     if (!cursor) {
       this.items = [];
       render(this, frame('Products', html`
-        <p><a href="/admin/products/new" class="button">New product</a></p>
-        <form class="admin-filters" role="search" aria-label="Search products">
+        <p><a href="/admin/products/new" class="btn btn-primary">New product</a></p>
+        <form class="admin-filters" role="search" aria-label="Find products">
           <div class="field">
-            <label for="products-q">Search</label>
+            <label for="products-q">Product search</label>
             <input id="products-q" name="q" type="search" value="${this.q || ''}">
           </div>
-          <button type="submit">Search</button>
-          <p role="alert"></p>
+          <button type="submit" class="btn-primary">Find products</button>
         </form>
         <div class="admin-results"></div>`));
       const flash = takeFlash();
@@ -51,7 +50,7 @@ class AdminProducts extends Page {
     this.items = this.items.concat(answer.data.items);
     this.next = answer.data.next_cursor;
     render(results, this.items.length === 0 ? html`<p>No products match.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Products">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Products">
         <table>
           <caption>Products${this.q ? ` matching “${this.q}”` : ''} (${this.items.length}${this.next ? '+' : ''})</caption>
           <thead><tr><th scope="col">Name</th><th scope="col">SKU</th><th scope="col">Category</th><th scope="col" class="num">Price</th><th scope="col">Availability</th><th scope="col">Actions</th></tr></thead>
@@ -65,7 +64,7 @@ class AdminProducts extends Page {
               <td class="admin-row-actions">
                 <a href="/admin/products/${encodeURIComponent(p.id)}" aria-label="Edit ${p.name}">Edit</a>
                 <a href="/admin/stock/${encodeURIComponent(p.sku)}" aria-label="Stock of ${p.name}">Stock</a>
-                <button type="button" class="danger" data-action="delete" data-id="${p.id}" data-name="${p.name}" aria-label="Delete ${p.name}">Delete</button>
+                <button type="button" class="btn-danger" data-action="delete" data-id="${p.id}" data-name="${p.name}" aria-label="Delete ${p.name}">Delete</button>
               </td>
             </tr>`)}
           </tbody>
@@ -92,7 +91,7 @@ class AdminProducts extends Page {
         setFlash(`Product “${name}” deleted.`);
         this.load();
       } else {
-        announce(this, isDown(answer) ? 'The catalog is unavailable right now.' : problemText(answer, 'The product could not be deleted'));
+        announce(this, isDown(answer) ? downText(answer, 'The catalog') : problemText(answer, 'The product could not be deleted'), 'bad');
       }
     }
   }
@@ -115,8 +114,8 @@ class AdminProductForm extends Page {
     this.product = p;
     const currency = p ? p.price.currency : 'EUR';
     render(this, frame(p ? `Edit ${p.name}` : 'New product', html`
-      <form class="admin-form" novalidate>
-        <p role="alert"></p>
+      <form class="form admin-form" novalidate>
+        <p role="alert" class="form-alert"></p>
         <div class="field">
           <label for="product-sku">SKU</label>
           <input id="product-sku" name="sku" required value="${p ? p.sku : ''}" ${p ? html`readonly aria-describedby="product-sku-hint"` : ''}>
@@ -152,8 +151,8 @@ class AdminProductForm extends Page {
           <textarea id="product-attributes" name="attributes" rows="3">${p && p.attributes && Object.keys(p.attributes).length ? JSON.stringify(p.attributes, null, 2) : ''}</textarea>
         </div>
         <div class="admin-actions">
-          <button type="submit">${p ? 'Save product' : 'Create product'}</button>
-          ${p ? html`<button type="button" class="danger" data-action="delete">Delete product</button>` : ''}
+          <button type="submit" class="btn-primary">${p ? 'Save product' : 'Create product'}</button>
+          ${p ? html`<button type="button" class="btn-danger" data-action="delete">Delete product</button>` : ''}
         </div>
       </form>
       ${p ? html`<p>Version ${p.version}, updated ${when(p.updated_at)}. <a href="/admin/stock/${encodeURIComponent(p.sku)}">Stock of this product</a> · <a href="/p/${encodeURIComponent(p.id)}">See it in the shop</a></p>` : ''}
@@ -241,7 +240,7 @@ class AdminCategories extends Page {
     this.list = list;
     render(this, frame('Categories', html`
       ${list.length === 0 ? html`<p>No categories yet.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Categories">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Categories">
         <table>
           <caption>Categories (${list.length}), subcategories under their parent</caption>
           <thead><tr><th scope="col">Name</th><th scope="col">Slug</th><th scope="col">Parent</th><th scope="col">Description</th><th scope="col">Actions</th></tr></thead>
@@ -253,15 +252,15 @@ class AdminCategories extends Page {
               <td>${c.description}</td>
               <td class="admin-row-actions">
                 <a href="/admin/categories/${encodeURIComponent(c.slug)}" aria-label="Edit ${c.name}">Edit</a>
-                <button type="button" class="danger" data-action="delete" data-slug="${c.slug}" data-name="${c.name}" aria-label="Delete ${c.name}">Delete</button>
+                <button type="button" class="btn-danger" data-action="delete" data-slug="${c.slug}" data-name="${c.name}" aria-label="Delete ${c.name}">Delete</button>
               </td>
             </tr>`)}
           </tbody>
         </table>
       </div>`}
       <h2>New category</h2>
-      <form class="admin-form" novalidate aria-label="New category">
-        <p role="alert"></p>
+      <form class="form admin-form" novalidate aria-label="New category">
+        <p role="alert" class="form-alert"></p>
         <div class="field">
           <label for="category-name">Name</label>
           <input id="category-name" name="name" required>
@@ -279,7 +278,7 @@ class AdminCategories extends Page {
           <label for="category-parent">Parent</label>
           <select id="category-parent" name="parent">${categoryOptions(list, '', { none: 'None (top level)' })}</select>
         </div>
-        <button type="submit">Create category</button>
+        <button type="submit" class="btn-primary">Create category</button>
       </form>`));
     const flash = takeFlash();
     if (flash) announce(this, flash);
@@ -316,7 +315,7 @@ class AdminCategories extends Page {
       setFlash(`Category “${name}” deleted.`);
       this.load();
     } else {
-      announce(this, isDown(answer) ? 'The catalog is unavailable right now.' : problemText(answer, 'The category could not be deleted'));
+      announce(this, isDown(answer) ? downText(answer, 'The catalog') : problemText(answer, 'The category could not be deleted'), 'bad');
     }
   }
 }
@@ -337,8 +336,8 @@ class AdminCategoryForm extends Page {
     this.category = c;
     const parents = list.filter((other) => other.slug !== c.slug);
     render(this, frame(`Edit category ${c.name}`, html`
-      <form class="admin-form" novalidate>
-        <p role="alert"></p>
+      <form class="form admin-form" novalidate>
+        <p role="alert" class="form-alert"></p>
         <div class="field">
           <label for="category-slug">Slug</label>
           <input id="category-slug" name="slug" value="${c.slug}" readonly>
@@ -356,8 +355,8 @@ class AdminCategoryForm extends Page {
           <select id="category-parent" name="parent">${categoryOptions(parents, c.parent || '', { none: 'None (top level)' })}</select>
         </div>
         <div class="admin-actions">
-          <button type="submit">Save category</button>
-          <button type="button" class="danger" data-action="delete">Delete category</button>
+          <button type="submit" class="btn-primary">Save category</button>
+          <button type="button" class="btn-danger" data-action="delete">Delete category</button>
         </div>
       </form>
       <p><a href="/admin/categories">All categories</a></p>`));

@@ -1,35 +1,13 @@
 // Status: each service's replicas, health, breaker and figures (the gateway's `GET /status`), and
 // each micro frontend's version (its `/ui/<name>/manifest.json`).
 import { api } from 'agora/kit';
-import { Page, html, render, frame, unavailable, isDown, problemText, words } from './lib.js';
+import { Page, html, render, frame, unavailable, isDown, problemText } from './lib.js';
 
 const FRONTENDS = ['shell', 'catalog', 'cart', 'account', 'orders', 'admin'];
 
-/** A value as text: numbers rounded, booleans as yes/no, objects as key=value pairs. */
-function show(value) {
-  if (value === null || value === undefined) return '—';
-  if (typeof value === 'boolean') return value ? 'yes' : 'no';
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(3);
-  if (Array.isArray(value)) return value.map(show).join(', ');
-  if (typeof value === 'object') return Object.entries(value).map(([k, v]) => `${words(k)} ${show(v)}`).join('; ');
-  return words(value);
-}
-
-/** `{services: [...]}` or `{services: {name: {...}}}` → a list of services with a name. */
-function servicesOf(data) {
-  const services = data && (data.services ?? data);
-  if (Array.isArray(services)) return services;
-  if (services && typeof services === 'object') {
-    return Object.entries(services).map(([name, s]) => ({ name, ...s }));
-  }
-  return [];
-}
-
-function healthClass(value) {
-  const text = String(value).toLowerCase();
-  if (value === true || ['up', 'healthy', 'ok', 'closed', 'ready'].includes(text)) return 'ok';
-  if (value === false || ['down', 'unhealthy', 'open', 'failed'].includes(text)) return 'bad';
-  return 'warn';
+/** A figure, or a dash when the replica does not publish it. */
+function figure(value, unit = '') {
+  return value === null || value === undefined ? '—' : `${value}${unit}`;
 }
 
 class AdminStatus extends Page {
@@ -50,48 +28,38 @@ class AdminStatus extends Page {
       render(slot, isDown(answer) ? unavailable('The status') : html`<p role="alert">${problemText(answer, 'The status could not be read')}</p>`);
       return;
     }
-    const services = servicesOf(answer.data);
-    if (services.length === 0) {
-      render(slot, html`<p>The gateway reported no services.</p>`);
-      return;
-    }
-    const replicaRows = services.flatMap((s) => (s.replicas || []).map((r) => ({ service: s, replica: r })));
-    // The per-service figures: every field that is not the name, the replicas or the breaker.
-    const figures = (s) => Object.entries(s).filter(([k]) => !['name', 'service', 'replicas', 'breaker'].includes(k));
-    render(slot, html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Replicas">
+    const services = answer.data.services || [];
+    this.gatewayVersion = answer.data.gateway && answer.data.gateway.version;
+    render(slot, services.length === 0 ? html`<p>The gateway reported no services.</p>` : html`
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Services">
         <table>
-          <caption>Replicas of each service, as the gateway sees them</caption>
-          <thead><tr><th scope="col">Service</th><th scope="col">Replica</th><th scope="col">Health</th><th scope="col">Breaker</th><th scope="col">Details</th></tr></thead>
-          <tbody>
-            ${replicaRows.map(({ service, replica }) => {
-              const r = typeof replica === 'string' ? { url: replica } : replica;
-              const health = r.healthy ?? r.health ?? r.status;
-              const breaker = r.breaker ?? service.breaker;
-              const rest = Object.entries(r).filter(([k]) => !['url', 'address', 'healthy', 'health', 'status', 'breaker'].includes(k));
+          <caption>Services as the gateway sees them; figures since each replica started</caption>
+          <thead><tr>
+            <th scope="col">Service</th><th scope="col">Breaker</th><th scope="col">Replica</th><th scope="col">Health</th>
+            <th scope="col" class="num">Requests</th><th scope="col" class="num">5xx</th><th scope="col" class="num">p95 at most</th>
+            <th scope="col" class="num">Events unread</th><th scope="col" class="num">Dead letters</th>
+          </tr></thead>
+          ${services.map((s) => html`<tbody>${(s.replicas.length ? s.replicas : [null]).map((r, i) => {
+              const m = (r && r.metrics) || {};
               return html`<tr>
-                <th scope="row">${service.name ?? service.service}</th>
-                <td class="mono">${r.url ?? r.address ?? ''}</td>
-                <td><span class="badge health-${healthClass(health)}">${health === true ? 'healthy' : health === false ? 'unhealthy' : show(health)}</span></td>
-                <td><span class="badge health-${healthClass(typeof breaker === 'object' && breaker ? breaker.state : breaker)}">${show(breaker)}</span></td>
-                <td>${rest.map(([k, v]) => `${words(k)}: ${show(v)}`).join('; ')}</td>
+                ${i === 0 ? html`<th scope="rowgroup" rowspan="${Math.max(1, s.replicas.length)}">${s.service}<br><span class="muted">${s.healthy_replicas} of ${s.replicas.length} healthy</span></th>
+                <td rowspan="${Math.max(1, s.replicas.length)}"><span class="badge ${s.breaker === 'closed' ? 'badge--ok' : 'badge--bad'}">${s.breaker}</span></td>` : ''}
+                ${r ? html`
+                <td class="mono">${r.url}</td>
+                <td><span class="badge ${r.healthy ? 'badge--ok' : 'badge--bad'}">${r.healthy ? 'healthy' : 'unhealthy'}</span></td>
+                ${r.metrics ? html`
+                <td class="num">${figure(m.requests)}</td>
+                <td class="num">${figure(m.server_errors)}</td>
+                <td class="num">${figure(m.p95_ms_at_most, ' ms')}</td>
+                <td class="num">${figure(m.events_unread)}</td>
+                <td class="num">${m.dead_letters ? html`<a href="/admin/dead-letters">${m.dead_letters}</a>` : figure(m.dead_letters)}</td>`
+                : html`<td colspan="5">Figures not read: ${r.metrics_error || 'unknown'}</td>`}`
+                : html`<td colspan="7">No replicas</td>`}
               </tr>`;
-            })}
-          </tbody>
+            })}</tbody>`)}
         </table>
       </div>
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Figures">
-        <table>
-          <caption>Figures of each service</caption>
-          <thead><tr><th scope="col">Service</th><th scope="col">Figures</th></tr></thead>
-          <tbody>
-            ${services.map((s) => html`<tr>
-              <th scope="row">${s.name ?? s.service}</th>
-              <td>${figures(s).length ? html`<dl class="admin-figures">${figures(s).map(([k, v]) => html`<div><dt>${words(k)}</dt><dd>${show(v)}</dd></div>`)}</dl>` : '—'}</td>
-            </tr>`)}
-          </tbody>
-        </table>
-      </div>`);
+      ${this.gatewayVersion ? html`<p>Gateway version ${this.gatewayVersion}.</p>` : ''}`);
   }
 
   async loadFrontends() {
@@ -107,12 +75,16 @@ class AdminStatus extends Page {
       }
     }));
     render(slot, html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Micro frontends">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Micro frontends">
         <table>
           <caption>Micro frontends and the version each serves</caption>
-          <thead><tr><th scope="col">Micro frontend</th><th scope="col">Version</th></tr></thead>
+          <thead><tr><th scope="col">Micro frontend</th><th scope="col">Served at</th><th scope="col">Version</th></tr></thead>
           <tbody>
-            ${answers.map((a) => html`<tr><th scope="row">${a.name}</th><td>${a.error ? html`<span class="badge health-bad">${a.error}</span>` : a.version}</td></tr>`)}
+            ${answers.map((a) => html`<tr>
+              <th scope="row">${a.name}</th>
+              <td class="mono">/ui/${a.name}/</td>
+              <td>${a.error ? html`<span class="badge badge--bad">${a.error}</span>` : a.version}</td>
+            </tr>`)}
           </tbody>
         </table>
       </div>`);

@@ -21,14 +21,14 @@ class AdminStock extends Page {
           <label for="stock-sku">SKU</label>
           <input id="stock-sku" name="sku" required>
         </div>
-        <button type="submit">Open SKU</button>
+        <button type="submit" class="btn-primary">Open SKU</button>
       </form>
-      <form class="admin-filters" role="search" data-form="search" aria-label="Search products for stock">
+      <form class="admin-filters" role="search" data-form="search" aria-label="Find stock levels">
         <div class="field">
-          <label for="stock-q">Search products</label>
+          <label for="stock-q">Product search</label>
           <input id="stock-q" name="q" type="search" value="${this.q || ''}">
         </div>
-        <button type="submit">Search</button>
+        <button type="submit" class="btn-primary">Find stock levels</button>
       </form>
       <div class="admin-results"></div>`));
     const results = this.querySelector('.admin-results');
@@ -46,7 +46,7 @@ class AdminStock extends Page {
     const levels = new Map(stock.ok ? stock.data.items.map((s) => [s.sku, s]) : []);
     render(results, html`
       ${stock.ok ? '' : unavailable('Inventory')}
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Stock levels">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Stock levels">
         <table>
           <caption>Stock levels${this.q ? ` of products matching “${this.q}”` : ''}</caption>
           <thead><tr><th scope="col">Product</th><th scope="col">SKU</th><th scope="col" class="num">On hand</th><th scope="col" class="num">Reserved</th><th scope="col" class="num">Available</th><th scope="col" class="num">Low-stock threshold</th></tr></thead>
@@ -99,8 +99,8 @@ class AdminStockItem extends Page {
         </dl>` : html`<p>No stock is kept for ${sku} yet. Set a count below to start.</p>`}
       ${s ? html`
       <h2>Receive or adjust</h2>
-      <form class="admin-form" data-form="adjust" novalidate aria-label="Receive or adjust">
-        <p role="alert"></p>
+      <form class="form admin-form" data-form="adjust" novalidate aria-label="Receive or adjust">
+        <p role="alert" class="form-alert"></p>
         <div class="field-row">
           <div class="field">
             <label for="adjust-delta">Units (+ added, − removed)</label>
@@ -111,11 +111,11 @@ class AdminStockItem extends Page {
             <select id="adjust-reason" name="reason">${REASONS.map((r) => html`<option value="${r}">${r}</option>`)}</select>
           </div>
         </div>
-        <button type="submit">Adjust stock</button>
+        <button type="submit" class="btn-primary">Adjust stock</button>
       </form>` : ''}
       <h2>Set the count</h2>
-      <form class="admin-form" data-form="set" novalidate aria-label="Set the count">
-        <p role="alert"></p>
+      <form class="form admin-form" data-form="set" novalidate aria-label="Set the count">
+        <p role="alert" class="form-alert"></p>
         <div class="field-row">
           <div class="field">
             <label for="set-on-hand">On hand</label>
@@ -132,7 +132,7 @@ class AdminStockItem extends Page {
           <input id="set-reason" name="reason" required value="${s ? 'stock count' : 'first delivery'}" aria-describedby="set-reason-hint">
           <p id="set-reason-hint" class="hint">Why, e.g. “stock count”; the ledger keeps it.</p>
         </div>
-        <button type="submit">Set count</button>
+        <button type="submit" class="btn-primary">Set count</button>
       </form>
       <h2>Ledger</h2>
       <div class="admin-ledger"></div>
@@ -151,7 +151,7 @@ class AdminStockItem extends Page {
     this.movements = this.movements.concat(answer.data.items);
     this.next = answer.data.next_cursor;
     render(slot, this.movements.length === 0 ? html`<p>No movements yet.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Ledger">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Ledger">
         <table>
           <caption>Movements of ${this.sku}, newest first</caption>
           <thead><tr><th scope="col">When</th><th scope="col">Kind</th><th scope="col" class="num">Change</th><th scope="col" class="num">On hand after</th><th scope="col">Reason</th><th scope="col">Reservation</th></tr></thead>

@@ -2,7 +2,7 @@
 import { currentUser } from 'agora/kit';
 import {
   Page, call, html, render, showFailure, clearProblem, announce, frame, unavailable, isDown,
-  problemText, query, when, confirmAction, setFlash, takeFlash,
+  problemText, query, when, confirmAction, setFlash, takeFlash, downText,
 } from './lib.js';
 
 const ROLES = ['customer', 'admin'];
@@ -19,7 +19,7 @@ async function setDisabled(page, user, disabled) {
     announce(page, `${user.username} ${disabled ? 'disabled' : 'enabled'}.`);
     return answer.data;
   }
-  announce(page, isDown(answer) ? 'Users is unavailable right now.' : problemText(answer, `${user.username} could not be changed`));
+  announce(page, isDown(answer) ? downText(answer, 'Users') : problemText(answer, `${user.username} could not be changed`), 'bad');
   return null;
 }
 
@@ -28,12 +28,12 @@ class AdminUsers extends Page {
     if (!cursor) {
       this.items = [];
       render(this, frame('Users', html`
-        <form class="admin-filters" role="search" aria-label="Search users">
+        <form class="admin-filters" role="search" aria-label="Find users">
           <div class="field">
-            <label for="users-q">Search (name or email)</label>
+            <label for="users-q">User search (name or email)</label>
             <input id="users-q" name="q" type="search" value="${this.q || ''}">
           </div>
-          <button type="submit">Search</button>
+          <button type="submit" class="btn-primary">Find users</button>
         </form>
         <div class="admin-results"></div>`));
       const flash = takeFlash();
@@ -52,7 +52,7 @@ class AdminUsers extends Page {
 
   showRows() {
     render(this.querySelector('.admin-results'), this.items.length === 0 ? html`<p>No users match.</p>` : html`
-      <div class="table-scroll" tabindex="0" role="region" aria-label="Users">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Users">
         <table>
           <caption>Users (${this.items.length}${this.next ? '+' : ''})</caption>
           <thead><tr><th scope="col">Username</th><th scope="col">Email</th><th scope="col">Roles</th><th scope="col">Account</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
@@ -61,11 +61,11 @@ class AdminUsers extends Page {
               <th scope="row"><a href="/admin/users/${encodeURIComponent(u.id)}">${u.username}</a></th>
               <td>${u.email}</td>
               <td>${u.roles.join(', ')}</td>
-              <td>${u.disabled ? html`<span class="badge status-disabled">disabled</span>` : 'active'}</td>
+              <td>${u.disabled ? html`<span class="badge badge--bad">disabled</span>` : 'active'}</td>
               <td>${when(u.created_at)}</td>
               <td class="admin-row-actions">
                 <a href="/admin/users/${encodeURIComponent(u.id)}" aria-label="Roles of ${u.username}">Roles</a>
-                <button type="button" data-action="toggle" data-id="${u.id}" ${u.disabled ? '' : html`class="danger"`} aria-label="${u.disabled ? 'Enable' : 'Disable'} ${u.username}">${u.disabled ? 'Enable' : 'Disable'}</button>
+                <button type="button" data-action="toggle" data-id="${u.id}" ${u.disabled ? '' : html`class="btn-danger"`} aria-label="${u.disabled ? 'Enable' : 'Disable'} ${u.username}">${u.disabled ? 'Enable' : 'Disable'}</button>
               </td>
             </tr>`)}
           </tbody>
@@ -124,8 +124,8 @@ class AdminUser extends Page {
       </dl>
       <p><a href="/admin/orders?user_id=${encodeURIComponent(u.id)}">Orders of ${u.username}</a></p>
       <h2>Roles</h2>
-      <form class="admin-form" novalidate aria-label="Roles">
-        <p role="alert"></p>
+      <form class="form admin-form" novalidate aria-label="Roles">
+        <p role="alert" class="form-alert"></p>
         <fieldset>
           <legend>Roles of ${u.username}</legend>
           <div class="field" data-field="roles">
@@ -133,11 +133,11 @@ class AdminUser extends Page {
           </div>
         </fieldset>
         ${self ? html`<p class="hint">This is your own account: removing admin ends your access to the admin.</p>` : ''}
-        <button type="submit">Save roles</button>
+        <button type="submit" class="btn-primary">Save roles</button>
       </form>
       <h2>Access</h2>
       <p>
-        <button type="button" data-action="toggle" ${u.disabled ? '' : html`class="danger"`}>${u.disabled ? 'Enable account' : 'Disable account'}</button>
+        <button type="button" data-action="toggle" ${u.disabled ? '' : html`class="btn-danger"`}>${u.disabled ? 'Enable account' : 'Disable account'}</button>
       </p>
       <p><a href="/admin/users">All users</a></p>`));
   }
