@@ -16,3 +16,4 @@ pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod web;

@@ -100,6 +100,8 @@ pub struct Declaration {
     handler: Option<Arc<dyn EventHandler>>,
     follows: Vec<(String, String)>,
     workers: Vec<Work>,
+    /// Micro frontends served beside the API (`/ui/<name>/`).
+    ui: Vec<axum::Router>,
 }
 
 impl Declaration {
@@ -114,6 +116,7 @@ impl Declaration {
             handler: None,
             follows: Vec::new(),
             workers: Vec::new(),
+            ui: Vec::new(),
         }
     }
 
@@ -186,6 +189,16 @@ impl Declaration {
         self
     }
 
+    /// Serves the micro frontend `name` from the embedded files `E` (the service's `web/` folder) at
+    /// `/ui/<name>/` (docs/frontend.md).
+    pub fn ui<E: rust_embed::RustEmbed + Send + Sync + 'static>(
+        &mut self,
+        name: &str,
+    ) -> &mut Self {
+        self.ui.push(crate::web::assets::<E>(name));
+        self
+    }
+
     /// The service's own routes with their OpenAPI (`OpenApiRouter::with_openapi(ApiDoc::openapi())`
     /// merged with its resources' routers, state given); the event endpoints are added here.
     pub fn serve(self, routes: OpenApiRouter) -> Declared {
@@ -249,7 +262,7 @@ impl Declared {
         } = crate::http::bind_service(
             &declaration.common,
             declaration.name,
-            routes.split_for_parts(),
+            with_ui(routes.split_for_parts(), declaration.ui),
             readiness,
         )
         .await?;
@@ -263,6 +276,14 @@ impl Declared {
             service: PhantomData,
         })
     }
+}
+
+/// The API's router with the micro frontends' files beside it (they are not in the OpenAPI).
+fn with_ui(
+    (router, api): (axum::Router, utoipa::openapi::OpenApi),
+    ui: Vec<axum::Router>,
+) -> (axum::Router, utoipa::openapi::OpenApi) {
+    (ui.into_iter().fold(router, axum::Router::merge), api)
 }
 
 /// A service bound to its port, ready to run.

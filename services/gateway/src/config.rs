@@ -31,6 +31,9 @@ pub struct RouteConfig {
     pub service: String,
     #[serde(default)]
     pub strip: String,
+    /// Put in front of the path after `strip` (e.g. `/api/admin/orders/x` → `/admin/x`).
+    #[serde(default)]
+    pub to: String,
     #[serde(default = "default_access")]
     pub access: Access,
     /// Per-route upstream timeout; the gateway answers 504 past it.
@@ -112,6 +115,16 @@ fn defaults() -> Value {
             api("/payments", "payments", "authenticated"),
             // Guests use carts without a token (their cart's secret is the credential).
             api("/carts", "carts", "public"),
+            // Dead letters of each consuming service, for the admin (admins only: the services check the role).
+            {"prefix": "/api/admin/products", "service": "products", "strip": "/api/admin/products", "to": "/admin", "access": "authenticated"},
+            {"prefix": "/api/admin/inventory", "service": "inventory", "strip": "/api/admin/inventory", "to": "/admin", "access": "authenticated"},
+            {"prefix": "/api/admin/orders", "service": "orders", "strip": "/api/admin/orders", "to": "/admin", "access": "authenticated"},
+            {"prefix": "/api/admin/carts", "service": "carts", "strip": "/api/admin/carts", "to": "/admin", "access": "authenticated"},
+            // Micro frontends served by the service owning their data (docs/frontend.md).
+            {"prefix": "/ui/catalog", "service": "products"},
+            {"prefix": "/ui/cart", "service": "carts"},
+            {"prefix": "/ui/account", "service": "users"},
+            {"prefix": "/ui/orders", "service": "orders"},
             {"prefix": "/.well-known", "service": "users"},
             {"prefix": "/webhooks/gateway", "service": "payments"},
         ],

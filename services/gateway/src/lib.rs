@@ -30,6 +30,7 @@ mod health;
 mod openapi;
 mod proxy;
 pub mod routes;
+mod web;
 
 pub use config::Config;
 
@@ -124,7 +125,10 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/api/{*path}", any(proxy::forward))
         .route("/.well-known/{*path}", any(proxy::forward))
         .route("/webhooks/gateway", any(proxy::forward))
-        .with_state(gateway.clone());
+        .route("/ui/{*path}", any(proxy::forward))
+        .with_state(gateway.clone())
+        // The shell page and the gateway's own micro frontends (the others are proxied above).
+        .merge(web::router());
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),

@@ -15,6 +15,7 @@ pub struct Route {
     /// Position in the table, so per-route state elsewhere can be kept in a plain vector/map.
     pub index: usize,
     strip: String,
+    to: String,
 }
 
 /// Routes sorted so that the longest prefix wins.
@@ -35,14 +36,15 @@ impl RouteTable {
                 service: c.service.clone(),
                 access: c.access,
                 timeout_ms: c.timeout_ms,
-                upstream_prefix: c
-                    .prefix
-                    .strip_prefix(&c.strip)
-                    .unwrap_or(&c.prefix)
-                    .to_owned(),
+                upstream_prefix: format!(
+                    "{}{}",
+                    c.to,
+                    c.prefix.strip_prefix(&c.strip).unwrap_or(&c.prefix)
+                ),
                 prefix: c.prefix.clone(),
                 index: 0,
                 strip: c.strip.clone(),
+                to: c.to.clone(),
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -65,8 +67,12 @@ impl RouteTable {
                     .strip_prefix(&r.prefix)
                     .is_some_and(|rest| rest.starts_with('/'))
         })?;
-        let upstream = path.strip_prefix(&route.strip).unwrap_or(path);
-        let upstream = if upstream.is_empty() { "/" } else { upstream };
+        let upstream = format!(
+            "{}{}",
+            route.to,
+            path.strip_prefix(&route.strip).unwrap_or(path)
+        );
+        let upstream = if upstream.is_empty() { "/" } else { &upstream };
         if INTERNAL.iter().any(|internal| {
             upstream
                 .strip_prefix(internal)
