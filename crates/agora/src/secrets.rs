@@ -134,8 +134,16 @@ mod tests {
             gateway.contains(r#"products = ["http://products:8080", "http://products-2:8080"]"#),
             "{gateway}"
         );
+        assert!(
+            gateway.contains(r#"carts = ["http://carts:8080"]"#),
+            "{gateway}"
+        );
+        // carts follows the catalog's, stock's and orders' events with a client of its own.
+        let carts = std::fs::read_to_string(dir.path().join("config/carts.toml")).unwrap();
+        assert!(carts.contains("client_id = \"carts\""), "{carts}");
         let users = std::fs::read_to_string(dir.path().join("config/users.toml")).unwrap();
         assert!(users.contains("key_encryption_key = \""), "{users}");
+        assert!(users.contains("id = \"carts\""), "{users}");
         assert!(!users.contains("key_encryption_key_file"), "{users}");
         assert!(!dir.path().join("key-encryption-key").exists());
         let payments = std::fs::read_to_string(dir.path().join("config/payments.toml")).unwrap();

@@ -802,6 +802,13 @@ async fn deployed_orders_survive_a_killed_orders_container() {
 }
 
 #[tokio::test]
+async fn deployed_carts_serve_the_cart_journey() {
+    if let Some(p) = Platform::attach().await {
+        cart_journey(&p).await;
+    }
+}
+
+#[tokio::test]
 async fn a_guest_cart_is_merged_at_login_reviewed_after_a_price_change_and_checked_out() {
     for stack in stacks() {
         eprintln!("stack: {}", stack.name);
