@@ -104,3 +104,50 @@ async fn shell_page() -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{to_bytes, Body};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn get(uri: &str) -> Response {
+        router()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_storefront_and_admin_path_is_the_shell_with_its_import_map_admitted_by_hash() {
+        for path in ["/", "/p/some-id", "/orders/1", "/admin", "/admin/orders/1"] {
+            let response = get(path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            let page = String::from_utf8(body.to_vec()).unwrap();
+            let start = page.find("<script type=\"importmap\">").unwrap() + 25;
+            let end = start + page[start..].find("</script>").unwrap();
+            let map = &page[start..end];
+            let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(map));
+            assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+            assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+            let imports: serde_json::Value = serde_json::from_str(map).unwrap();
+            assert_eq!(imports["imports"]["agora/cart"], "/ui/cart/index.js");
+            assert_eq!(imports["imports"]["agora/kit"], "/ui/shell/kit.js");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gateways_own_micro_frontends_are_served_and_others_are_not_here() {
+        assert_eq!(get("/ui/shell/kit.js").await.status(), StatusCode::OK);
+        assert_eq!(get("/ui/admin/index.js").await.status(), StatusCode::OK);
+        assert_eq!(get("/ui/shell/nothing.js").await.status(), StatusCode::NOT_FOUND);
+        // Not a page: the shell is not served for unknown paths (API clients get a 404 problem).
+        assert_eq!(get("/cartx").await.status(), StatusCode::NOT_FOUND);
+    }
+}
