@@ -1,12 +1,13 @@
 //! Checks on the client before anything is sent upstream: rate limits per address and per user,
-//! and the access token. Every route the gateway serves itself goes through them too.
+//! and the access token (for a browser, its access cookie stands for one). Every route the
+//! gateway serves itself goes through them too.
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use platform::auth::bearer_from_headers;
+use platform::auth::{bearer_from_headers, Claims};
 use platform::error::Problem;
 
 use crate::config::Access;
@@ -23,9 +24,53 @@ impl Gateway {
         access: Access,
     ) -> Result<(), Response> {
         self.limit_ip(client)?;
-        match bearer_from_headers(headers) {
+        self.check_token(bearer_from_headers(headers), access)
+            .await
+            .map(|_| ())
+    }
+
+    /// Like [`Self::check_client`], for a request that may come from a browser: when it sent no
+    /// `Authorization`, its access cookie (`cookie`) stands for one and is put in `headers` as
+    /// `Authorization: Bearer`. An invalid or expired cookie counts as no token at all, so a stale
+    /// cookie never locks a visitor out of public pages (a route that needs a user still
+    /// answers 401, and the page then refreshes or signs in again).
+    pub async fn check_browser(
+        &self,
+        headers: &mut HeaderMap,
+        cookie: Option<&str>,
+        client: IpAddr,
+        access: Access,
+    ) -> Result<(), Response> {
+        let cookie = cookie.filter(|_| !headers.contains_key(header::AUTHORIZATION));
+        let Some(token) = cookie else {
+            return self.check_client(headers, client, access).await;
+        };
+        self.limit_ip(client)?;
+        match self.verifier.verify(token).await {
+            Ok(claims) => {
+                self.limit_user(&claims.sub)?;
+                if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                    headers.insert(header::AUTHORIZATION, value);
+                }
+                Ok(())
+            }
+            Err(_) => self.check_token(None, access).await.map(|_| ()),
+        }
+    }
+
+    /// The claims of `token` when it is valid and its user within their rate limit; none when
+    /// no token came and `access` does not need one.
+    pub(crate) async fn check_token(
+        &self,
+        token: Option<&str>,
+        access: Access,
+    ) -> Result<Option<Claims>, Response> {
+        match token {
             Some(token) => match self.verifier.verify(token).await {
-                Ok(claims) => self.limit_user(&claims.sub),
+                Ok(claims) => {
+                    self.limit_user(&claims.sub)?;
+                    Ok(Some(claims))
+                }
                 Err(_) => Err(
                     Problem::unauthorized("The access token is invalid or expired.")
                         .into_response(),
@@ -35,11 +80,11 @@ impl Gateway {
                 "Send an access token as `Authorization: Bearer <token>`.",
             )
             .into_response()),
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 
-    fn limit_ip(&self, ip: IpAddr) -> Result<(), Response> {
+    pub(crate) fn limit_ip(&self, ip: IpAddr) -> Result<(), Response> {
         let (rate, burst) = (
             self.settings.rate_limit_ip_per_second,
             self.settings.rate_limit_ip_burst,

@@ -30,6 +30,8 @@ mod health;
 mod openapi;
 mod proxy;
 pub mod routes;
+pub mod session;
+mod status;
 mod web;
 
 pub use config::Config;
@@ -126,7 +128,11 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/.well-known/{*path}", any(proxy::forward))
         .route("/webhooks/gateway", any(proxy::forward))
         .route("/ui/{*path}", any(proxy::forward))
+        .route("/status", get(status::status))
+        .merge(session::routes())
         .with_state(gateway.clone())
+        // Over every route above: a browser's unsafe request must prove it comes from our page.
+        .layer(axum::middleware::from_fn(session::csrf))
         // The shell page and the gateway's own micro frontends (the others are proxied above).
         .merge(web::router());
     for (name, value) in [

@@ -1,6 +1,6 @@
 //! Forwarding one request: route, client checks (rate limits, token; `edge.rs`), circuit breaker,
 //! replica choice, the upstream call with its timeout, and a retry on another replica where that is
-//! safe.
+//! safe. A browser's cookies are turned into headers here (`session.rs`) and never forwarded.
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,12 +42,21 @@ pub async fn forward(
         return Problem::not_found("No such resource.").into_response();
     };
 
+    // A browser's cookies become the headers the services expect, and go no further.
+    let browser = crate::session::Browser::of(&parts.headers);
+    let mut headers = parts.headers;
     if let Err(refused) = gateway
-        .check_client(&parts.headers, peer.ip(), target.route.access)
+        .check_browser(
+            &mut headers,
+            browser.access.as_deref(),
+            peer.ip(),
+            target.route.access,
+        )
         .await
     {
         return refused;
     }
+    crate::session::prepare_proxied(&mut headers, &browser, &target.path);
 
     // Held until the call's outcome is known; dropped early (413 below, the client hanging up, the
     // request timeout) it frees the breaker's probe slot.
@@ -86,7 +95,7 @@ pub async fn forward(
     let call = Call {
         method: parts.method.clone(),
         path_and_query,
-        headers: forwarded_headers(&parts.headers, peer.ip()),
+        headers: forwarded_headers(&headers, peer.ip()),
         body,
         timeout,
         route: target.route,
@@ -98,13 +107,13 @@ pub async fn forward(
 }
 
 /// What is sent upstream, kept so that a retry sends the same again.
-struct Call<'a> {
-    method: Method,
-    path_and_query: String,
-    headers: HeaderMap,
-    body: Bytes,
-    timeout: Duration,
-    route: &'a Route,
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) path_and_query: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) timeout: Duration,
+    pub(crate) route: &'a Route,
 }
 
 impl Gateway {
@@ -112,7 +121,7 @@ impl Gateway {
     /// health check passes again; the call then goes to another replica when repeating it is safe:
     /// always for idempotent methods, and for any method when the connection failed before anything
     /// was sent.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         upstream: &Upstream,
         call: &Call<'_>,
@@ -252,7 +261,7 @@ fn build_request(base: &str, call: &Call<'_>) -> Result<axum::http::Request<Body
 }
 
 /// The client's headers minus hop-by-hop ones and `Host`, plus `X-Forwarded-*`.
-fn forwarded_headers(incoming: &HeaderMap, client: IpAddr) -> HeaderMap {
+pub(crate) fn forwarded_headers(incoming: &HeaderMap, client: IpAddr) -> HeaderMap {
     let mut headers = incoming.clone();
     strip_hop_by_hop(&mut headers);
     let host = headers.remove(header::HOST);

@@ -80,6 +80,7 @@ impl Replica {
 
 mod limits;
 mod resilience;
+mod session;
 
 struct TestGateway {
     base: String,
