@@ -114,10 +114,11 @@ async fn figures(gateway: &Gateway, base: &str) -> Result<Value, String> {
 }
 
 /// A few honest figures from a Prometheus text document, counted since the replica started:
-/// requests served and how many were 5xx (the health checks and scrapes left out), the
-/// 95th-percentile latency as the upper bound of its histogram bucket, and for services with an
-/// event feed the events its slowest reader has not read yet (as of that reader's last read) and
-/// dead letters. A figure the replica does not publish is null.
+/// requests served and how many were 5xx, and the 95th-percentile latency as the upper bound of
+/// its histogram bucket, all without the health checks, scrapes and the event feed (a feed read is
+/// a long poll: its latency is the wait); for a service with an event feed, the events its slowest
+/// reader has not read yet (as of that reader's last read); for a service that consumes events,
+/// how many it dead-lettered. A figure the replica does not publish is null.
 pub fn summarize(text: &str) -> Value {
     let mut requests = 0.0;
     let mut errors = 0.0;
@@ -139,7 +140,12 @@ pub fn summarize(text: &str) -> Value {
                 .find(|(k, _)| k.trim() == key)
                 .map(|(_, v)| v.trim_end_matches('}').trim_matches('"').to_owned())
         };
-        let own = label("route").is_some_and(|r| r.starts_with("/health") || r == "/metrics");
+        let own = label("route").is_some_and(|r| {
+            r.starts_with("/health")
+                || r == "/metrics"
+                || r == "/events"
+                || r.starts_with("/events/")
+        });
         match name {
             "http_requests_total" if !own => {
                 requests += value;
@@ -159,7 +165,9 @@ pub fn summarize(text: &str) -> Value {
                 }
             }
             "events_feed_reader_lag" => pending = Some(pending.unwrap_or(0.0).max(value)),
-            "events_dead_letters" => dead = Some(dead.unwrap_or(0.0) + value),
+            "events_dead_lettered_total" => dead = Some(dead.unwrap_or(0.0) + value),
+            // A consumer that never dead-lettered has not created the counter yet.
+            "events_consumed_total" => dead = dead.or(Some(0.0)),
             _ => {}
         }
     }
@@ -204,6 +212,8 @@ http_request_duration_seconds_bucket{method="GET",route="/products",status="200"
 http_request_duration_seconds_bucket{method="GET",route="/products",status="200",le="0.025"} 100
 http_request_duration_seconds_bucket{method="GET",route="/products",status="200",le="+Inf"} 100
 http_request_duration_seconds_bucket{method="GET",route="/health/ready",status="200",le="+Inf"} 5000
+http_requests_total{method="GET",route="/events",status="503"} 7
+http_request_duration_seconds_bucket{method="GET",route="/events",status="200",le="+Inf"} 40
 events_feed_reader_lag{reader="orders"} 3
 events_feed_reader_lag{reader="carts"} 7
 "#;
@@ -212,7 +222,11 @@ events_feed_reader_lag{reader="carts"} 7
         assert_eq!(figures["server_errors"], 10);
         assert_eq!(figures["p95_ms_at_most"], 25.0);
         assert_eq!(figures["events_unread"], 7);
-        assert_eq!(figures["dead_letters"], Value::Null);
+        assert_eq!(figures["dead_letters"], Value::Null, "not a consumer");
+        let consumer = "events_consumed_total{consumer=\"x\"} 4\n";
+        assert_eq!(summarize(consumer)["dead_letters"], 0);
+        let failing = "events_dead_lettered_total{consumer=\"x\"} 2\nevents_consumed_total 4\n";
+        assert_eq!(summarize(failing)["dead_letters"], 2);
         assert_eq!(summarize("")["p95_ms_at_most"], Value::Null);
     }
 }
