@@ -22,6 +22,11 @@ pub mod storage;
 pub use config::Config;
 pub use routes::carts::SECRET_HEADER;
 
+/// The `cart` micro frontend (docs/frontend.md), served at `/ui/cart/`.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "web/"]
+struct Ui;
+
 pub const NAME: &str = "carts";
 pub const DEFAULT_PORT: u16 = 8087;
 
@@ -70,6 +75,7 @@ impl Service for Carts {
         let settings = &config.settings;
         let mut service = Declaration::connect(NAME, &config.common, &storage::MIGRATIONS).await?;
         let store = storage::open(service.database()?);
+        service.ui::<Ui>("cart");
         service
             .consume(Arc::new(events::Reactions {
                 store: store.clone(),

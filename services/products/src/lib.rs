@@ -18,6 +18,11 @@ pub mod storage;
 
 pub use config::Config;
 
+/// The `catalog` micro frontend (docs/frontend.md), served at `/ui/catalog/`.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "web/"]
+struct Ui;
+
 pub const NAME: &str = "products";
 pub const DEFAULT_PORT: u16 = 8082;
 
@@ -60,6 +65,7 @@ impl Service for Products {
     async fn declare(config: Config) -> anyhow::Result<Declared> {
         let mut service = Declaration::connect(NAME, &config.common, &storage::MIGRATIONS).await?;
         let store = storage::open(service.database()?);
+        service.ui::<Ui>("catalog");
         service
             .consume(Arc::new(events::InventoryEvents {
                 store: store.clone(),
