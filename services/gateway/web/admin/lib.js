@@ -14,12 +14,12 @@ export function isDown(answer) {
 }
 
 /**
- * What to say when a service is down: unreachable, or its 5xx answer's own words when it gives
- * some ("The payment could not be captured now; the order stays confirmed").
+ * What to say when a service is down: its 5xx answer's own words when it gives some ("The
+ * payment could not be captured now; the order is still confirmed"), else that it is unavailable.
  */
 export function downText(answer, service) {
   const detail = answer.status !== 0 && answer.problem && answer.problem.detail;
-  return `${service} is unavailable right now. ${detail || 'Try again in a moment.'}`;
+  return detail || `${service} is unavailable right now. Try again in a moment.`;
 }
 
 /** The block shown in place of a page (or part) whose API cannot be reached. */

@@ -62,9 +62,9 @@ class AdminProducts extends Page {
               <td class="num">${money(p.price.amount, p.price.currency)}</td>
               <td>${p.availability ? p.availability.status.replaceAll('_', ' ') : ''}${p.availability && p.availability.available != null ? ` (${p.availability.available})` : ''}</td>
               <td class="admin-row-actions">
-                <a href="/admin/products/${encodeURIComponent(p.id)}" aria-label="Edit ${p.name}">Edit</a>
-                <a href="/admin/stock/${encodeURIComponent(p.sku)}" aria-label="Stock of ${p.name}">Stock</a>
-                <button type="button" class="btn-danger" data-action="delete" data-id="${p.id}" data-name="${p.name}" aria-label="Delete ${p.name}">Delete</button>
+                <a href="/admin/products/${encodeURIComponent(p.id)}" aria-label="Edit ${p.name} (${p.sku})">Edit</a>
+                <a href="/admin/stock/${encodeURIComponent(p.sku)}" aria-label="Stock of ${p.name} (${p.sku})">Stock</a>
+                <button type="button" class="btn-danger" data-action="delete" data-id="${p.id}" data-name="${p.name}" aria-label="Delete ${p.name} (${p.sku})">Delete</button>
               </td>
             </tr>`)}
           </tbody>

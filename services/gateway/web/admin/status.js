@@ -45,7 +45,7 @@ class AdminStatus extends Page {
                 ${i === 0 ? html`<th scope="rowgroup" rowspan="${Math.max(1, s.replicas.length)}">${s.service}<br><span class="muted">${s.healthy_replicas} of ${s.replicas.length} healthy</span></th>
                 <td rowspan="${Math.max(1, s.replicas.length)}"><span class="badge ${s.breaker === 'closed' ? 'badge--ok' : 'badge--bad'}">${s.breaker}</span></td>` : ''}
                 ${r ? html`
-                <td class="mono">${r.url}</td>
+                <td class="mono nowrap">${r.url}</td>
                 <td><span class="badge ${r.healthy ? 'badge--ok' : 'badge--bad'}">${r.healthy ? 'healthy' : 'unhealthy'}</span></td>
                 ${r.metrics ? html`
                 <td class="num">${figure(m.requests)}</td>

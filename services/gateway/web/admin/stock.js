@@ -52,7 +52,7 @@ class AdminStock extends Page {
           <thead><tr><th scope="col">Product</th><th scope="col">SKU</th><th scope="col" class="num">On hand</th><th scope="col" class="num">Reserved</th><th scope="col" class="num">Available</th><th scope="col" class="num">Low-stock threshold</th></tr></thead>
           <tbody>
             ${items.map((p) => html`<tr>
-              <th scope="row"><a href="/admin/stock/${encodeURIComponent(p.sku)}" aria-label="Stock of ${p.name}">${p.name}</a></th>
+              <th scope="row"><a href="/admin/stock/${encodeURIComponent(p.sku)}" aria-label="Stock of ${p.name} (${p.sku})">${p.name}</a></th>
               <td>${p.sku}</td>
               ${stock.ok ? levelCells(levels.get(p.sku)) : html`<td colspan="4">Unknown</td>`}
             </tr>`)}
