@@ -39,7 +39,8 @@ class AdminUsers extends Page {
       const flash = takeFlash();
       if (flash) announce(this, flash);
     }
-    const answer = await call(`/users${query({ q: this.q, limit: 25, cursor })}`);
+    const [answer, me] = await Promise.all([call(`/users${query({ q: this.q, limit: 25, cursor })}`), currentUser().catch(() => null)]);
+    this.me = me;
     const results = this.querySelector('.admin-results');
     if (!answer.ok) {
       render(results, isDown(answer) ? unavailable('Users') : html`<p role="alert">${problemText(answer, 'The users could not be listed')}</p>`);
@@ -65,7 +66,7 @@ class AdminUsers extends Page {
               <td>${when(u.created_at)}</td>
               <td class="admin-row-actions">
                 <a href="/admin/users/${encodeURIComponent(u.id)}" aria-label="Roles of ${u.username}">Roles</a>
-                <button type="button" data-action="toggle" data-id="${u.id}" ${u.disabled ? '' : html`class="btn-danger"`} aria-label="${u.disabled ? 'Enable' : 'Disable'} ${u.username}">${u.disabled ? 'Enable' : 'Disable'}</button>
+                ${this.me && this.me.id === u.id ? html`<span class="muted">(you)</span>` : html`<button type="button" data-action="toggle" data-id="${u.id}" ${u.disabled ? '' : html`class="btn-danger"`} aria-label="${u.disabled ? 'Enable' : 'Disable'} ${u.username}">${u.disabled ? 'Enable' : 'Disable'}</button>`}
               </td>
             </tr>`)}
           </tbody>
@@ -136,9 +137,9 @@ class AdminUser extends Page {
         <button type="submit" class="btn-primary">Save roles</button>
       </form>
       <h2>Access</h2>
-      <p>
+      ${self ? html`<p>This is your own account: another admin can disable it, you cannot.</p>` : html`<p>
         <button type="button" data-action="toggle" ${u.disabled ? '' : html`class="btn-danger"`}>${u.disabled ? 'Enable account' : 'Disable account'}</button>
-      </p>
+      </p>`}
       <p><a href="/admin/users">All users</a></p>`));
   }
 
