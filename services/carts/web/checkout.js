@@ -71,7 +71,7 @@ export class CartCheckout extends HTMLElement {
     const user = await currentUser();
     if (!this.isConnected) return;
     if (!user) {
-      navigate('/login?next=/checkout');
+      navigate('/login?next=/checkout', { replace: true });
       return;
     }
     const { cart, failed } = await browserCart();
@@ -188,7 +188,7 @@ export class CartCheckout extends HTMLElement {
       return;
     }
     if (result.status === 401) {
-      navigate('/login?next=/checkout');
+      navigate('/login?next=/checkout', { replace: true });
       return;
     }
     if (result.status === 402) {

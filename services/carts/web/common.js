@@ -29,14 +29,14 @@ export function flagText(flag) {
   if (flag.kind === 'price_changed') {
     const was = money(flag.old_price.amount, flag.old_price.currency);
     const now = money(flag.new_price.amount, flag.new_price.currency);
-    return `The price changed from ${was} to ${now}.`;
+    return `was ${was}, now ${now}.`;
   }
   if (flag.kind === 'unavailable') {
     return flag.reason === 'sold_out'
-      ? 'Sold out: this item cannot be ordered now.'
-      : 'No longer sold: this item cannot be ordered.';
+      ? 'sold out, it cannot be ordered now; accepting the changes removes it.'
+      : 'no longer sold; accepting the changes removes it.';
   }
-  return 'This item changed since you added it.';
+  return 'this item changed since you added it.';
 }
 
 /** A failed call as the shopper reads it: the service's words for a 4xx, else "unavailable". */
