@@ -53,7 +53,7 @@ class AdminOrders extends Page {
           <thead><tr><th scope="col">Order</th><th scope="col">Placed</th><th scope="col">Customer</th><th scope="col">Status</th><th scope="col" class="num">Items</th><th scope="col" class="num">Total</th></tr></thead>
           <tbody>
             ${this.items.map((o) => html`<tr>
-              <th scope="row"><a href="/admin/orders/${encodeURIComponent(o.id)}" title="${o.id}"><span class="visually-hidden">Order </span>${short(o.id)}</a></th>
+              <th scope="row"><a href="/admin/orders/${encodeURIComponent(o.id)}" title="${o.id}" class="admin-idlink"><span class="visually-hidden">Order </span>${short(o.id)}</a></th>
               <td>${when(o.created_at)}</td>
               <td><a href="/admin/users/${encodeURIComponent(o.user_id)}" title="${o.user_id}">${short(o.user_id)}</a></td>
               <td><span class="${tone(o.status)}">${words(o.status)}</span></td>

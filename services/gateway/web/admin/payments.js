@@ -11,7 +11,7 @@ function paymentRows(items) {
       <thead><tr><th scope="col">Payment</th><th scope="col">Order</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col" class="num">Amount</th><th scope="col" class="num">Captured</th><th scope="col" class="num">Refunded</th></tr></thead>
       <tbody>
         ${items.map((p) => html`<tr>
-          <th scope="row"><a href="/admin/payments/${encodeURIComponent(p.id)}" title="${p.id}"><span class="visually-hidden">Payment </span>${short(p.id)}</a></th>
+          <th scope="row"><a href="/admin/payments/${encodeURIComponent(p.id)}" title="${p.id}" class="admin-idlink"><span class="visually-hidden">Payment </span>${short(p.id)}</a></th>
           <td><a href="/admin/orders/${encodeURIComponent(p.order_id)}" title="${p.order_id}">${short(p.order_id)}</a></td>
           <td>${when(p.created_at)}</td>
           <td><span class="${tone(p.status)}">${words(p.status)}</span></td>
