@@ -10,6 +10,7 @@ import { checkA11y } from '../lib/axe.mjs';
 import { inStockProduct } from '../lib/catalog.mjs';
 import { servicePort, eventually } from '../lib/platform.mjs';
 import { open, cartBadge } from '../lib/ui.mjs';
+import { shoot } from '../lib/shots.mjs';
 
 /** The pid listening on a local port (`ss -ltnp`), or null. */
 function listenerPid(port) {
@@ -42,6 +43,7 @@ test('orders down: browsing and the cart work, the orders region says unavailabl
     await expect(page.getByRole('main')).toContainText(/unavailable/i, { timeout: 20_000 });
     await expect(page.locator('header')).toBeVisible();
     await checkA11y(page, 'orders unavailable');
+    await shoot(page, 'orders-unavailable');
   } finally {
     process.kill(pid, 'SIGCONT');
   }
