@@ -62,6 +62,11 @@ pub struct Orders;
 
 pub type Application = platform::service::Application<Orders>;
 
+/// The micro frontend "orders" (order history and detail): docs/frontend.md.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "web/"]
+struct Ui;
+
 impl Service for Orders {
     type Config = Config;
 
@@ -69,6 +74,7 @@ impl Service for Orders {
     async fn declare(config: Config) -> anyhow::Result<Declared> {
         let (common, settings) = (&config.common, &config.settings);
         let mut service = Declaration::connect(NAME, common, &storage::MIGRATIONS).await?;
+        service.ui::<Ui>("orders");
         let store = storage::open(service.database()?);
         service
             .consume(Arc::new(events::Reactions {

@@ -189,6 +189,11 @@ pub struct Users;
 
 pub type Application = platform::service::Application<Users>;
 
+/// The micro frontend "account" (log in, register, account page, header menu): docs/frontend.md.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "web/"]
+struct Ui;
+
 impl Service for Users {
     type Config = Config;
 
@@ -197,7 +202,8 @@ impl Service for Users {
     async fn declare(config: Config) -> anyhow::Result<Declared> {
         let common = config.common;
         let settings = config.settings;
-        let service = Declaration::connect(NAME, &common, &storage::MIGRATIONS).await?;
+        let mut service = Declaration::connect(NAME, &common, &storage::MIGRATIONS).await?;
+        service.ui::<Ui>("account");
         let store = storage::open(service.database()?);
         let keys = Arc::new(signing_keys(store.as_ref(), &settings).await?);
         let jwks = keys.clone();
