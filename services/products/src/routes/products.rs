@@ -73,13 +73,21 @@ impl From<ProductRow> for ProductView {
     }
 }
 
-fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+/// The product's `ETag`: its version, which `If-Match` names, then its availability, which stock
+/// events change without a new version. A representation tag that left availability out would
+/// answer a browser's revalidation with 304 and keep showing the old stock.
+fn etag(row: &ProductRow) -> HeaderValue {
+    let available = row.available.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    HeaderValue::from_str(&format!(
+        "\"{}.{}.{available}\"",
+        row.version, row.availability_status
+    ))
+    .unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
 /// A product with its `ETag`.
 fn with_etag(status: StatusCode, row: ProductRow) -> Response {
-    let tag = etag(row.version);
+    let tag = etag(&row);
     let mut response = (status, Json(ProductView::from(row))).into_response();
     response.headers_mut().insert(header::ETAG, tag);
     response
@@ -210,7 +218,7 @@ async fn get_one(
         .product(&id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    let tag = etag(row.version);
+    let tag = etag(&row);
     if headers.get(header::IF_NONE_MATCH) == Some(&tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
@@ -305,7 +313,8 @@ pub struct UpdateProduct {
     sku: Option<Value>,
 }
 
-/// The version an `If-Match` header names (`"3"`, `W/"3"`); `None` for `*` or no header.
+/// The version an `If-Match` header names (an `ETag` as read, `"3.in_stock.12"`, or just the
+/// version, `"3"`, `W/"3"`); `None` for `*` or no header.
 fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -314,8 +323,10 @@ fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
+    let tag = text.trim_start_matches("W/").trim_matches('"');
+    tag.split('.')
+        .next()
+        .unwrap_or(tag)
         .parse::<i64>()
         .map(Some)
         .map_err(|_| ApiError::Store(crate::storage::StoreError::VersionMismatch))

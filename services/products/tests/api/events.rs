@@ -114,3 +114,64 @@ async fn an_older_stock_level_delivered_after_a_newer_one_changes_nothing() {
         assert_eq!(row.availability_status, "in_stock", "{backend}");
     }
 }
+
+/// Stock events change a product's availability without a new version: its `ETag` must change
+/// too, or a browser revalidating its copy gets a 304 and keeps showing the old stock. The tag as
+/// read still works as `If-Match`.
+#[tokio::test]
+async fn a_stock_change_changes_the_etag_and_the_new_tag_still_guards_a_change() {
+    use platform::events::{Event, EventHandler};
+
+    for db in testkit::TestDatabase::all().await {
+        let url = db.url.clone();
+        let app = crate::spawn_app(db).await;
+        app.category("audio", None).await;
+        let product = app.product("HP-9", "Headphones", "", 100, "audio").await;
+        let location = format!("/products/{}", product["id"].as_str().unwrap());
+        let before = app.get(&location).await.headers()["etag"].clone();
+
+        let (store, _) = products::storage::connect(&url, 5).await.unwrap();
+        let handler = products::events::InventoryEvents { store };
+        let level = Event::new(
+            "inventory",
+            "stock_changed",
+            "HP-9",
+            json!({"sku": "HP-9", "available": 5}),
+        );
+        handler.handle_at(&level, Some(1)).await.unwrap();
+
+        let again = app
+            .http
+            .get(app.url(&location))
+            .header("if-none-match", &before)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200, "{}", app.backend);
+        let after = again.headers()["etag"].clone();
+        assert_ne!(after, before, "{}", app.backend);
+        let read: serde_json::Value = again.json().await.unwrap();
+        assert_eq!(read["availability"]["available"], 5);
+
+        let changed = app
+            .http
+            .patch(app.url(&location))
+            .bearer_auth(&app.admin)
+            .header("if-match", &after)
+            .json(&json!({"name": "Studio headphones"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 200, "{}", app.backend);
+        let stale = app
+            .http
+            .patch(app.url(&location))
+            .bearer_auth(&app.admin)
+            .header("if-match", &after)
+            .json(&json!({"name": "Old headphones"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 412, "{}", app.backend);
+    }
+}
