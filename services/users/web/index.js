@@ -145,6 +145,7 @@ class AccountLogin extends HTMLElement {
     const register = next === '/' ? '/register' : `/register?next=${encodeURIComponent(next)}`;
     render(this, html`<section class="account-card" aria-labelledby="account-login-title">
       <h1 id="account-login-title">Log in</h1>
+      <p class="notice account-already" data-already hidden></p>
       <form class="form account-form" novalidate>
         <p role="alert" class="form-alert"></p>
         <div class="field">
@@ -163,6 +164,14 @@ class AccountLogin extends HTMLElement {
     </section>`);
     const form = this.querySelector('form');
     submitOnce(form, () => this.login(form, next));
+    // Already signed in (an old tab, a bookmarked link): say so; the form still switches accounts.
+    currentUser().then((user) => {
+      const already = this.querySelector('[data-already]');
+      if (!user || !already) return;
+      render(already, html`You are signed in as <strong>${user.username}</strong>.
+        <a href="${next}">Continue</a> or log in as someone else.`);
+      already.hidden = false;
+    }, () => {});
   }
 
   disconnectedCallback() {
