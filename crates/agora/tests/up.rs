@@ -803,6 +803,9 @@ async fn one_checkout_is_one_trace(args: &[&str], amqp: Option<&str>) {
         ("products", "GET /products/"),
         ("orders", "POST inventory"),
         ("inventory", "POST /reservations"),
+        // The transactions named by the store (platform::db), children of the request's span.
+        ("inventory", "tx reserve"),
+        ("inventory", "tx commit_reservation"),
         ("orders", "POST payments"),
         ("payments", "POST /payments"),
         ("payment-gateway-sim", "POST /v1/payment_intents"),
@@ -908,6 +911,17 @@ async fn a_checkout_shows_in_the_business_and_saturation_metrics() {
             &[r#"consumer="products""#],
             0.0,
         ),
+        // Inventory's gauges (sampled every few seconds) and every database's pool.
+        (3, "inventory_reservations_held", &[], 0.0),
+        (3, "inventory_stock_low_skus", &[], 0.0),
+        (3, "inventory_stock_out_skus", &[], 0.0),
+        (4, "db_pool_connections", &[r#"state="in_use""#], 0.0),
+        (4, "db_pool_connections", &[r#"state="idle""#], 1.0),
+        (4, "db_pool_connections_max", &[], 1.0),
+        (1, "db_pool_connections_max", &[], 1.0),
+        (2, "db_pool_connections_max", &[], 1.0),
+        (3, "db_pool_connections_max", &[], 1.0),
+        (5, "db_pool_connections_max", &[], 1.0),
     ];
     eventually(Duration::from_secs(30), || async {
         let mut missing = Vec::new();

@@ -1,7 +1,8 @@
 //! Database pools from a URL: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL, with each
-//! service's migrations run at start.
+//! service's migrations run at start; the pool's usage as metrics and each transaction as a span.
 use std::borrow::Cow;
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::Problem;
+use crate::telemetry::{otel, TraceContext};
 
 /// How long a request waits for a PostgreSQL connection. While the server is down sqlx keeps
 /// retrying the connect until this runs out, so it is what a client waits before its 503: short,
@@ -84,6 +86,53 @@ impl Database {
             Self::Postgres(pool) => pool.close().await,
         }
     }
+
+    /// The pool's connections now: in use, idle, and the most it opens.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (size, idle, max) = match self {
+            Self::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Self::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolUsage {
+            in_use: size - idle,
+            idle,
+            max,
+        }
+    }
+
+    /// Sets the pool gauges `db_pool_connections{state="in_use"|"idle"}` and
+    /// `db_pool_connections_max` (docs/operations.md) to [`Database::pool_usage`]. A service's
+    /// runtime samples its database every few seconds ([`POOL_SAMPLE_INTERVAL`]): reading the
+    /// pool's counters is two atomic loads, cheaper than hooking every acquire and release.
+    pub fn record_pool_usage(&self) {
+        let usage = self.pool_usage();
+        metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(usage.in_use));
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(usage.idle));
+        metrics::gauge!("db_pool_connections_max").set(f64::from(usage.max));
+    }
+}
+
+/// How often a service's runtime records its pool's usage ([`Database::record_pool_usage`]).
+pub const POOL_SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Checked out: running a statement or holding a transaction.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+    /// The pool's limit (`database_max_connections`); a request waits when all are in use.
+    pub max: u32,
 }
 
 async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<SqlitePool> {
@@ -316,41 +365,165 @@ impl Exec for &Database {
 
 impl Database {
     /// Starts a write transaction: on SQLite `BEGIN IMMEDIATE` (see [`sqlite_write`]), on
-    /// PostgreSQL a plain `BEGIN`.
+    /// PostgreSQL a plain `BEGIN`. Its span is named `tx`; [`Database::begin_write_named`] names it.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        self.begin_write_named("").await
+    }
+
+    /// [`Database::begin_write`], its span named `tx <name>` (`tx reserve`): what the work is.
+    pub async fn begin_write_named(&self, name: &'static str) -> Result<Tx, sqlx::Error> {
+        let span = TxSpan::new(name, self.system(), true);
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(sqlite_write(pool).await?),
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Sqlite(pool) => Tx::Sqlite(span.begin(sqlite_write(pool)).await?),
+            Self::Postgres(pool) => Tx::Postgres(span.begin(pool.begin()).await?),
         })
     }
 
     /// Starts a plain (deferred) transaction, for reads that belong together.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.begin_named("").await
+    }
+
+    /// [`Database::begin`], its span named `tx <name>`.
+    pub async fn begin_named(&self, name: &'static str) -> Result<Tx, sqlx::Error> {
+        let span = TxSpan::new(name, self.system(), false);
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Sqlite(pool) => Tx::Sqlite(span.begin(pool.begin()).await?),
+            Self::Postgres(pool) => Tx::Postgres(span.begin(pool.begin()).await?),
         })
+    }
+
+    /// The OpenTelemetry `db.system` of this database.
+    fn system(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
     }
 }
 
 /// A transaction on either database; dropped without [`Tx::commit`], it rolls back.
+///
+/// When spans are exported and the transaction is begun for some work (a request, a saga, an
+/// event: a [`TraceContext`] is current), it has a span from `BEGIN` (waiting for a connection
+/// and, on SQLite, for the write lock, included) to its commit or rollback, a child of that work's
+/// span, with `outcome` = `commit`, `rollback`, `error` (the commit or rollback failed) or
+/// `dropped` (rolled back by being dropped, after an error). Otherwise it has none, and costs
+/// nothing: the span is `Span::none()`.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(Traced<sqlx::Transaction<'static, sqlx::Sqlite>>),
+    Postgres(Traced<sqlx::Transaction<'static, sqlx::Postgres>>),
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await,
-            Self::Postgres(tx) => tx.commit().await,
+            Self::Sqlite(tx) => tx.end("commit", |tx| tx.commit()).await,
+            Self::Postgres(tx) => tx.end("commit", |tx| tx.commit()).await,
         }
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.rollback().await,
-            Self::Postgres(tx) => tx.rollback().await,
+            Self::Sqlite(tx) => tx.end("rollback", |tx| tx.rollback()).await,
+            Self::Postgres(tx) => tx.end("rollback", |tx| tx.rollback()).await,
+        }
+    }
+}
+
+/// A transaction with its span: derefs to the sqlx transaction (and on to its connection), so
+/// `Tx::Sqlite(tx) => f(tx)` passes the transaction or connection on as before.
+pub struct Traced<T> {
+    conn: T,
+    span: TxSpan,
+}
+
+impl<T> Deref for Traced<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.conn
+    }
+}
+
+impl<T> DerefMut for Traced<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.conn
+    }
+}
+
+impl<T> Traced<T> {
+    /// Commits or rolls back (`finish`) inside the span, then ends it with its outcome.
+    async fn end<F>(
+        self,
+        outcome: &'static str,
+        finish: impl FnOnce(T) -> F,
+    ) -> Result<(), sqlx::Error>
+    where
+        F: Future<Output = Result<(), sqlx::Error>>,
+    {
+        let Traced { conn, mut span } = self;
+        let result = tracing::Instrument::instrument(finish(conn), span.span.clone()).await;
+        span.ended(if result.is_ok() { outcome } else { "error" });
+        result
+    }
+}
+
+/// The span of one transaction (see [`Tx`]); records `outcome = dropped` when it ends without a
+/// commit or rollback.
+struct TxSpan {
+    span: tracing::Span,
+    ended: bool,
+}
+
+impl TxSpan {
+    fn new(name: &'static str, system: &'static str, write: bool) -> Self {
+        let span = match TraceContext::current() {
+            Some(context) if otel::exporting() => {
+                let span = tracing::info_span!(
+                    "transaction",
+                    otel.name = %if name.is_empty() { "tx".to_owned() } else { format!("tx {name}") },
+                    db.system = system,
+                    write,
+                    outcome = tracing::field::Empty,
+                    request_id = %context.request_id,
+                    trace_id = %context.trace_id,
+                );
+                // A child of the work's span even when the transaction runs on another task.
+                context.parent(&span);
+                span
+            }
+            _ => tracing::Span::none(),
+        };
+        Self { span, ended: false }
+    }
+
+    /// Begins the transaction (`begin`) inside the span.
+    async fn begin<T>(
+        self,
+        begin: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<Traced<T>, sqlx::Error> {
+        let begun = tracing::Instrument::instrument(begin, self.span.clone()).await;
+        match begun {
+            Ok(conn) => Ok(Traced { conn, span: self }),
+            Err(e) => {
+                let mut span = self;
+                span.ended("error");
+                Err(e)
+            }
+        }
+    }
+
+    fn ended(&mut self, outcome: &'static str) {
+        self.span.record("outcome", outcome);
+        self.ended = true;
+    }
+}
+
+impl Drop for TxSpan {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.span.record("outcome", "dropped");
         }
     }
 }
@@ -359,11 +532,11 @@ impl Exec for &mut Tx {
     async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
         let done = match self {
             Tx::Sqlite(tx) => sqlx::query_with(&query.sql, query.sqlite_args()?)
-                .execute(&mut **tx)
+                .execute(&mut ***tx)
                 .await?
                 .rows_affected(),
             Tx::Postgres(tx) => sqlx::query_with(&query.sql, query.postgres_args()?)
-                .execute(&mut **tx)
+                .execute(&mut ***tx)
                 .await?
                 .rows_affected(),
         };
@@ -374,12 +547,12 @@ impl Exec for &mut Tx {
         match self {
             Tx::Sqlite(tx) => {
                 sqlx::query_as_with(&query.sql, query.sqlite_args()?)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut ***tx)
                     .await
             }
             Tx::Postgres(tx) => {
                 sqlx::query_as_with(&query.sql, query.postgres_args()?)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut ***tx)
                     .await
             }
         }
@@ -389,12 +562,12 @@ impl Exec for &mut Tx {
         match self {
             Tx::Sqlite(tx) => {
                 sqlx::query_as_with(&query.sql, query.sqlite_args()?)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut ***tx)
                     .await
             }
             Tx::Postgres(tx) => {
                 sqlx::query_as_with(&query.sql, query.postgres_args()?)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut ***tx)
                     .await
             }
         }
@@ -461,6 +634,41 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn pool_usage_counts_a_transaction_in_use_until_it_ends_and_is_exported() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("pool.db").display());
+        let db = Database::connect(&url, 3, &Migrator::DEFAULT, &Migrator::DEFAULT)
+            .await
+            .unwrap();
+        assert_eq!(db.pool_usage().max, 3);
+        let mut tx = db.begin_write_named("test").await.unwrap();
+        query("SELECT 1").execute(&mut tx).await.unwrap();
+        let held = db.pool_usage();
+        assert_eq!(held.in_use, 1, "{held:?}");
+        let recorder = crate::telemetry::prometheus().unwrap();
+        db.record_pool_usage();
+        let scraped = recorder.render();
+        for line in [
+            "db_pool_connections{state=\"in_use\"} 1",
+            "db_pool_connections_max 3",
+        ] {
+            assert!(scraped.contains(line), "{line} in {scraped}");
+        }
+        tx.commit().await.unwrap();
+        // The connection goes back to the pool on a task of its own.
+        let mut usage = db.pool_usage();
+        for _ in 0..100 {
+            if usage.in_use == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            usage = db.pool_usage();
+        }
+        assert_eq!(usage.in_use, 0, "{usage:?}");
+        assert!(usage.idle >= 1, "{usage:?}");
+    }
 
     #[test]
     fn an_unreachable_database_answers_503_and_any_other_database_error_500() {

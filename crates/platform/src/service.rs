@@ -129,6 +129,12 @@ impl Declaration {
     ) -> anyhow::Result<Self> {
         let db = connect(common, name, migrations).await?;
         let mut service = Self::new(name, common);
+        // The pool's usage as gauges (docs/operations.md), for as long as the service runs.
+        let sampled = db.clone();
+        service.every(crate::db::POOL_SAMPLE_INTERVAL, move || {
+            sampled.record_pool_usage();
+            std::future::ready(())
+        });
         service.db = Some(db);
         Ok(service)
     }

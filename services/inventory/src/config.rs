@@ -10,6 +10,9 @@ pub struct Settings {
     pub products_url: String,
     /// How often expired reservations are looked for.
     pub expiry_interval_ms: u64,
+    /// Availability at or under which a SKU without a threshold of its own counts as low
+    /// (`inventory_stock_low_skus`; docs/operations.md).
+    pub low_stock_threshold: i64,
 }
 
 pub struct Config {
@@ -23,6 +26,7 @@ impl Config {
             "port": crate::DEFAULT_PORT,
             "products_url": "http://127.0.0.1:8082",
             "expiry_interval_ms": 500,
+            "low_stock_threshold": 5,
         });
         Ok(Self {
             common: platform::config::load(defaults.clone(), overrides.clone())?,

@@ -72,8 +72,32 @@ impl Service for Inventory {
         let expiry = Duration::from_millis(config.settings.expiry_interval_ms.max(50));
         let expiring = store.clone();
         service.every(expiry, move || expire(expiring.clone()));
+        let measured = store.clone();
+        let threshold = config.settings.low_stock_threshold;
+        service.every(LEVELS_INTERVAL, move || {
+            record_levels(measured.clone(), threshold)
+        });
         let verifier = service.verifier();
         Ok(service.serve(router(AppState { store, verifier })))
+    }
+}
+
+/// How often the reservation and stock gauges are brought up to date.
+const LEVELS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sets the gauges `inventory_reservations_held`, `inventory_stock_low_skus` and
+/// `inventory_stock_out_skus` (docs/operations.md) from one query: counted from the database
+/// rather than kept up to date by each write, so every replica reports the same true figures.
+async fn record_levels(store: Arc<dyn storage::Store>, low_stock_threshold: i64) {
+    match store.levels(low_stock_threshold).await {
+        Ok(levels) => {
+            metrics::gauge!("inventory_reservations_held").set(levels.held as f64);
+            metrics::gauge!("inventory_stock_low_skus").set(levels.low as f64);
+            metrics::gauge!("inventory_stock_out_skus").set(levels.out as f64);
+            // Shown at 0 before the first expiry, so that its rate is defined from the start.
+            metrics::counter!("inventory_reservations_expired_total").increment(0);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading reservation and stock levels failed"),
     }
 }
 

@@ -84,6 +84,17 @@ pub struct Short {
     pub available: i64,
 }
 
+/// Reservations held and stock levels now, for the gauges (see [`Store::levels`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Levels {
+    /// Pending reservations.
+    pub held: i64,
+    /// SKUs on sale whose availability is at or under their low-stock threshold.
+    pub low: i64,
+    /// SKUs on sale with nothing available.
+    pub out: i64,
+}
+
 pub enum Reserved {
     Created(Reservation),
     /// The same request again: the stored reservation.
@@ -138,6 +149,9 @@ pub trait Store: Send + Sync {
     async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError>;
     /// Pending reservations whose TTL has run out.
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// What the service's gauges show: reservations held, SKUs low and out of stock, a SKU's own
+    /// low-stock threshold applying where it has one and `default_threshold` elsewhere.
+    async fn levels(&self, default_threshold: i64) -> Result<Levels, StoreError>;
     /// Applies a products event once: a new product gets a stock row at 0, a deleted one is
     /// discontinued.
     async fn apply_product(
@@ -184,6 +198,12 @@ const LINES: &str =
 const INSERT_LINE: &str =
     "INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES ($1, $2, $3)";
 const DUE: &str = "SELECT id FROM reservations WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT 100";
+/// One statement, so the three figures are of one moment. Discontinued SKUs are not on sale:
+/// neither low nor out.
+const LEVELS: &str = "SELECT \
+    (SELECT COUNT(*) FROM reservations WHERE status = 'pending') AS held, \
+    (SELECT COUNT(*) FROM stock WHERE discontinued = FALSE AND on_hand - reserved <= COALESCE(low_stock_threshold, $1)) AS low, \
+    (SELECT COUNT(*) FROM stock WHERE discontinued = FALSE AND on_hand - reserved <= 0) AS out";
 const NEW_PRODUCT: &str = "INSERT INTO stock (sku, on_hand, reserved, updated_at) VALUES ($1, 0, 0, $2) ON CONFLICT (sku) DO NOTHING";
 const DISCONTINUE: &str = "UPDATE stock SET discontinued = TRUE, updated_at = $2 WHERE sku = $1";
 
@@ -214,6 +234,12 @@ fn low_stock(before: i64, row: &StockRow) -> Option<Event> {
 fn publish(events: &mut Vec<Event>, before_available: i64, row: &StockRow) {
     events.push(stock_changed(row));
     events.extend(low_stock(before_available, row));
+}
+
+/// Counts a reservation expired (`inventory_reservations_expired_total`), once its transaction
+/// has committed.
+fn count_expired() {
+    metrics::counter!("inventory_reservations_expired_total").increment(1);
 }
 
 /// The one store, over either database: every statement is the same in both dialects.
@@ -457,7 +483,7 @@ impl Store for DbStore {
         request_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<Reserved, StoreError> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_named("reserve").await?;
         if let Some(existing) = Self::load(&mut tx, id).await? {
             return Ok(if existing.row.request_hash == request_hash {
                 Reserved::Replayed(existing)
@@ -547,7 +573,7 @@ impl Store for DbStore {
     }
 
     async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_named("commit_reservation").await?;
         let mut reservation = Self::load_for_update(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -558,6 +584,7 @@ impl Store for DbStore {
                 Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
                 Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
+                count_expired();
                 return Err(StoreError::Conflict(
                     "the reservation expired before it was committed".into(),
                 ));
@@ -607,7 +634,7 @@ impl Store for DbStore {
     }
 
     async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_named("release_reservation").await?;
         let mut reservation = Self::load_for_update(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -623,6 +650,9 @@ impl Store for DbStore {
                 .await?;
                 Self::enqueue(&mut tx, &events).await?;
                 tx.commit().await?;
+                if expired {
+                    count_expired();
+                }
                 Ok(reservation)
             }
             RELEASED | EXPIRED => Ok(reservation),
@@ -687,6 +717,13 @@ impl Store for DbStore {
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = query(DUE).bind(now).fetch_all(&self.db).await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn levels(&self, default_threshold: i64) -> Result<Levels, StoreError> {
+        Ok(query(LEVELS)
+            .bind(default_threshold)
+            .fetch_one(&self.db)
+            .await?)
     }
 
     async fn apply_product(

@@ -1,6 +1,7 @@
 //! The inventory service over real HTTP, every test on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod levels;
 mod races;
 mod reservations;
 mod stock;
