@@ -103,7 +103,7 @@ pub async fn forward(
     let response = gateway.call(&upstream, &call, &permit).await;
     let mut response = response.unwrap_or_else(IntoResponse::into_response);
     strip_hop_by_hop(response.headers_mut());
-    response
+    crate::session::keep_tokens_of(&browser, &target.path, response).await
 }
 
 /// What is sent upstream, kept so that a retry sends the same again.

@@ -217,6 +217,39 @@ fn with_cookies(
     response
 }
 
+/// A browser's password change (`PATCH /users/me`) is answered by users with a new token pair
+/// (every other login of the user was just ended): the pair becomes the session's cookies and is
+/// taken out of the answer, so the page never sees a token. Other answers pass untouched.
+pub async fn keep_tokens_of(
+    browser: &Browser,
+    upstream_path: &str,
+    response: Response,
+) -> Response {
+    if browser.access.is_none() || upstream_path != "/users/me" || !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // The answer is a user view: small. Past the bound it is not ours to rewrite.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return bad_tokens();
+    };
+    let mut view: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let cookies = view
+        .as_object_mut()
+        .and_then(|fields| fields.remove("tokens"))
+        .filter(|pair| !pair.is_null())
+        .map(|pair| token_cookies(&pair));
+    match cookies {
+        None => Response::from_parts(parts, Body::from(bytes)),
+        Some(None) => bad_tokens(),
+        Some(Some(cookies)) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let body = serde_json::to_vec(&view).unwrap_or_default();
+            with_cookies(Response::from_parts(parts, Body::from(body)), cookies)
+        }
+    }
+}
+
 /// An upstream service's answer, read whole.
 pub struct Answer {
     pub status: StatusCode,

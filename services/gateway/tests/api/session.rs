@@ -99,6 +99,13 @@ async fn users(token: String) -> Stand {
         ),
         ("POST", "/auth/logout") => (StatusCode::NO_CONTENT, Value::Null),
         ("GET", "/users") => (StatusCode::OK, json!({"items": []})),
+        // A password change ends every login and answers a new pair with the user.
+        ("PATCH", "/users/me") if seen.header("authorization").is_some() => (
+            StatusCode::OK,
+            json!({"id": "u1", "username": "ann", "roles": ["customer"],
+                   "tokens": {"access_token": "access-after-change", "refresh_token": "refresh-after-change",
+                              "token_type": "Bearer", "expires_in": 900}}),
+        ),
         ("GET", "/users/me") if seen.header("authorization").is_some() => (
             StatusCode::OK,
             json!({"id": "u1", "username": "ann", "roles": ["customer"]}),
@@ -566,4 +573,46 @@ async fn the_status_page_is_for_admins_only() {
     // The stand-in has no real /metrics: its JSON 404 is named, not invented figures.
     assert!(users_status["replicas"][0]["metrics"].is_null());
     assert!(users_status["replicas"][0]["metrics_error"].is_string());
+}
+
+#[tokio::test]
+async fn a_password_change_from_the_browser_renews_the_cookies_and_no_token_reaches_the_page() {
+    let users = users(String::new()).await;
+    let gw = spawn_gateway(json!({"users": [users.url]}), json!({})).await;
+    // The gateway verifies tokens with its own issuer.
+    let token = gw.issuer.customer();
+    let mut jar = first_visit(&gw).await;
+    jar.0.insert("agora_access".into(), token.clone());
+
+    let changed = gw
+        .browser(Method::PATCH, "/api/users/me", &jar)
+        .json(&json!({"current_password": PASSWORD, "password": "another long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let set = jar.take(&changed);
+    assert!(set["agora_access"].contains("agora_access=access-after-change;"));
+    assert!(set["agora_access"].contains("HttpOnly"));
+    assert!(set["agora_refresh"].contains("agora_refresh=refresh-after-change;"));
+    let body = changed.text().await.unwrap();
+    assert!(
+        !body.contains("after-change") && !body.contains("tokens"),
+        "{body}"
+    );
+    let user: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(user["username"], "ann");
+
+    // An API client (a bearer token, no cookie) gets the answer as users gave it.
+    let api = gw
+        .http
+        .patch(format!("{}/api/users/me", gw.base))
+        .bearer_auth(&token)
+        .json(&json!({"current_password": PASSWORD, "password": "another long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(api.headers().get("set-cookie").is_none());
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["tokens"]["access_token"], "access-after-change");
 }

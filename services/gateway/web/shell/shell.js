@@ -20,9 +20,9 @@ const PAGES = [
 // What a person calls each micro frontend, for the "unavailable" message.
 const NAMES = {
   catalog: 'The catalog',
-  cart: 'Your cart',
-  account: 'Your account',
-  orders: 'Your orders',
+  cart: 'The cart',
+  account: 'The account area',
+  orders: 'The order history',
   admin: 'The admin',
 };
 
