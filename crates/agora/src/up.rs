@@ -506,7 +506,9 @@ fn print_table(children: &[Supervised], admin: &AdminCredentials, base_port: u16
     println!("\nAgora is up.");
     println!("  Shop:  http://127.0.0.1:{base_port}/");
     println!("  Admin: http://127.0.0.1:{base_port}/admin");
-    println!("  API:   http://127.0.0.1:{base_port}/api/  (docs: http://127.0.0.1:{base_port}/docs)\n");
+    println!(
+        "  API:   http://127.0.0.1:{base_port}/api/  (docs: http://127.0.0.1:{base_port}/docs)\n"
+    );
     println!("  {:<20} {:<24} API DOCS", "SERVICE", "URL");
     for entry in children {
         let url = format!("http://127.0.0.1:{}", entry.port);
