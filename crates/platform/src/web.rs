@@ -42,7 +42,10 @@ impl<E: RustEmbed> Files<E> {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
             (
-                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type(file)))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type(file)),
+                )],
                 found.data.into_owned(),
             )
                 .into_response()

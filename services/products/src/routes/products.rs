@@ -77,7 +77,9 @@ impl From<ProductRow> for ProductView {
 /// events change without a new version. A representation tag that left availability out would
 /// answer a browser's revalidation with 304 and keep showing the old stock.
 fn etag(row: &ProductRow) -> HeaderValue {
-    let available = row.available.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let available = row
+        .available
+        .map_or_else(|| "-".to_owned(), |n| n.to_string());
     HeaderValue::from_str(&format!(
         "\"{}.{}.{available}\"",
         row.version, row.availability_status
