@@ -70,3 +70,20 @@ export const placeOrderButton = (page) => page.getByRole('button', { name: /^pla
 
 /** The cart badge in the header: its text holds the item count. */
 export const cartBadge = (page) => page.locator('cart-badge');
+
+/** Presses Tab until `locator` has the focus (at most `max` times); fails when it never does. */
+export async function tabTo(page, locator, max = 60) {
+  for (let i = 0; i < max; i += 1) {
+    await page.keyboard.press('Tab');
+    if (await locator.evaluate((el) => el === document.activeElement).catch(() => false)) return;
+  }
+  throw new Error(`Tab never reached ${locator}`);
+}
+
+/** Whether the focused element shows it: an outline or a box shadow (the focus ring). */
+export async function focusVisible(locator) {
+  return locator.evaluate((el) => {
+    const s = getComputedStyle(el);
+    return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+  });
+}

@@ -4,7 +4,7 @@ import { test, expect } from '@playwright/test';
 import { checkA11y } from '../lib/axe.mjs';
 import { inStockProduct, searchWord } from '../lib/catalog.mjs';
 import { newShopper, token, orders, stock, eventually } from '../lib/platform.mjs';
-import { open, settled, register, logIn, fillAddress, choosePayment, placeOrderButton, cartBadge, confirmNext, confirmInPage } from '../lib/ui.mjs';
+import { open, settled, register, logIn, fillAddress, choosePayment, placeOrderButton, cartBadge, confirmNext, confirmInPage, tabTo, focusVisible } from '../lib/ui.mjs';
 
 test('shopper: browse, cart as a guest, register, check out, cancel; stock is back', async ({ page, request }) => {
   const product = await inStockProduct(request);
@@ -93,4 +93,26 @@ test('shopper: browse, cart as a guest, register, check out, cancel; stock is ba
     await checkA11y(page, 'cancelled order');
     await eventually(async () => (await stock(request, product.sku)).available === before.available, 20_000, 'stock given back');
   });
+});
+
+test('keyboard only: search, open a product, add it to the cart, with the focus always visible', async ({ page, request }) => {
+  const product = await inStockProduct(request, { skip: 4 });
+  await open(page, '/');
+  const box = page.getByRole('searchbox').first();
+  await tabTo(page, box);
+  expect(await focusVisible(box), 'focus ring on the search box').toBe(true);
+  await page.keyboard.type(product.name);
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/\/search\?.*q=/);
+  await settled(page);
+  const link = page.getByRole('main').getByRole('link', { name: product.name }).first();
+  await tabTo(page, link);
+  expect(await focusVisible(link), 'focus ring on the product link').toBe(true);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: product.name })).toBeVisible();
+  const add = page.getByRole('button', { name: /add to cart/i });
+  await tabTo(page, add);
+  expect(await focusVisible(add), 'focus ring on Add to cart').toBe(true);
+  await page.keyboard.press('Enter');
+  await expect(cartBadge(page)).toContainText('1');
 });
