@@ -24,6 +24,7 @@ async function inject(page) {
     return;
   }
   await page.evaluate(axeSource);
+  if (!injection.how) console.log("axe-core: the page's CSP refused addScriptTag; its source is evaluated instead");
   injection.how ??= 'evaluate';
 }
 
