@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, homedir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -85,6 +85,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 try {
   if (!env.AGORA_URL) await startPlatform();
+  // Playwright runs in this directory: a data directory given relative to the caller's.
+  else if (env.AGORA_DATA) env.AGORA_DATA = resolve(env.AGORA_DATA);
   const { code: c, stats } = await runPlaywright(process.argv.slice(2));
   code = c;
   const passed = stats ? stats.expected + stats.flaky : 0;
