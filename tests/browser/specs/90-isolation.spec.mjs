@@ -1,5 +1,6 @@
 // Issue 14, test 4: with the orders service down, browsing and the cart still work and the orders
-// region says it is unavailable. Runs last: it takes a service away (and gives it back).
+// region says it is unavailable; killed for real, it is restarted and the page comes back. Runs
+// last: it takes a service away (and gives it back).
 //
 // The service is stopped with SIGSTOP rather than killed: `agora up` restarts a killed service
 // within a second, which leaves no window to look at the pages; a stopped process holds its port
@@ -19,7 +20,7 @@ function listenerPid(port) {
   return m ? Number(m[1]) : null;
 }
 
-test('orders down: browsing and the cart work, the orders region says unavailable', async ({ page, request }) => {
+test('orders down: browsing and the cart work, the orders region says unavailable; killed, it comes back', async ({ page, request }) => {
   const pid = listenerPid(servicePort.orders);
   expect(pid, `a process listening on the orders port ${servicePort.orders}`).toBeTruthy();
   const product = await inStockProduct(request, { skip: 3 });
@@ -48,4 +49,14 @@ test('orders down: browsing and the cart work, the orders region says unavailabl
     process.kill(pid, 'SIGCONT');
   }
   await eventually(async () => (await request.get('/ui/orders/manifest.json')).ok(), 30_000, 'orders back');
+
+  // Killed for real: `agora up` starts it again, and the orders page comes back by itself.
+  process.kill(pid, 'SIGKILL');
+  await eventually(async () => {
+    const again = listenerPid(servicePort.orders);
+    return again && again !== pid && (await request.get('/ui/orders/manifest.json')).ok();
+  }, 30_000, 'orders restarted');
+  await open(page, '/orders');
+  await expect(page.getByRole('heading', { level: 1, name: /your orders/i })).toBeVisible();
+  await expect(page.getByRole('main')).not.toContainText(/unavailable/i);
 });
