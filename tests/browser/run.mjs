@@ -5,7 +5,7 @@
 // Arguments go to `playwright test` (e.g. a spec file, or `-g journey`). Ends with the plain line
 // `browser: N passed, N failed`.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, homedir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -41,7 +41,7 @@ async function startPlatform() {
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
-  platform = { child, data };
+  platform = { child, data, log: () => log };
   const end = Date.now() + 240_000;
   while (!log.includes('Press Ctrl-C')) {
     if (child.exitCode !== null || Date.now() > end) throw new Error(`agora up did not come up:\n${log}`);
@@ -61,6 +61,11 @@ async function stopPlatform() {
     new Promise((r) => setTimeout(() => r(false), 30_000)),
   ]);
   if (!gone) child.kill('SIGKILL');
+  // What `agora up` said (restarts included), kept beside the test results; without the line
+  // that shows the generated admin password.
+  mkdirSync(join(here, 'test-results'), { recursive: true });
+  const said = platform.log().split('\n').filter((l) => !/admin login|password/i.test(l)).join('\n');
+  writeFileSync(join(here, 'test-results', 'agora-up.log'), said);
   rmSync(platform.data, { recursive: true, force: true });
 }
 

@@ -21,6 +21,8 @@ function listenerPid(port) {
 }
 
 test('orders down: browsing and the cart work, the orders region says unavailable; killed, it comes back', async ({ page, request }) => {
+  // Up to 60 s for the restart below: `agora up` backs off 1, 2, 4 ... s between tries.
+  test.setTimeout(150_000);
   const pid = listenerPid(servicePort.orders);
   expect(pid, `a process listening on the orders port ${servicePort.orders}`).toBeTruthy();
   const product = await inStockProduct(request, { skip: 3 });
@@ -55,7 +57,7 @@ test('orders down: browsing and the cart work, the orders region says unavailabl
   await eventually(async () => {
     const again = listenerPid(servicePort.orders);
     return again && again !== pid && (await request.get('/ui/orders/manifest.json')).ok();
-  }, 30_000, 'orders restarted');
+  }, 60_000, 'orders restarted (see test-results/agora-up.log)');
   await open(page, '/orders');
   await expect(page.getByRole('heading', { level: 1, name: /your orders/i })).toBeVisible();
   await expect(page.getByRole('main')).not.toContainText(/unavailable/i);
