@@ -145,6 +145,43 @@ impl CommonConfig {
     }
 }
 
+/// A service's own settings: their defaults, and the checks their types cannot express.
+pub trait Settings: DeserializeOwned {
+    /// The defaults of the service's settings and of the common ones it sets (its port).
+    fn defaults() -> Value;
+
+    /// Refuses, before the settings are parsed, what parsing would report without naming the
+    /// variable (a missing secret). `overrides` are the flags the service was started with.
+    fn precheck(_overrides: &Map<String, Value>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Refuses values that parse but make no sense (ranges), naming the variable.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A service's configuration: what every service has, and its own settings.
+pub struct Config<S> {
+    pub common: CommonConfig,
+    pub settings: S,
+}
+
+impl<S: Settings> Config<S> {
+    /// From the defaults, `AGORA_CONFIG`, the environment and `overrides` ([`load`]).
+    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
+        S::precheck(&overrides)?;
+        let defaults = S::defaults();
+        let settings: S = load(defaults.clone(), overrides.clone())?;
+        settings.check()?;
+        Ok(Self {
+            common: load(defaults, overrides)?,
+            settings,
+        })
+    }
+}
+
 /// Loads a service's config. `defaults` are the service's own defaults (its port, say);
 /// `overrides` win over everything (command-line flags). Keys are the field names; the matching
 /// environment variable is `AGORA_` + the key in upper case.

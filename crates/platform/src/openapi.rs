@@ -11,6 +11,29 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
 #[openapi(components(schemas(Problem, FieldError)))]
 struct ProblemSchemas;
 
+/// A service's OpenAPI document before its routes are added: its title and description, the
+/// platform's version and licence, and the bearer scheme its secured routes name.
+pub fn document(title: &str, description: &str) -> OpenApi {
+    use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApiBuilder};
+    use utoipa::Modify;
+    let mut openapi = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(title)
+                .description(Some(description))
+                .version(env!("CARGO_PKG_VERSION"))
+                .license(Some(
+                    LicenseBuilder::new()
+                        .name(env!("CARGO_PKG_LICENSE"))
+                        .identifier(Some(env!("CARGO_PKG_LICENSE")))
+                        .build(),
+                )),
+        )
+        .build();
+    crate::http::BearerAuth.modify(&mut openapi);
+    openapi
+}
+
 /// Adds to every operation the problem+json answers it can get from outside its handler: a body
 /// that is not JSON (400), too large (413), without a JSON content type (415) or of the wrong
 /// shape (422); a path or query parameter that does not parse (400); no or a bad token (401), and a

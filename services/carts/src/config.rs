@@ -1,7 +1,6 @@
 //! The carts service's configuration.
-use platform::config::CommonConfig;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -19,14 +18,12 @@ pub struct Settings {
     pub guest_cart_ttl_seconds: i64,
 }
 
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
-}
+/// A carts process's configuration.
+pub type Config = platform::config::Config<Settings>;
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults = json!({
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        json!({
             "port": crate::DEFAULT_PORT,
             "products_url": "http://127.0.0.1:8082",
             "inventory_url": "http://127.0.0.1:8083",
@@ -34,10 +31,6 @@ impl Config {
             "housekeeping_interval_ms": 60000,
             "abandon_after_seconds": 24 * 3600,
             "guest_cart_ttl_seconds": 30 * 24 * 3600,
-        });
-        Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
         })
     }
 }

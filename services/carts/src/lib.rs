@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use platform::auth::JwtVerifier;
-use platform::http::BearerAuth;
 use platform::service::{Declaration, Declared, Service};
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub mod config;
@@ -30,7 +28,7 @@ struct Ui;
 pub const NAME: &str = "carts";
 pub const DEFAULT_PORT: u16 = 8087;
 
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Arc<dyn storage::Store>,
     pub verifier: Arc<JwtVerifier>,
@@ -38,25 +36,12 @@ pub struct AppState {
     pub guest_ttl: chrono::Duration,
 }
 
-impl FromRef<AppState> for Arc<JwtVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Agora carts",
-        description = "Guest and user carts priced from the catalog as it is now, merged at login, flagged when the catalog changes under them."
-    ),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
 /// The service's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora carts",
+        "Guest and user carts priced from the catalog as it is now, merged at login, flagged when the catalog changes under them.",
+    ))
         .merge(routes::carts::router())
         .with_state(state)
 }

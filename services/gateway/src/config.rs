@@ -2,9 +2,8 @@
 //! balancing, resilience and rate limiting.
 use std::collections::BTreeMap;
 
-use platform::config::CommonConfig;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// How a replica is chosen among the healthy ones.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -72,18 +71,12 @@ pub struct Settings {
     pub max_connections_per_replica: usize,
 }
 
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
-}
+/// A gateway process's configuration.
+pub type Config = platform::config::Config<Settings>;
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults = defaults();
-        Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
-        })
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        defaults()
     }
 }
 

@@ -146,7 +146,10 @@ mod tests {
     async fn the_gateways_own_micro_frontends_are_served_and_others_are_not_here() {
         assert_eq!(get("/ui/shell/kit.js").await.status(), StatusCode::OK);
         assert_eq!(get("/ui/admin/index.js").await.status(), StatusCode::OK);
-        assert_eq!(get("/ui/shell/nothing.js").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("/ui/shell/nothing.js").await.status(),
+            StatusCode::NOT_FOUND
+        );
         // Not a page: the shell is not served for unknown paths (API clients get a 404 problem).
         assert_eq!(get("/cartx").await.status(), StatusCode::NOT_FOUND);
     }

@@ -1,7 +1,6 @@
 //! The orders service's configuration.
-use platform::config::CommonConfig;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -25,14 +24,12 @@ pub struct Settings {
     pub lease_ms: u64,
 }
 
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
-}
+/// An orders process's configuration.
+pub type Config = platform::config::Config<Settings>;
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults = json!({
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        json!({
             "port": crate::DEFAULT_PORT,
             "products_url": "http://127.0.0.1:8082",
             "inventory_url": "http://127.0.0.1:8083",
@@ -44,10 +41,6 @@ impl Config {
             "reservation_ttl_seconds": 900,
             "recovery_interval_ms": 500,
             "lease_ms": 10000,
-        });
-        Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
         })
     }
 }

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use platform::auth::JwtVerifier;
-use platform::http::BearerAuth;
 use platform::service::{Declaration, Declared, Service};
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub mod clients;
@@ -25,34 +23,23 @@ pub use config::Config;
 pub const NAME: &str = "orders";
 pub const DEFAULT_PORT: u16 = 8084;
 
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Arc<dyn storage::Store>,
     pub saga: Arc<workflow::Saga>,
     pub verifier: Arc<JwtVerifier>,
+    #[from_ref(skip)]
     pub request_deadline: Duration,
+    #[from_ref(skip)]
     pub saga_deadline: Duration,
 }
 
-impl FromRef<AppState> for Arc<JwtVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Agora orders",
-        description = "Place orders (a checkout saga over inventory and payments), track them, cancel them; ship and deliver them as an admin."
-    ),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
 /// The service's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora orders",
+        "Place orders (a checkout saga over inventory and payments), track them, cancel them; ship and deliver them as an admin.",
+    ))
         .merge(routes::orders::router())
         .with_state(state)
 }

@@ -1,5 +1,4 @@
 //! The payments service's configuration.
-use platform::config::CommonConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -24,11 +23,6 @@ pub struct Settings {
     /// old such a payment must be before it does (so it does not race a request still in flight).
     pub reconcile_interval_ms: u64,
     pub reconcile_after_ms: u64,
-}
-
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
 }
 
 /// The two secrets, read first so that a missing one is named by its variable: with a default,
@@ -61,9 +55,12 @@ impl Secrets {
     }
 }
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults = json!({
+/// A payments process's configuration.
+pub type Config = platform::config::Config<Settings>;
+
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        json!({
             "port": crate::DEFAULT_PORT,
             "psp_url": "http://127.0.0.1:8086",
             "psp_timeout_ms": 5000,
@@ -72,12 +69,11 @@ impl Config {
             "psp_breaker_open_ms": 5000,
             "reconcile_interval_ms": 1000,
             "reconcile_after_ms": 3000,
-        });
-        platform::config::load::<Secrets>(defaults.clone(), overrides.clone())?.check()?;
-        Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
         })
+    }
+
+    fn precheck(overrides: &Map<String, Value>) -> anyhow::Result<()> {
+        platform::config::load::<Secrets>(Self::defaults(), overrides.clone())?.check()
     }
 }
 

@@ -7,10 +7,8 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use platform::auth::JwtVerifier;
 use platform::breaker::Breaker;
-use platform::http::BearerAuth;
 use platform::service::{Declaration, Declared, Service};
 use secrecy::SecretString;
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub mod clients;
@@ -27,32 +25,19 @@ pub use routes::webhooks::verify as verify_webhook_signature;
 pub const NAME: &str = "payments";
 pub const DEFAULT_PORT: u16 = 8085;
 
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub payments: Arc<workflow::Payments>,
     pub verifier: Arc<JwtVerifier>,
     pub webhook_secret: SecretString,
 }
 
-impl FromRef<AppState> for Arc<JwtVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Agora payments",
-        description = "Authorize, capture, void and refund through the payment gateway, exactly once. Money is integer minor units; card details are never accepted."
-    ),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
 /// The service's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora payments",
+        "Authorize, capture, void and refund through the payment gateway, exactly once. Money is integer minor units; card details are never accepted.",
+    ))
         .merge(routes::payments::router())
         .merge(routes::webhooks::router())
         .with_state(state)

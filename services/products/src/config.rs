@@ -1,7 +1,6 @@
 //! The catalog's configuration: the shared settings, and where inventory's events come from.
-use platform::config::CommonConfig;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -10,18 +9,11 @@ pub struct Settings {
     pub inventory_url: String,
 }
 
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
-}
+/// A products process's configuration.
+pub type Config = platform::config::Config<Settings>;
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults =
-            json!({"port": crate::DEFAULT_PORT, "inventory_url": "http://127.0.0.1:8083"});
-        Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
-        })
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        json!({"port": crate::DEFAULT_PORT, "inventory_url": "http://127.0.0.1:8083"})
     }
 }

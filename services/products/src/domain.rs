@@ -173,9 +173,16 @@ impl Attributes {
 
 /// Turns what a shopper typed into search words: letters and digits only, lower case, at most ten.
 pub fn search_words(q: &str) -> Vec<String> {
+    // Lowering can add a mark that is not alphanumeric ("İ" becomes "i" and a combining dot):
+    // it is dropped, so the word stays one word that matches how people type it.
     q.split(|c: char| !c.is_alphanumeric())
+        .map(|w| {
+            w.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+        })
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
         .take(10)
         .collect()
 }
@@ -205,6 +212,12 @@ mod tests {
         assert_eq!(Money::parse(-1, "EUR").unwrap_err()[0].0, "price.amount");
         assert_eq!(Money::parse(1, "EURO").unwrap_err()[0].0, "price.currency");
         assert_eq!(Money::parse(-1, "eur").unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn a_letter_whose_lower_case_has_a_combining_mark_stays_one_word() {
+        // Found by the search-words property: "İ" lowers to "i" + U+0307.
+        assert_eq!(search_words("İstanbul"), vec!["istanbul"]);
     }
 
     #[test]

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use platform::auth::JwtVerifier;
-use platform::http::BearerAuth;
 use platform::service::{Declaration, Declared, Service};
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub mod config;
@@ -26,31 +24,21 @@ struct Ui;
 pub const NAME: &str = "products";
 pub const DEFAULT_PORT: u16 = 8082;
 
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Arc<dyn storage::Store>,
     pub verifier: Arc<JwtVerifier>,
 }
 
-impl FromRef<AppState> for Arc<JwtVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Agora products", description = "The catalog: categories, products and search."),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
 /// The service's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::categories::router())
-        .merge(routes::products::router())
-        .with_state(state)
+    OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora products",
+        "The catalog: categories, products and search.",
+    ))
+    .merge(routes::categories::router())
+    .merge(routes::products::router())
+    .with_state(state)
 }
 
 /// The products service, as `platform::service` runs it.

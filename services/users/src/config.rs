@@ -1,10 +1,9 @@
 //! The users service's configuration.
 use std::path::PathBuf;
 
-use platform::config::CommonConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// A service's own OAuth2 client, given by the launcher through the config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,14 +61,12 @@ impl Settings {
     }
 }
 
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
-}
+/// A users process's configuration.
+pub type Config = platform::config::Config<Settings>;
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults = json!({
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        json!({
             "port": crate::DEFAULT_PORT,
             "admin_username": "admin",
             "access_token_seconds": 900,
@@ -77,18 +74,17 @@ impl Config {
             "login_failures_per_account": 5,
             "login_failures_per_address": 20,
             "login_window_seconds": 900,
-        });
-        let settings: Settings = platform::config::load(defaults.clone(), overrides.clone())?;
+        })
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
         // Token lifetimes are added to the clock: bounded so that the sum cannot overflow.
-        if !(1..=86_400).contains(&settings.access_token_seconds) {
+        if !(1..=86_400).contains(&self.access_token_seconds) {
             anyhow::bail!("invalid configuration: `access_token_seconds` (AGORA_ACCESS_TOKEN_SECONDS) must be 1 to 86400");
         }
-        if !(1..=3_650).contains(&settings.refresh_token_days) {
+        if !(1..=3_650).contains(&self.refresh_token_days) {
             anyhow::bail!("invalid configuration: `refresh_token_days` (AGORA_REFRESH_TOKEN_DAYS) must be 1 to 3650");
         }
-        Ok(Self {
-            common: platform::config::load(defaults, overrides)?,
-            settings,
-        })
+        Ok(())
     }
 }

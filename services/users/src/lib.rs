@@ -7,10 +7,8 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use chrono::Utc;
 use platform::auth::{JwtVerifier, KeySource};
-use platform::http::BearerAuth;
 use platform::service::{Declaration, Declared, Service};
 use secrecy::ExposeSecret;
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub mod config;
@@ -62,22 +60,18 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Agora users", description = "Accounts, authentication, tokens and OAuth2 clients."),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
 /// The service's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::users::router())
-        .merge(routes::auth::router())
-        .merge(routes::oauth::router())
-        .merge(routes::clients::router())
-        .merge(routes::well_known::router())
-        .with_state(state)
+    OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora users",
+        "Accounts, authentication, tokens and OAuth2 clients.",
+    ))
+    .merge(routes::users::router())
+    .merge(routes::auth::router())
+    .merge(routes::oauth::router())
+    .merge(routes::clients::router())
+    .merge(routes::well_known::router())
+    .with_state(state)
 }
 
 /// Loads the signing keys, generating the first one on first start. With a key-encryption key,
