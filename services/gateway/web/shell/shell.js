@@ -68,7 +68,9 @@ function match(path) {
 
 async function fill(container, name, element, attributes = {}) {
   if (!(await load(name))) {
-    render(container, unavailable(NAMES[name]));
+    // A page (not a header region) still gets its heading, for people and screen readers.
+    const heading = container.id === 'main' ? html`<h1>${NAMES[name]} is unavailable</h1>` : '';
+    render(container, html`${heading}${unavailable(NAMES[name])}`);
     return;
   }
   const node = document.createElement(element);
