@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
+mod carts;
 mod chart;
 mod checkout;
 mod cpu;
@@ -453,6 +454,8 @@ async fn run_scenarios(
             gets_on(&gateway, &filter_paths()),
         ),
     ];
+    let carts = carts::Setup::new(&http, platform.url(7, ""), gateway.clone(), ids).await?;
+    scenarios.extend(carts.scenarios());
     let setup = checkout::Setup::new(&http, platform.data.path(), platform.port, &ids[0]).await?;
     scenarios.extend(setup.scenarios());
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
