@@ -806,6 +806,7 @@ async fn one_checkout_is_one_trace(args: &[&str], amqp: Option<&str>) {
         // The transactions named by the store (platform::db), children of the request's span.
         ("inventory", "tx reserve"),
         ("inventory", "tx commit_reservation"),
+        ("orders", "tx place_order"),
         ("orders", "POST payments"),
         ("payments", "POST /payments"),
         ("payment-gateway-sim", "POST /v1/payment_intents"),

@@ -290,7 +290,7 @@ impl DbStore {
 impl Store for DbStore {
     async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError> {
         let o = &order.row;
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_named("place_order").await?;
         let inserted = query(INSERT_ORDER)
             .bind(&o.id)
             .bind(&o.user_id)
@@ -386,7 +386,7 @@ impl Store for DbStore {
     }
 
     async fn change(&self, id: &str, c: &Change<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_named("change_order").await?;
         let now = Utc::now();
         let moved = query(CHANGE)
             .bind(id)

@@ -247,7 +247,7 @@ impl Store for DbStore {
         next: &Payment,
         event: Option<&Event>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_named("payment_transition").await?;
         let changed = query(TRANSITION)
             .bind(&next.id)
             .bind(&next.status)
