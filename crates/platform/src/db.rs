@@ -408,7 +408,8 @@ impl Database {
 /// event: a [`TraceContext`] is current), it has a span from `BEGIN` (waiting for a connection
 /// and, on SQLite, for the write lock, included) to its commit or rollback, a child of that work's
 /// span, with `outcome` = `commit`, `rollback`, `error` (the commit or rollback failed) or
-/// `dropped` (rolled back by being dropped, after an error). Otherwise it has none, and costs
+/// `dropped` (rolled back by being dropped: the code returned early, on an error or with nothing
+/// to write). Otherwise it has none, and costs
 /// nothing: the span is `Span::none()`.
 pub enum Tx {
     Sqlite(Traced<sqlx::Transaction<'static, sqlx::Sqlite>>),
