@@ -1,7 +1,6 @@
 //! The inventory service's configuration.
-use platform::config::CommonConfig;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -15,22 +14,16 @@ pub struct Settings {
     pub low_stock_threshold: i64,
 }
 
-pub struct Config {
-    pub common: CommonConfig,
-    pub settings: Settings,
-}
+/// An inventory process's configuration.
+pub type Config = platform::config::Config<Settings>;
 
-impl Config {
-    pub fn load(overrides: Map<String, Value>) -> anyhow::Result<Self> {
-        let defaults = json!({
+impl platform::config::Settings for Settings {
+    fn defaults() -> Value {
+        json!({
             "port": crate::DEFAULT_PORT,
             "products_url": "http://127.0.0.1:8082",
             "expiry_interval_ms": 500,
             "low_stock_threshold": 5,
-        });
-        Ok(Self {
-            common: platform::config::load(defaults.clone(), overrides.clone())?,
-            settings: platform::config::load(defaults, overrides)?,
         })
     }
 }

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use platform::auth::JwtVerifier;
-use platform::http::BearerAuth;
 use platform::service::{Declaration, Declared, Service};
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub mod config;
@@ -22,34 +20,21 @@ pub use config::Config;
 pub const NAME: &str = "inventory";
 pub const DEFAULT_PORT: u16 = 8083;
 
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Arc<dyn storage::Store>,
     pub verifier: Arc<JwtVerifier>,
 }
 
-impl FromRef<AppState> for Arc<JwtVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Agora inventory",
-        description = "Stock levels, the stock ledger, and reservations that never oversell."
-    ),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
 /// The service's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::stock::router())
-        .merge(routes::reservations::router())
-        .with_state(state)
+    OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora inventory",
+        "Stock levels, the stock ledger, and reservations that never oversell.",
+    ))
+    .merge(routes::stock::router())
+    .merge(routes::reservations::router())
+    .with_state(state)
 }
 
 /// The inventory service, as `platform::service` runs it.

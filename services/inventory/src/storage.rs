@@ -734,12 +734,22 @@ impl Store for DbStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         if tx.claim(crate::NAME, event).await? {
+            let now = Utc::now();
             let sql = if deleted { DISCONTINUE } else { NEW_PRODUCT };
-            query(sql)
-                .bind(sku)
-                .bind(Utc::now())
-                .execute(&mut tx)
-                .await?;
+            let changed = query(sql).bind(sku).bind(now).execute(&mut tx).await?;
+            // A new product's level is known: none. Said at once, so the catalog shows "out of
+            // stock" rather than "availability not known yet" until the first delivery.
+            if !deleted && changed == 1 {
+                let row = StockRow {
+                    sku: sku.to_owned(),
+                    on_hand: 0,
+                    reserved: 0,
+                    low_stock_threshold: None,
+                    discontinued: false,
+                    updated_at: now,
+                };
+                Self::enqueue(&mut tx, &[stock_changed(&row)]).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -230,3 +230,32 @@ async fn an_adjustment_past_the_most_on_hand_is_refused_and_changes_nothing() {
         app.check_invariants("MUG-1").await;
     }
 }
+
+/// A new product's stock row starts at zero, and says so: the catalog then shows "out of stock"
+/// instead of "availability not known yet" until the first delivery. A redelivered
+/// `product_created` publishes nothing more.
+#[tokio::test]
+async fn a_new_product_is_announced_out_of_stock_once() {
+    for db in testkit::TestDatabase::all().await {
+        let url = db.url.clone();
+        let app = crate::spawn_app(db).await;
+        let (store, _db) = ::inventory::storage::connect(&url, 5).await.unwrap();
+        let event = platform::events::Event::new(
+            "products",
+            "product_created",
+            "p",
+            serde_json::json!({"sku": "NEW-1"}),
+        );
+        store.apply_product(&event, "NEW-1", false).await.unwrap();
+        store.apply_product(&event, "NEW-1", false).await.unwrap();
+        let announced: Vec<Value> = app
+            .events()
+            .await
+            .into_iter()
+            .filter(|e| e["subject"] == "NEW-1")
+            .collect();
+        assert_eq!(announced.len(), 1, "{}: {announced:?}", app.backend);
+        assert_eq!(announced[0]["type"], "agora.inventory.stock_changed.v1");
+        assert_eq!(announced[0]["data"]["available"], 0);
+    }
+}
