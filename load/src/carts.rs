@@ -94,11 +94,8 @@ impl Setup {
             );
             Arc::new(move |client, _| client.get(&url).header("x-cart-secret", &secret))
         };
-        let (carts, fill, products) = (
-            self.carts.clone(),
-            self.fill.clone(),
-            self.products.clone(),
-        );
+        let (carts, fill, products) =
+            (self.carts.clone(), self.fill.clone(), self.products.clone());
         // Request i adds one unit of product (i / CARTS) to cart i % CARTS: every pair is hit
         // once per CARTS × PRODUCTS requests, far under the 99 units a line may hold in a run.
         let add: Request = Arc::new(move |client, i| {
