@@ -1,5 +1,5 @@
 // What the cart's elements share: which cart the browser has, the wording of flags and failures.
-import { api, cartChanged, html, money, unavailable as down } from 'agora/kit';
+import { api, cartChanged, money, failed, failure as kitFailure } from 'agora/kit';
 
 /** The cart view in a `/session/cart` answer (a bare cart or `{cart}`). */
 export const cartOf = (data) => data?.cart ?? data;
@@ -39,22 +39,11 @@ export function flagText(flag) {
   return 'this item changed since you added it.';
 }
 
-/** A failed call as the shopper reads it: the service's words for a 4xx, else "unavailable". */
-export function failure(result, what = 'The cart') {
-  if (result.status === 0 || result.status >= 500) {
-    return `${what} is unavailable right now. Please try again in a moment.`;
-  }
-  return result.problem?.detail || result.problem?.title || `${what} answered ${result.status}.`;
-}
+/** A failed call as the shopper reads it (the kit's `failure`, about the cart by default). */
+export const failure = (result, what = 'The cart') => kitFailure(result, what);
 
-/** What a page shows in place of a cart it could not load, with a way to retry: the kit's
- * "unavailable right now" for a network failure or a 5xx, else the service's own words. */
-export function unavailable(result, what = 'Your cart') {
-  const message = result.status === 0 || result.status >= 500
-    ? down(what)
-    : html`<p class="notice" role="alert">${failure(result, what)}</p>`;
-  return html`${message}<p><button type="button" class="btn" data-retry>Try again</button></p>`;
-}
+/** What a page shows in place of data it could not load, with "Try again" (the kit's `failed`). */
+export const unavailable = (result, what = 'Your cart') => failed(result, what);
 
 /** A problem's type slug (`https://agora.dev/problems/cart-not-open` → `cart-not-open`). */
 export const problemKind = (result) => `${result.problem?.type || ''}`.split('/').pop();

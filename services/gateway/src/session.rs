@@ -647,23 +647,45 @@ async fn cart(
     if let Err(refused) = gateway.limit_ip(peer) {
         return refused;
     }
-    let browser = Browser::of(&headers);
-    if let Some(token) = signed_in(&gateway, &headers, &browser).await {
-        return user_cart(&gateway, peer, &headers, &token).await;
-    }
-    let Some((id, secret)) = &browser.cart else {
-        return Problem::not_found("This browser has no cart yet.").into_response();
-    };
-    match guest_cart(&gateway, peer, &headers, id, secret).await {
-        Ok(Some(answer)) => {
+    match existing_cart(&gateway, peer, &headers).await {
+        Existing::Answered(response) => response,
+        Existing::Guest(answer, id, secret) => {
             let renewed = set_cookie(CART, &format!("{id}.{secret}"), "/", CART_MAX_AGE, true);
             with_cookies(answer.passed_on(), [renewed])
         }
-        Ok(None) => with_cookies(
+        Existing::Gone => with_cookies(
             Problem::not_found("This browser's guest cart no longer exists.").into_response(),
             [clear_cookie(CART, "/")],
         ),
-        Err(failed) => failed,
+        Existing::Nothing => Problem::not_found("This browser has no cart yet.").into_response(),
+    }
+}
+
+/// The cart a browser already has.
+enum Existing {
+    /// Answered already: the signed-in user's cart, or a failure to pass on.
+    Answered(Response),
+    /// The cookie's guest cart as carts read it, with its id and secret.
+    Guest(Answer, String, String),
+    /// The cookie names a guest cart carts no longer has (expired, merged, a wrong secret).
+    Gone,
+    /// No cart yet.
+    Nothing,
+}
+
+/// The user's current cart when signed in, else the cookie's guest cart when it still exists.
+async fn existing_cart(gateway: &Gateway, peer: IpAddr, headers: &HeaderMap) -> Existing {
+    let browser = Browser::of(headers);
+    if let Some(token) = signed_in(gateway, headers, &browser).await {
+        return Existing::Answered(user_cart(gateway, peer, headers, &token).await);
+    }
+    let Some((id, secret)) = browser.cart else {
+        return Existing::Nothing;
+    };
+    match guest_cart(gateway, peer, headers, &id, &secret).await {
+        Ok(Some(answer)) => Existing::Guest(answer, id, secret),
+        Ok(None) => Existing::Gone,
+        Err(failed) => Existing::Answered(failed),
     }
 }
 
@@ -729,16 +751,10 @@ async fn new_cart(
     if let Err(refused) = gateway.limit_ip(peer) {
         return refused;
     }
-    let browser = Browser::of(&headers);
-    if let Some(token) = signed_in(&gateway, &headers, &browser).await {
-        return user_cart(&gateway, peer, &headers, &token).await;
-    }
-    if let Some((id, secret)) = &browser.cart {
-        match guest_cart(&gateway, peer, &headers, id, secret).await {
-            Ok(Some(answer)) => return answer.passed_on(),
-            Ok(None) => {}
-            Err(failed) => return failed,
-        }
+    match existing_cart(&gateway, peer, &headers).await {
+        Existing::Answered(response) => return response,
+        Existing::Guest(answer, ..) => return answer.passed_on(),
+        Existing::Gone | Existing::Nothing => {}
     }
     let answer = match gateway
         .on_behalf(peer, &headers, Method::POST, "/api/carts", None, &[], None)

@@ -1,5 +1,5 @@
 // What the catalog's pages share: links, product cards, availability wording, failure messages.
-import { html, money, unavailable as down } from 'agora/kit';
+import { html, money, failed, failure as kitFailure } from 'agora/kit';
 
 export const productHref = (id) => `/p/${encodeURIComponent(id)}`;
 export const categoryHref = (slug) => `/c/${encodeURIComponent(slug)}`;
@@ -43,20 +43,8 @@ export function productCard(product) {
   </li>`;
 }
 
-/** A failed call as the shopper should read it: the service's own words for a 4xx, else that the
- * catalog is unavailable right now (a network failure or a 5xx; never a blank page). */
-export function failure(result, what = 'The catalog') {
-  if (result.status === 0 || result.status >= 500) {
-    return `${what} is unavailable right now. Please try again in a moment.`;
-  }
-  return result.problem?.detail || result.problem?.title || `${what} answered ${result.status}.`;
-}
+/** A failed call as the shopper reads it (the kit's `failure`, about the catalog by default). */
+export const failure = (result, what = 'The catalog') => kitFailure(result, what);
 
-/** What a page shows in place of data it could not load, with a way to retry: the kit's
- * "unavailable right now" for a network failure or a 5xx, else the service's own words. */
-export function unavailable(result, what = 'The catalog') {
-  const message = result.status === 0 || result.status >= 500
-    ? down(what)
-    : html`<p class="notice" role="alert">${failure(result, what)}</p>`;
-  return html`${message}<p><button type="button" class="btn" data-retry>Try again</button></p>`;
-}
+/** What a page shows in place of data it could not load, with "Try again" (the kit's `failed`). */
+export const unavailable = (result, what = 'The catalog') => failed(result, what);

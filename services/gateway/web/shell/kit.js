@@ -276,6 +276,25 @@ export function unavailable(what) {
     The rest of the shop still works; try again in a moment.</p></div>`;
 }
 
+/**
+ * A failed call as a person reads it: the service's own words for a 4xx; for a network failure or
+ * a 5xx, that `what` is unavailable right now.
+ */
+export function failure(result, what) {
+  if (result.status === 0 || result.status >= 500) {
+    return `${what} is unavailable right now. Please try again in a moment.`;
+  }
+  return result.problem?.detail || result.problem?.title || `${what} answered ${result.status}.`;
+}
+
+/** What a page shows in place of data it could not load, with a "Try again" button (`data-retry`). */
+export function failed(result, what) {
+  const message = result.status === 0 || result.status >= 500
+    ? unavailable(what)
+    : html`<p class="notice" role="alert">${failure(result, what)}</p>`;
+  return html`${message}<p><button type="button" class="btn" data-retry>Try again</button></p>`;
+}
+
 /** Sets the page's title ("… — Agora"). */
 export function title(text) {
   document.title = text ? `${text} — Agora` : 'Agora';
