@@ -6,6 +6,11 @@
 //! (`reserved = reserved + q WHERE on_hand - reserved >= q`), all lines in one transaction, in SKU
 //! order (so two reservations never wait on each other's rows in opposite orders).
 //!
+//! A reservation is as few statements as that allows (one line: insert the reservation, insert its
+//! line, take the units with `UPDATE ... RETURNING` the new level, the outbox, commit), and
+//! nothing is read back that the transaction already knows: every statement is a round trip to
+//! PostgreSQL, and on SQLite one more hop to the connection's thread while the write lock is held.
+//!
 //! Events are collected while a transaction writes and go to the outbox after its last row write.
 //! On PostgreSQL the outbox takes one lock for the whole database (see
 //! `platform::db::Tx::enqueue`); taken between two row locks it deadlocks against
@@ -13,8 +18,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, query, Database, Exec, Tx};
+use chrono::{DateTime, SubsecRound, Utc};
+use platform::db::{query, Database, Exec, Tx};
 use platform::events::Event;
 use platform::service::Migrations;
 use serde_json::json;
@@ -178,25 +183,34 @@ const SET_STOCK: &str =
 /// row (the ledger's delta, whether it goes below what is reserved) is still true when it writes.
 const LOCK_STOCK: &str = "UPDATE stock SET updated_at = updated_at WHERE sku = $1";
 const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved AND on_hand + $2 <= $4";
-const RESTOCK: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1";
-const TAKE: &str = "UPDATE stock SET reserved = reserved + $2, updated_at = $3 WHERE sku = $1 AND on_hand - reserved >= $2";
-const GIVE_BACK: &str = "UPDATE stock SET reserved = reserved - $2, updated_at = $3 WHERE sku = $1";
-const SELL: &str = "UPDATE stock SET on_hand = on_hand - $2, reserved = reserved - $2, updated_at = $3 WHERE sku = $1";
+const RESTOCK: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+/// Takes a line's units if they are available and the SKU is on sale; answers the new level (no row:
+/// short, or discontinued meanwhile). The condition and the write are one statement, so two
+/// reservations can never both see the last unit free.
+const TAKE: &str = "UPDATE stock SET reserved = reserved + $2, updated_at = $3 WHERE sku = $1 AND discontinued = FALSE AND on_hand - reserved >= $2 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+const GIVE_BACK: &str = "UPDATE stock SET reserved = reserved - $2, updated_at = $3 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+const SELL: &str = "UPDATE stock SET on_hand = on_hand - $2, reserved = reserved - $2, updated_at = $3 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 const INSERT_MOVEMENT: &str = "INSERT INTO movements (id, sku, delta, kind, reason, reservation_id, on_hand_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const MOVEMENTS: &str = "SELECT seq, id, sku, delta, kind, reason, reservation_id, on_hand_after, created_at FROM movements WHERE sku = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
 const RESERVATION: &str =
     "SELECT id, status, request_hash, expires_at, created_at FROM reservations WHERE id = $1";
-const INSERT_RESERVATION: &str = "INSERT INTO reservations (id, status, request_hash, expires_at, created_at, updated_at) VALUES ($1, 'pending', $2, $3, $4, $4)";
+/// Claims the id: no row inserted means it was reserved before (on PostgreSQL, if a transaction
+/// holding the same id is still open, this waits for it and then sees its outcome).
+const INSERT_RESERVATION: &str = "INSERT INTO reservations (id, status, request_hash, expires_at, created_at, updated_at) VALUES ($1, 'pending', $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING";
 const SET_STATUS: &str = "UPDATE reservations SET status = $2, updated_at = $3 WHERE id = $1";
 /// Taken first by whatever moves a reservation on (commit, release, expiry, return): on PostgreSQL
 /// it row-locks the reservation, so two of them for one reservation run one after the other and
 /// the second sees what the first did (without it both could sell the same units). SQLite's write
 /// transactions are serial already.
-const LOCK_RESERVATION: &str = "UPDATE reservations SET updated_at = updated_at WHERE id = $1";
+const LOCK_RESERVATION: &str = "UPDATE reservations SET updated_at = updated_at WHERE id = $1 RETURNING id, status, request_hash, expires_at, created_at";
+/// A commit's usual case in one statement: a pending reservation still in time becomes committed
+/// (and is row-locked, as by `LOCK_RESERVATION`). No row: anything else, decided by the slow path.
+const COMMIT_PENDING: &str = "UPDATE reservations SET status = 'committed', updated_at = $2 WHERE id = $1 AND status = 'pending' AND expires_at > $2 RETURNING id, status, request_hash, expires_at, created_at";
 const LINES: &str =
     "SELECT sku, quantity FROM reservation_lines WHERE reservation_id = $1 ORDER BY sku";
-const INSERT_LINE: &str =
-    "INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES ($1, $2, $3)";
+/// Inserts a line only for a SKU inventory keeps and that is on sale: no row inserted means an
+/// unknown or discontinued SKU, found without a read of its own.
+const INSERT_LINE: &str = "INSERT INTO reservation_lines (reservation_id, sku, quantity) SELECT $1, sku, $3 FROM stock WHERE sku = $2 AND discontinued = FALSE";
 const DUE: &str = "SELECT id FROM reservations WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT 100";
 /// One statement, so the three figures are of one moment. Discontinued SKUs are not on sale:
 /// neither low nor out.
@@ -245,14 +259,38 @@ fn count_expired() {
 /// The one store, over either database: every statement is the same in both dialects.
 pub struct DbStore {
     db: Database,
+    /// On SQLite, where one writer at a time holds the database, this process's writers queue
+    /// here (first come, first served) before `BEGIN IMMEDIATE`. Without it they queue inside
+    /// SQLite's busy handler, which sleeps 1, 2, 5 ... up to 100 ms between tries and so leaves
+    /// the lock free while they sleep: under 32 concurrent reservations that wait, not the
+    /// writes, set the throughput (docs/performance.md, "Inventory: reservations"). Another
+    /// process on the same file still queues on the busy timeout. `None` on PostgreSQL, whose
+    /// writers wait on row locks instead.
+    writers: Option<tokio::sync::Mutex<()>>,
 }
 
 /// The store over a connected, migrated database.
 pub fn open(db: Database) -> Arc<dyn Store> {
-    Arc::new(DbStore { db })
+    let writers = matches!(db, Database::Sqlite(_)).then(|| tokio::sync::Mutex::new(()));
+    Arc::new(DbStore { db, writers })
+}
+
+/// A time as the databases keep it (PostgreSQL to the microsecond), so that what a write answers
+/// from memory is what a later read of the row answers.
+fn stored(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
 }
 
 impl DbStore {
+    /// This process's turn to write (see `writers`); hold it until the transaction has ended:
+    /// declared before the transaction, so that it is dropped after it.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writers {
+            Some(writers) => Some(writers.lock().await),
+            None => None,
+        }
+    }
+
     async fn read_stock(on: impl Exec, sku: &str) -> Result<Option<StockRow>, sqlx::Error> {
         query(format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = $1"))
             .bind(sku)
@@ -300,16 +338,27 @@ impl DbStore {
 
     /// Locks the reservation (see `LOCK_RESERVATION`) and reads it, in a write transaction.
     async fn load_for_update(tx: &mut Tx, id: &str) -> Result<Option<Reservation>, sqlx::Error> {
-        query(LOCK_RESERVATION).bind(id).execute(&mut *tx).await?;
-        Self::load(tx, id).await
+        let row: Option<ReservationRow> = query(LOCK_RESERVATION)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        Self::with_lines(tx, row).await
+    }
+
+    /// The reservation `row` (if any) with its lines.
+    async fn with_lines(
+        tx: &mut Tx,
+        row: Option<ReservationRow>,
+    ) -> Result<Option<Reservation>, sqlx::Error> {
+        let Some(row) = row else { return Ok(None) };
+        let lines: Vec<(String, i64)> = query(LINES).bind(&row.id).fetch_all(&mut *tx).await?;
+        Ok(Some(Reservation { row, lines }))
     }
 
     async fn load(tx: &mut Tx, id: &str) -> Result<Option<Reservation>, sqlx::Error> {
         let row: Option<ReservationRow> =
             query(RESERVATION).bind(id).fetch_optional(&mut *tx).await?;
-        let Some(row) = row else { return Ok(None) };
-        let lines: Vec<(String, i64)> = query(LINES).bind(id).fetch_all(&mut *tx).await?;
-        Ok(Some(Reservation { row, lines }))
+        Self::with_lines(tx, row).await
     }
 
     /// Gives a pending reservation's stock back and marks it `status`.
@@ -320,15 +369,14 @@ impl DbStore {
         status: &str,
     ) -> Result<(), sqlx::Error> {
         for (sku, quantity) in &reservation.lines {
-            let before = Self::read_stock(&mut *tx, sku).await?;
-            query(GIVE_BACK)
+            let after: Option<StockRow> = query(GIVE_BACK)
                 .bind(sku)
                 .bind(*quantity)
                 .bind(Utc::now())
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-            if let (Some(before), Some(after)) = (before, Self::read_stock(&mut *tx, sku).await?) {
-                publish(events, before.on_hand - before.reserved, &after);
+            if let Some(after) = after {
+                publish(events, after.on_hand - after.reserved - quantity, &after);
             }
         }
         query(SET_STATUS)
@@ -376,6 +424,7 @@ impl Store for DbStore {
         reason: &str,
         threshold: Option<Option<i64>>,
     ) -> Result<StockRow, StoreError> {
+        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         // A new SKU starts at 0. `ON CONFLICT DO NOTHING`, not read-then-insert: products'
         // `product_created` may create the row at the same moment (on PostgreSQL this waits
@@ -424,6 +473,7 @@ impl Store for DbStore {
     }
 
     async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
+        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         query(LOCK_STOCK).bind(sku).execute(&mut tx).await?;
         let before = Self::read_stock(&mut tx, sku)
@@ -483,88 +533,97 @@ impl Store for DbStore {
         request_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<Reserved, StoreError> {
+        let (now, expires_at) = (stored(Utc::now()), stored(expires_at));
+        let turn = self.turn().await;
         let mut tx = self.db.begin_write_named("reserve").await?;
-        if let Some(existing) = Self::load(&mut tx, id).await? {
+        let claimed = query(INSERT_RESERVATION)
+            .bind(id)
+            .bind(request_hash)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut tx)
+            .await?;
+        if claimed == 0 {
+            // Reserved before (or just now, by a request that has committed since).
+            let existing = Self::load(&mut tx, id)
+                .await?
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
             return Ok(if existing.row.request_hash == request_hash {
                 Reserved::Replayed(existing)
             } else {
                 Reserved::Mismatch
             });
         }
+        // The lines first (they lock no stock row for writing), then the units: on PostgreSQL
+        // a stock row stays locked from its `TAKE` to the commit, so as little as possible
+        // comes after it.
         let mut unknown = Vec::new();
-        for (sku, _) in lines {
-            match Self::read_stock(&mut tx, sku).await? {
-                Some(row) if !row.discontinued => {}
-                _ => unknown.push(sku.clone()),
-            }
-        }
-        if !unknown.is_empty() {
-            return Ok(Reserved::Unknown(unknown));
-        }
-        let now = Utc::now();
-        let inserted = query(INSERT_RESERVATION)
-            .bind(id)
-            .bind(request_hash)
-            .bind(expires_at)
-            .bind(now)
-            .execute(&mut tx)
-            .await;
-        if let Err(e) = inserted {
-            // The same id reserved concurrently: answer as for a repeat.
-            if is_unique_violation(&e) {
-                drop(tx);
-                return match self.reservation(id).await? {
-                    Some(r) if r.row.request_hash == request_hash => Ok(Reserved::Replayed(r)),
-                    _ => Ok(Reserved::Mismatch),
-                };
-            }
-            return Err(e.into());
-        }
-        let mut short = Vec::new();
         for (sku, quantity) in lines {
-            let taken = query(TAKE)
-                .bind(sku)
-                .bind(*quantity)
-                .bind(now)
-                .execute(&mut tx)
-                .await?;
-            if taken == 0 {
-                short.push(Short {
-                    sku: sku.clone(),
-                    requested: *quantity,
-                    available: 0,
-                });
-            }
-        }
-        if !short.is_empty() {
-            tx.rollback().await?;
-            for line in &mut short {
-                if let Some(row) = Self::read_stock(&self.db, &line.sku).await? {
-                    line.available = row.on_hand - row.reserved;
-                }
-            }
-            return Ok(Reserved::Short(short));
-        }
-        let mut events = Vec::new();
-        for (sku, quantity) in lines {
-            query(INSERT_LINE)
+            let inserted = query(INSERT_LINE)
                 .bind(id)
                 .bind(sku)
                 .bind(*quantity)
                 .execute(&mut tx)
                 .await?;
-            if let Some(after) = Self::read_stock(&mut tx, sku).await? {
-                publish(
+            if inserted == 0 {
+                unknown.push(sku.clone());
+            }
+        }
+        if !unknown.is_empty() {
+            tx.rollback().await?;
+            return Ok(Reserved::Unknown(unknown));
+        }
+        let mut short = Vec::new();
+        let mut events = Vec::new();
+        for (sku, quantity) in lines {
+            let taken: Option<StockRow> = query(TAKE)
+                .bind(sku)
+                .bind(*quantity)
+                .bind(now)
+                .fetch_optional(&mut tx)
+                .await?;
+            match taken {
+                Some(after) => publish(
                     &mut events,
                     after.on_hand - after.reserved + quantity,
                     &after,
-                );
+                ),
+                None => short.push(Short {
+                    sku: sku.clone(),
+                    requested: *quantity,
+                    available: 0,
+                }),
             }
         }
-        let created = Self::load(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        if !short.is_empty() {
+            tx.rollback().await?;
+            drop(turn);
+            // What is available now, for the answer; a SKU discontinued since its line was
+            // inserted is unknown after all.
+            let mut gone = Vec::new();
+            for line in &mut short {
+                match Self::read_stock(&self.db, &line.sku).await? {
+                    Some(row) if !row.discontinued => line.available = row.on_hand - row.reserved,
+                    _ => gone.push(line.sku.clone()),
+                }
+            }
+            if !gone.is_empty() {
+                return Ok(Reserved::Unknown(gone));
+            }
+            return Ok(Reserved::Short(short));
+        }
         Self::enqueue(&mut tx, &events).await?;
         tx.commit().await?;
-        Ok(Reserved::Created(created))
+        Ok(Reserved::Created(Reservation {
+            row: ReservationRow {
+                id: id.to_owned(),
+                status: PENDING.to_owned(),
+                request_hash: request_hash.to_owned(),
+                expires_at,
+                created_at: now,
+            },
+            lines: lines.to_vec(),
+        }))
     }
 
     async fn reservation(&self, id: &str) -> Result<Option<Reservation>, StoreError> {
@@ -573,46 +632,53 @@ impl Store for DbStore {
     }
 
     async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
+        let _turn = self.turn().await;
         let mut tx = self.db.begin_write_named("commit_reservation").await?;
-        let mut reservation = Self::load_for_update(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let now = Utc::now();
+        // The usual case first: pending and in time, committed by this one statement.
+        let committed: Option<ReservationRow> = query(COMMIT_PENDING)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut tx)
+            .await?;
         let mut events = Vec::new();
-        match reservation.row.status.as_str() {
-            COMMITTED => return Ok(reservation),
-            PENDING if reservation.row.expires_at <= Utc::now() => {
-                Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
-                Self::enqueue(&mut tx, &events).await?;
-                tx.commit().await?;
-                count_expired();
-                return Err(StoreError::Conflict(
-                    "the reservation expired before it was committed".into(),
-                ));
+        let reservation = match Self::with_lines(&mut tx, committed).await? {
+            Some(reservation) => reservation,
+            None => {
+                let mut reservation = Self::load_for_update(&mut tx, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                return match reservation.row.status.as_str() {
+                    COMMITTED => Ok(reservation),
+                    PENDING => {
+                        // Pending, so its TTL ran out.
+                        Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
+                        Self::enqueue(&mut tx, &events).await?;
+                        tx.commit().await?;
+                        count_expired();
+                        Err(StoreError::Conflict(
+                            "the reservation expired before it was committed".into(),
+                        ))
+                    }
+                    other => Err(StoreError::Conflict(format!(
+                        "the reservation is {other}; it cannot be committed"
+                    ))),
+                };
             }
-            PENDING => {}
-            other => {
-                return Err(StoreError::Conflict(format!(
-                    "the reservation is {other}; it cannot be committed"
-                )))
-            }
-        }
+        };
         for (sku, quantity) in &reservation.lines {
-            let before = Self::read_stock(&mut tx, sku)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            query(SELL)
+            let after: StockRow = query(SELL)
                 .bind(sku)
                 .bind(*quantity)
-                .bind(Utc::now())
-                .execute(&mut tx)
-                .await?;
-            let after = Self::read_stock(&mut tx, sku)
+                .bind(now)
+                .fetch_optional(&mut tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
+            // A sale takes units that were reserved: what is available does not change.
             Self::record(
                 &mut tx,
                 &mut events,
-                before.on_hand - before.reserved,
+                after.on_hand - after.reserved,
                 &after,
                 -quantity,
                 "sale",
@@ -621,19 +687,13 @@ impl Store for DbStore {
             )
             .await?;
         }
-        query(SET_STATUS)
-            .bind(id)
-            .bind(COMMITTED)
-            .bind(Utc::now())
-            .execute(&mut tx)
-            .await?;
-        reservation.row.status = COMMITTED.into();
         Self::enqueue(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(reservation)
     }
 
     async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
+        let _turn = self.turn().await;
         let mut tx = self.db.begin_write_named("release_reservation").await?;
         let mut reservation = Self::load_for_update(&mut tx, id)
             .await?
@@ -663,6 +723,7 @@ impl Store for DbStore {
     }
 
     async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError> {
+        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         let mut reservation = Self::load_for_update(&mut tx, id)
             .await?
@@ -678,22 +739,17 @@ impl Store for DbStore {
         }
         let mut events = Vec::new();
         for (sku, quantity) in &reservation.lines {
-            let before = Self::read_stock(&mut tx, sku)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            query(RESTOCK)
+            let after: StockRow = query(RESTOCK)
                 .bind(sku)
                 .bind(*quantity)
                 .bind(Utc::now())
-                .execute(&mut tx)
-                .await?;
-            let after = Self::read_stock(&mut tx, sku)
+                .fetch_optional(&mut tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             Self::record(
                 &mut tx,
                 &mut events,
-                before.on_hand - before.reserved,
+                after.on_hand - after.reserved - quantity,
                 &after,
                 *quantity,
                 "return",
@@ -732,6 +788,7 @@ impl Store for DbStore {
         sku: &str,
         deleted: bool,
     ) -> Result<(), StoreError> {
+        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         if tx.claim(crate::NAME, event).await? {
             let now = Utc::now();
