@@ -1,8 +1,9 @@
 //! The catalog's storage: one trait, implemented once over either database (`platform::db`). All
 //! SQL lives in this module; SQL that both dialects accept is written once here, search per
 //! dialect in `sqlite.rs` and `postgres.rs`.
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,14 +19,101 @@ use crate::domain::{Attributes, CategoryName, Description, Money, ProductName, S
 /// (`sqlite.rs`: an FTS5 table kept in step; `postgres.rs`: a generated `tsvector`).
 pub struct DbStore {
     db: Database,
+    /// The category tree, so that a listing of a category does not walk it in SQL every time.
+    tree: Mutex<TreeCache>,
 }
 
 /// The store over a connected, migrated database.
 pub fn open(db: Database) -> Arc<dyn Store> {
-    Arc::new(DbStore { db })
+    Arc::new(DbStore {
+        db,
+        tree: Mutex::new(TreeCache::default()),
+    })
+}
+
+/// How long a process trusts its copy of the category tree. It drops its copy when it changes a
+/// category itself; a change made through another replica shows here within this time (a slug
+/// the copy does not know reloads it at once, so a new category is found straight away).
+pub const TREE_TTL: Duration = Duration::from_secs(2);
+
+/// The cached tree and a generation that every category change bumps, so that a reader that
+/// loaded the tree before a change cannot store its stale copy after it.
+#[derive(Default)]
+struct TreeCache {
+    generation: u64,
+    tree: Option<(Instant, Arc<CategoryTree>)>,
+}
+
+/// Every category's children, by slug (every slug is a key).
+struct CategoryTree {
+    children: HashMap<String, Vec<String>>,
+}
+
+impl CategoryTree {
+    fn new(rows: Vec<(String, Option<String>)>) -> Self {
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for (slug, parent) in rows {
+            children.entry(slug.clone()).or_default();
+            if let Some(parent) = parent {
+                children.entry(parent).or_default().push(slug);
+            }
+        }
+        Self { children }
+    }
+
+    /// The category and all its subcategories at any depth; `None` for an unknown slug.
+    fn subtree(&self, slug: &str) -> Option<Vec<String>> {
+        self.children.get(slug)?;
+        let mut seen = HashSet::new();
+        let mut todo = vec![slug.to_owned()];
+        let mut all = Vec::new();
+        while let Some(next) = todo.pop() {
+            if seen.insert(next.clone()) {
+                todo.extend(self.children.get(&next).into_iter().flatten().cloned());
+                all.push(next);
+            }
+        }
+        Some(all)
+    }
 }
 
 impl DbStore {
+    fn tree_cache(&self) -> std::sync::MutexGuard<'_, TreeCache> {
+        // The cache holds no invariant a panicking holder could break: a poisoned lock is usable.
+        self.tree.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops the cached tree; called after a category change commits.
+    fn forget_tree(&self) {
+        let mut cache = self.tree_cache();
+        cache.generation += 1;
+        cache.tree = None;
+    }
+
+    /// The slugs a listing of `slug` covers, from the cached tree (read again when older than
+    /// [`TREE_TTL`] or when it does not know `slug`); `None` when there is no such category.
+    async fn subtree(&self, slug: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let generation = {
+            let cache = self.tree_cache();
+            if let Some((loaded, tree)) = &cache.tree {
+                if loaded.elapsed() < TREE_TTL {
+                    if let Some(slugs) = tree.subtree(slug) {
+                        return Ok(Some(slugs));
+                    }
+                }
+            }
+            cache.generation
+        };
+        let rows: Vec<(String, Option<String>)> = query(SELECT_TREE).fetch_all(&self.db).await?;
+        let tree = Arc::new(CategoryTree::new(rows));
+        let slugs = tree.subtree(slug);
+        let mut cache = self.tree_cache();
+        if cache.generation == generation {
+            cache.tree = Some((Instant::now(), tree));
+        }
+        Ok(slugs)
+    }
+
     async fn fetch_product(tx: &mut Tx, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
         query(select_product()).bind(id).fetch_optional(tx).await
     }
@@ -51,9 +139,21 @@ impl DbStore {
     }
 
     async fn search_rows(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        let categories = match &q.category {
+            None => None,
+            // An unknown category matches nothing.
+            Some(slug) => match self.subtree(slug.as_str()).await? {
+                Some(slugs) => Some(slugs),
+                None => return Ok(Vec::new()),
+            },
+        };
+        let scope = Scope {
+            q,
+            categories: categories.as_deref(),
+        };
         Ok(match &self.db {
-            Database::Sqlite(pool) => sqlite::search_rows(pool, q).await?,
-            Database::Postgres(pool) => postgres::search_rows(pool, q).await?,
+            Database::Sqlite(pool) => sqlite::search_rows(pool, &scope).await?,
+            Database::Postgres(pool) => postgres::search_rows(pool, &scope).await?,
         })
     }
 }
@@ -84,6 +184,7 @@ impl Store for DbStore {
             .await
             .map_err(|e| map_write_error(e, &format!("category `{}`", c.slug)))?;
         tx.commit().await?;
+        self.forget_tree();
         Ok(Category {
             slug: c.slug.as_str().to_owned(),
             name: c.name.0.clone(),
@@ -151,6 +252,7 @@ impl Store for DbStore {
             .execute(&mut tx)
             .await?;
         tx.commit().await?;
+        self.forget_tree();
         Ok(updated)
     }
 
@@ -177,6 +279,7 @@ impl Store for DbStore {
             return Err(StoreError::NotFound);
         }
         tx.commit().await?;
+        self.forget_tree();
         Ok(())
     }
 
@@ -297,12 +400,15 @@ impl Store for DbStore {
     async fn apply_availability(&self, event: &Event, a: &Availability) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
         // Availability is the SKU's latest level: an older level delivered after a newer one
-        // (replicas, redelivery) is claimed but changes nothing.
-        let newer = match a.position {
+        // (replicas, redelivery) changes nothing. With the event's position, the SKU's position
+        // alone decides, and a redelivery is not newer than itself; the inbox claim is only for
+        // an event without one (it was one more statement, and one more kept row, per stock
+        // change).
+        let apply = match a.position {
             Some(position) => tx.advance(crate::NAME, event, position).await?,
-            None => true,
+            None => tx.claim(crate::NAME, event).await?,
         };
-        if tx.claim(crate::NAME, event).await? && newer {
+        if apply {
             let status = if a.available > 0 {
                 "in_stock"
             } else {
@@ -510,8 +616,8 @@ pub trait Store: Send + Sync {
     async fn delete_product(&self, id: &str) -> Result<(), StoreError>;
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
 
-    /// Applies an inventory `stock_changed` event once (the inbox makes redelivery harmless), and
-    /// only when no newer level of that SKU was applied before it.
+    /// Applies an inventory `stock_changed` event when no newer level of that SKU (by its outbox
+    /// position; without one, the inbox) was applied before it, so a redelivery changes nothing.
     async fn apply_availability(
         &self,
         event: &Event,
@@ -539,6 +645,7 @@ const INSERT_CATEGORY: &str = "INSERT INTO categories (slug, name, description, 
 const UPDATE_CATEGORY: &str =
     "UPDATE categories SET name = $2, description = $3, parent = $4 WHERE slug = $1";
 const DELETE_CATEGORY: &str = "DELETE FROM categories WHERE slug = $1";
+const SELECT_TREE: &str = "SELECT slug, parent FROM categories";
 const COUNT_CHILDREN: &str = "SELECT COUNT(*) FROM categories WHERE parent = $1";
 const COUNT_PRODUCTS_IN: &str = "SELECT COUNT(*) FROM products WHERE category = $1";
 /// The category and every ancestor of it, for the cycle check.
@@ -570,17 +677,43 @@ fn product_event(name: &str, row: &ProductRow) -> Event {
     )
 }
 
+/// A search with its category resolved into the slugs it covers (the category and all its
+/// subcategories, from the cached tree).
+pub(crate) struct Scope<'a> {
+    q: &'a SearchQuery,
+    categories: Option<&'a [String]>,
+}
+
+impl Scope<'_> {
+    /// Whether anything but the words narrows the search.
+    fn filtered(&self) -> bool {
+        self.categories.is_some()
+            || self.q.min_price.is_some()
+            || self.q.max_price.is_some()
+            || self.q.in_stock.is_some()
+    }
+}
+
+/// The most subcategories a price listing reads one by one (see [`push_by_price`]); a larger tree
+/// is read with one `IN` list and sorted.
+const MAX_ARMS: usize = 32;
+
 /// The filters of a search, as SQL over `products p`; both dialects share them.
-fn push_filters<'a, DB: sqlx::Database>(sql: &mut QueryBuilder<'a, DB>, q: &SearchQuery)
-where
+fn push_filters<'a, DB: sqlx::Database>(
+    sql: &mut QueryBuilder<'a, DB>,
+    q: &SearchQuery,
+    categories: Option<&[String]>,
+) where
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    if let Some(category) = &q.category {
-        // The category and all its subcategories, at any depth.
-        sql.push(" AND p.category IN (WITH RECURSIVE tree(slug) AS (SELECT slug FROM categories WHERE slug = ");
-        sql.push_bind(category.as_str().to_owned());
-        sql.push(" UNION ALL SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug) SELECT slug FROM tree)");
+    if let Some(slugs) = categories {
+        sql.push(" AND p.category IN (");
+        let mut list = sql.separated(", ");
+        for slug in slugs {
+            list.push_bind(slug.clone());
+        }
+        sql.push(")");
     }
     if let Some(min) = q.min_price {
         sql.push(" AND p.price_amount >= ").push_bind(min);
@@ -599,49 +732,106 @@ where
     }
 }
 
-/// Where the page starts and how it is ordered, over the derived table `t`. Every order ends with
-/// the id, so that ties cannot repeat or skip a product across pages.
-fn push_keyset<'a, DB: sqlx::Database>(sql: &mut QueryBuilder<'a, DB>, q: &SearchQuery)
+/// Whether [`push_by_price`] serves this search: a category's listing by price, without words.
+fn by_price(scope: &Scope<'_>) -> bool {
+    scope.q.words.is_empty()
+        && matches!(scope.q.sort, Sort::Price | Sort::PriceDesc)
+        && scope.categories.is_some_and(|c| c.len() <= MAX_ARMS)
+}
+
+/// A category's listing by price, one subcategory at a time: each arm reads its own first page
+/// from `products_category_price` (category, price, id) in order, and only those few rows are
+/// merged and sorted. One `IN` list over the tree would read every product of every subcategory
+/// in the band and sort them all to keep a page. `zero` is the dialect's `0.0` as a float.
+fn push_by_price<'a, DB: sqlx::Database>(
+    sql: &mut QueryBuilder<'a, DB>,
+    scope: &Scope<'_>,
+    zero: &str,
+) where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let q = scope.q;
+    let (op, direction) = if q.sort == Sort::PriceDesc {
+        ("<", " DESC")
+    } else {
+        (">", "")
+    };
+    sql.push("SELECT * FROM (");
+    for (i, slug) in scope.categories.unwrap_or_default().iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("SELECT * FROM (SELECT p.");
+        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+        sql.push(format!(", lower(p.name) AS sort_name, {zero} AS rank FROM products p WHERE p.deleted_at IS NULL"));
+        push_filters(sql, q, Some(std::slice::from_ref(slug)));
+        if let Some(Position::Price(amount, id)) = &q.after {
+            // A row value, so the index's range starts at the cursor.
+            sql.push(format!(" AND (p.price_amount, p.id) {op} ("));
+            sql.push_bind(*amount)
+                .push(", ")
+                .push_bind(id.clone())
+                .push(")");
+        }
+        sql.push(format!(
+            " ORDER BY p.price_amount{direction}, p.id{direction} LIMIT "
+        ));
+        sql.push_bind(q.fetch);
+        sql.push(format!(") c{i}"));
+    }
+    sql.push(") t");
+    push_keyset(sql, q, "t");
+}
+
+/// Where the page starts and how it is ordered, over the derived table `alias`. Every order ends
+/// with the id, so that ties cannot repeat or skip a product across pages.
+fn push_keyset<'a, DB: sqlx::Database>(sql: &mut QueryBuilder<'a, DB>, q: &SearchQuery, alias: &str)
 where
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     f64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
+    let t = alias;
     match &q.after {
         Some(Position::Rank(rank, id)) => {
-            sql.push(" WHERE (t.rank > ").push_bind(*rank);
-            sql.push(" OR (t.rank = ").push_bind(*rank);
-            sql.push(" AND t.id > ").push_bind(id.clone()).push("))");
+            sql.push(format!(" WHERE ({t}.rank > ")).push_bind(*rank);
+            sql.push(format!(" OR ({t}.rank = ")).push_bind(*rank);
+            sql.push(format!(" AND {t}.id > "))
+                .push_bind(id.clone())
+                .push("))");
         }
         Some(Position::Price(amount, id)) => {
-            let (op, id_op) = if q.sort == Sort::PriceDesc {
-                ("<", "<")
-            } else {
-                (">", ">")
-            };
-            sql.push(format!(" WHERE (t.price_amount {op} "))
+            let op = if q.sort == Sort::PriceDesc { "<" } else { ">" };
+            sql.push(format!(" WHERE ({t}.price_amount {op} "))
                 .push_bind(*amount);
-            sql.push(" OR (t.price_amount = ").push_bind(*amount);
-            sql.push(format!(" AND t.id {id_op} "))
+            sql.push(format!(" OR ({t}.price_amount = "))
+                .push_bind(*amount);
+            sql.push(format!(" AND {t}.id {op} "))
                 .push_bind(id.clone())
                 .push("))");
         }
         Some(Position::Name(name, id)) => {
-            sql.push(" WHERE (t.sort_name > ").push_bind(name.clone());
-            sql.push(" OR (t.sort_name = ").push_bind(name.clone());
-            sql.push(" AND t.id > ").push_bind(id.clone()).push("))");
+            sql.push(format!(" WHERE ({t}.sort_name > "))
+                .push_bind(name.clone());
+            sql.push(format!(" OR ({t}.sort_name = "))
+                .push_bind(name.clone());
+            sql.push(format!(" AND {t}.id > "))
+                .push_bind(id.clone())
+                .push("))");
         }
         Some(Position::Id(id)) => {
-            sql.push(" WHERE t.id < ").push_bind(id.clone());
+            sql.push(format!(" WHERE {t}.id < ")).push_bind(id.clone());
         }
         None => {}
     }
     sql.push(match q.sort {
-        Sort::Relevance => " ORDER BY t.rank, t.id",
-        Sort::Price => " ORDER BY t.price_amount, t.id",
-        Sort::PriceDesc => " ORDER BY t.price_amount DESC, t.id DESC",
-        Sort::Name => " ORDER BY t.sort_name, t.id",
-        Sort::Newest => " ORDER BY t.id DESC",
+        Sort::Relevance => format!(" ORDER BY {t}.rank, {t}.id"),
+        Sort::Price => format!(" ORDER BY {t}.price_amount, {t}.id"),
+        Sort::PriceDesc => format!(" ORDER BY {t}.price_amount DESC, {t}.id DESC"),
+        Sort::Name => format!(" ORDER BY {t}.sort_name, {t}.id"),
+        Sort::Newest => format!(" ORDER BY {t}.id DESC"),
     });
     sql.push(" LIMIT ").push_bind(q.fetch);
 }

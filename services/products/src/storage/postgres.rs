@@ -3,35 +3,47 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::*;
 
-pub(super) async fn search_rows(pool: &PgPool, q: &SearchQuery) -> Result<Vec<Hit>, sqlx::Error> {
-    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM (SELECT p.");
-    sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
-    sql.push(", lower(p.name) AS sort_name");
-    if q.words.is_empty() {
-        sql.push(", 0.0::float8 AS rank FROM products p WHERE p.deleted_at IS NULL");
-    } else {
-        // Every word must match; the last may be the start of a word (search as you type).
-        let last = q.words.len() - 1;
-        let expression: Vec<String> = q
-            .words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                if i == last {
-                    format!("{w}:*")
-                } else {
-                    w.clone()
-                }
-            })
-            .collect();
-        sql.push(", -ts_rank(p.search, to_tsquery('simple', ");
-        sql.push_bind(expression.join(" & "));
-        sql.push("))::float8 AS rank FROM products p WHERE p.deleted_at IS NULL AND p.search @@ to_tsquery('simple', ");
-        sql.push_bind(expression.join(" & "));
-        sql.push(")");
+pub(super) async fn search_rows(pool: &PgPool, scope: &Scope<'_>) -> Result<Vec<Hit>, sqlx::Error> {
+    let q = scope.q;
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
+    if super::by_price(scope) {
+        super::push_by_price(&mut sql, scope, "0.0::float8");
+        return sql.build_query_as().fetch_all(pool).await;
     }
-    super::push_filters(&mut sql, q);
+    if q.words.is_empty() {
+        sql.push("SELECT * FROM (SELECT p.");
+        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+        sql.push(", lower(p.name) AS sort_name, 0.0::float8 AS rank FROM products p WHERE p.deleted_at IS NULL");
+    } else {
+        // The query is parsed once, in a CTE the planner cannot see into: written inline,
+        // `to_tsquery($1)` ran again for every hit's rank, and a query whose words the planner
+        // could read (the first executions of a prepared statement) was estimated as cheaper by
+        // a sequential scan than by the GIN index, which measured 4× slower on 10,000 products.
+        sql.push("WITH w AS MATERIALIZED (SELECT to_tsquery('simple', ");
+        sql.push_bind(tsquery_expression(&q.words));
+        sql.push(") AS q) SELECT * FROM (SELECT p.");
+        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+        sql.push(", lower(p.name) AS sort_name, -ts_rank(p.search, w.q)::float8 AS rank FROM products p, w WHERE p.deleted_at IS NULL AND p.search @@ w.q");
+    }
+    super::push_filters(&mut sql, q, scope.categories);
     sql.push(") t");
-    super::push_keyset(&mut sql, q);
+    super::push_keyset(&mut sql, q, "t");
     sql.build_query_as().fetch_all(pool).await
+}
+
+/// Every word must match; the last may be the start of a word (search as you type).
+fn tsquery_expression(words: &[String]) -> String {
+    let last = words.len().saturating_sub(1);
+    let terms: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == last {
+                format!("{w}:*")
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    terms.join(" & ")
 }

@@ -24,33 +24,56 @@ pub(super) async fn unindex(tx: &mut SqliteConnection, id: &str) -> Result<(), s
 
 pub(super) async fn search_rows(
     pool: &SqlitePool,
-    q: &SearchQuery,
+    scope: &Scope<'_>,
 ) -> Result<Vec<Hit>, sqlx::Error> {
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM (SELECT p.");
-    sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
-    sql.push(", lower(p.name) AS sort_name");
-    if q.words.is_empty() {
-        sql.push(", 0.0 AS rank FROM products p WHERE p.deleted_at IS NULL");
-    } else {
-        // Every word must match; the last may be the start of a word (search as you type).
-        let last = q.words.len() - 1;
-        let expression: Vec<String> = q
-            .words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                if i == last {
-                    format!("\"{w}\"*")
-                } else {
-                    format!("\"{w}\"")
-                }
-            })
-            .collect();
-        sql.push(", bm25(products_fts, 0.0, 10.0, 1.0) AS rank FROM products p JOIN products_fts f ON f.product_id = p.id WHERE p.deleted_at IS NULL AND products_fts MATCH ");
-        sql.push_bind(expression.join(" "));
+    let q = scope.q;
+    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("");
+    if super::by_price(scope) {
+        super::push_by_price(&mut sql, scope, "0.0");
+        return sql.build_query_as().fetch_all(pool).await;
     }
-    super::push_filters(&mut sql, q);
+    if q.words.is_empty() {
+        sql.push("SELECT * FROM (SELECT p.");
+        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+        sql.push(
+            ", lower(p.name) AS sort_name, 0.0 AS rank FROM products p WHERE p.deleted_at IS NULL",
+        );
+    } else if q.sort == Sort::Relevance && !scope.filtered() {
+        // Only the search index until the page is known: the rank and the id of every hit are
+        // sorted, and the products table is read for the page's rows alone (reading every hit's
+        // row and sorting whole rows cost about twice as much on 10,000 products).
+        sql.push("SELECT * FROM (SELECT p.");
+        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+        sql.push(", lower(p.name) AS sort_name, h.rank AS rank FROM (SELECT id, rank FROM (SELECT f.product_id AS id, bm25(products_fts, 0.0, 10.0, 1.0) AS rank FROM products_fts f WHERE products_fts MATCH ");
+        sql.push_bind(match_expression(&q.words));
+        sql.push(") h");
+        super::push_keyset(&mut sql, q, "h");
+        sql.push(") h JOIN products p ON p.id = h.id WHERE p.deleted_at IS NULL");
+    } else {
+        sql.push("SELECT * FROM (SELECT p.");
+        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+        sql.push(", lower(p.name) AS sort_name, bm25(products_fts, 0.0, 10.0, 1.0) AS rank FROM products p JOIN products_fts f ON f.product_id = p.id WHERE p.deleted_at IS NULL AND products_fts MATCH ");
+        sql.push_bind(match_expression(&q.words));
+    }
+    super::push_filters(&mut sql, q, scope.categories);
     sql.push(") t");
-    super::push_keyset(&mut sql, q);
+    super::push_keyset(&mut sql, q, "t");
     sql.build_query_as().fetch_all(pool).await
+}
+
+/// Every word must match; the last may be the start of a word (search as you type).
+fn match_expression(words: &[String]) -> String {
+    let last = words.len().saturating_sub(1);
+    let terms: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == last {
+                format!("\"{w}\"*")
+            } else {
+                format!("\"{w}\"")
+            }
+        })
+        .collect();
+    terms.join(" ")
 }

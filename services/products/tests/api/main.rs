@@ -4,6 +4,7 @@
 mod categories;
 mod events;
 mod filters;
+mod listings;
 mod products;
 mod search;
 
@@ -19,31 +20,52 @@ pub struct TestApp {
     pub issuer: Arc<TestIssuer>,
     pub admin: String,
     pub backend: testkit::Backend,
+    /// The database's URL, for a second replica over it (`spawn_replica`).
+    pub db_url: String,
     _db: TestDatabase,
     _dir: tempfile::TempDir,
 }
 
 pub async fn spawn_app(db: TestDatabase) -> TestApp {
     let issuer = TestIssuer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut overrides = Map::new();
-    overrides.insert("port".into(), json!(0));
-    overrides.insert("database_url".into(), json!(db.url));
-    overrides.insert("users_url".into(), json!(issuer.users_url));
-    overrides.insert("data_dir".into(), json!(dir.path().display().to_string()));
-    let config = ::products::Config::load(overrides).unwrap();
-    let app = ::products::Application::build(config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run(platform::shutdown::never()));
+    let (base, dir) = start(&db.url, &issuer).await;
     TestApp {
         base,
         http: reqwest::Client::new(),
         admin: issuer.admin(),
         issuer,
         backend: db.backend,
+        db_url: db.url.clone(),
         _db: db,
         _dir: dir,
     }
+}
+
+/// A second products process over one database, as a replica behind a load balancer.
+pub struct Replica {
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a replica over `app`'s database and issuer.
+pub async fn spawn_replica(app: &TestApp) -> Replica {
+    let (base, dir) = start(&app.db_url, &app.issuer).await;
+    Replica { base, _dir: dir }
+}
+
+/// Starts the service on `url`; returns its base URL and its data directory.
+async fn start(url: &str, issuer: &TestIssuer) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut overrides = Map::new();
+    overrides.insert("port".into(), json!(0));
+    overrides.insert("database_url".into(), json!(url));
+    overrides.insert("users_url".into(), json!(issuer.users_url));
+    overrides.insert("data_dir".into(), json!(dir.path().display().to_string()));
+    let config = ::products::Config::load(overrides).unwrap();
+    let app = ::products::Application::build(config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run(platform::shutdown::never()));
+    (base, dir)
 }
 
 /// One app per backend available to this run.
