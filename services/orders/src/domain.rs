@@ -91,6 +91,16 @@ impl Step {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// The status an order is in while at this step: a cancellation undoes a confirmed order,
+    /// every other step belongs to an order being placed. A step is entered only from it, so an
+    /// order that moved on meanwhile (shipped, say) is never undone.
+    pub fn status(self) -> Status {
+        match self {
+            Step::Cancel => Status::Confirmed,
+            Step::Reserve | Step::Authorize | Step::Commit | Step::Compensate => Status::Pending,
+        }
+    }
 }
 
 pub const MAX_LINES: usize = 50;

@@ -2,12 +2,15 @@
 //!
 //! The saga's progress is a compare-and-set on `saga_step`: whoever moves an order from a step
 //! (the request that placed it, the recovery worker after a crash) does so once. Only one worker
-//! runs an order's saga at a time: it claims a lease on the order first (see [`Store::claim`]).
+//! runs an order's saga at a time: it claims a lease on the order first (see [`Store::claim`]),
+//! and every write it makes is fenced by it: the write checks that the worker still holds the
+//! lease, that the order is still at the step the worker read, and in the status that step
+//! belongs to ([`Step::status`]).
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use platform::db::{is_unique_violation, query, Database, Tx};
 use platform::events::Event;
 use platform::service::Migrations;
@@ -58,6 +61,12 @@ pub struct OrderRow {
     pub traceparent: Option<String>,
     /// The cart the order was placed from, if any.
     pub cart_id: Option<String>,
+}
+
+/// The time now, to the microsecond: what both databases keep, so that an order held in memory
+/// reads the same as the row written from it.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 impl OrderRow {
@@ -136,8 +145,42 @@ pub struct Change<'a> {
     pub status: Option<(Status, Option<&'a str>)>,
     pub payment_id: Option<&'a str>,
     pub failure: Option<&'a str>,
+    /// When the change is made (the order's `updated_at`, its history line's time) and when the
+    /// next step is due.
     pub next_attempt_at: DateTime<Utc>,
+    /// The owner's lease, renewed by the change, runs until then; ending the saga (`to_step`
+    /// `None`) ends the lease.
+    pub lease_until: Option<DateTime<Utc>>,
     pub event: Option<&'a Event>,
+}
+
+impl Order {
+    /// What [`Store::change`] wrote, applied to the order in memory: a saga worker goes on from
+    /// the order it holds instead of reading it again.
+    pub fn apply(&mut self, c: &Change<'_>) {
+        let o = &mut self.row;
+        o.saga_step = c.to_step.map(|s| s.as_str().to_owned());
+        if let Some(outcome) = c.outcome {
+            o.saga_outcome = Some(outcome.as_str().to_owned());
+        }
+        if let Some(payment_id) = c.payment_id {
+            o.payment_id = Some(payment_id.to_owned());
+        }
+        if let Some(failure) = c.failure {
+            o.failure = Some(failure.to_owned());
+        }
+        o.next_attempt_at = c.next_attempt_at;
+        o.attempts = 0;
+        o.updated_at = c.next_attempt_at;
+        if let Some((status, note)) = c.status {
+            o.status = status.as_str().to_owned();
+            self.history.push(HistoryRow {
+                status: status.as_str().to_owned(),
+                note: note.map(str::to_owned),
+                at: c.next_attempt_at,
+            });
+        }
+    }
 }
 
 /// What an event from another service does to an order.
@@ -160,9 +203,10 @@ pub trait Store: Send + Sync {
     /// The order a user placed with an idempotency key.
     async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError>;
     async fn list(&self, filter: &Filter<'_>) -> Result<Vec<Order>, StoreError>;
-    /// Applies `change` if the order is still at `change.from_step` (and, for a status change,
-    /// in a status that allows it, and, for a saga worker, under its lease). False when someone
-    /// else moved it first.
+    /// Applies `change` if the order is still at `change.from_step`, in the status its new step
+    /// belongs to (a cancellation only of a confirmed order, the other steps only of a pending
+    /// one) or, for a status change, in a status that allows it, and, for a saga worker, under
+    /// its lease. False when someone else moved it first.
     async fn change(&self, id: &str, change: &Change<'_>) -> Result<bool, StoreError>;
     /// Sets when the saga's step is tried again after a failure (counted in `attempts`) and ends
     /// `owner`'s lease; nothing when `owner` no longer holds it.
@@ -181,6 +225,17 @@ pub trait Store: Send + Sync {
         id: &str,
         owner: &str,
         now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Renews `owner`'s lease until `until` if it still holds it and the order is still at `step`:
+    /// the fence a saga worker passes before each call that changes something elsewhere. Unlike
+    /// [`Store::claim`] it never takes a lease back: a worker that lost its lease learns so here,
+    /// even after the new owner let it go.
+    async fn renew(
+        &self,
+        id: &str,
+        owner: &str,
+        step: Step,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     /// Ends `owner`'s lease, if it still holds it.
@@ -208,15 +263,19 @@ pub async fn connect(
 
 const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at, request_id, traceparent, cart_id";
 const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at, request_id, traceparent, cart_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)";
-const INSERT_LINE: &str = "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_LINES: &str =
+    "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity) VALUES ";
 const INSERT_HISTORY: &str =
     "INSERT INTO order_history (order_id, status, note, at) VALUES ($1, $2, $3, $4)";
-/// `$2` is the step the change starts from ('' for none), so the update is a compare-and-set; `$9`
-/// the saga worker, which must hold the lease.
-const CHANGE: &str = "UPDATE orders SET saga_step = $3, saga_outcome = COALESCE($4, saga_outcome), payment_id = COALESCE($5, payment_id), failure = COALESCE($6, failure), next_attempt_at = $7, attempts = 0, updated_at = $8 WHERE id = $1 AND COALESCE(saga_step, '') = $2 AND ($9 IS NULL OR lease_owner = $9)";
-const SET_STATUS: &str = "UPDATE orders SET status = $2 WHERE id = $1 AND status = $3";
+/// `$2` is the step the change starts from ('' for none), so the update is a compare-and-set; `$8`
+/// the saga worker, which must hold the lease (renewed until `$9`); `$10` the status the new step
+/// belongs to; `$11` a new status, which only `$12` or `$13` may become. Ending the saga ends
+/// the lease.
+const CHANGE: &str = "UPDATE orders SET saga_step = $3, saga_outcome = COALESCE($4, saga_outcome), payment_id = COALESCE($5, payment_id), failure = COALESCE($6, failure), next_attempt_at = $7, attempts = 0, updated_at = $7, status = COALESCE($11, status), lease_owner = CASE WHEN $3 IS NULL THEN NULL ELSE lease_owner END, lease_until = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE($9, lease_until) END WHERE id = $1 AND COALESCE(saga_step, '') = $2 AND ($8 IS NULL OR lease_owner = $8) AND ($10 IS NULL OR status = $10) AND ($11 IS NULL OR status IN ($12, $13))";
 const SCHEDULE: &str = "UPDATE orders SET next_attempt_at = $2, attempts = attempts + 1, failure = COALESCE($3, failure), updated_at = $4, lease_owner = NULL, lease_until = NULL WHERE id = $1 AND saga_step IS NOT NULL AND lease_owner = $5";
 const CLAIM: &str = "UPDATE orders SET lease_owner = $2, lease_until = $4 WHERE id = $1 AND saga_step IS NOT NULL AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $3)";
+const RENEW: &str =
+    "UPDATE orders SET lease_until = $4 WHERE id = $1 AND lease_owner = $2 AND saga_step = $3";
 const RELEASE: &str =
     "UPDATE orders SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
 const DUE: &str = "SELECT id FROM orders WHERE saga_step IS NOT NULL AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_attempt_at LIMIT $2";
@@ -328,17 +387,35 @@ impl Store for DbStore {
             }
             Err(e) => return Err(e.into()),
         }
+        // All lines in one statement (at most MAX_LINES, 7 values each).
+        let rows: Vec<String> = (0..order.lines.len())
+            .map(|i| {
+                let n = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7
+                )
+            })
+            .collect();
+        let mut lines = query(format!("{INSERT_LINES}{}", rows.join(", ")));
         for line in &order.lines {
-            query(INSERT_LINE)
+            lines = lines
                 .bind(&o.id)
                 .bind(line.line_no)
                 .bind(&line.product_id)
                 .bind(&line.sku)
                 .bind(&line.name)
                 .bind(line.unit_price)
-                .bind(line.quantity)
-                .execute(&mut tx)
-                .await?;
+                .bind(line.quantity);
+        }
+        if !order.lines.is_empty() {
+            lines.execute(&mut tx).await?;
         }
         query(INSERT_HISTORY)
             .bind(&o.id)
@@ -347,12 +424,20 @@ impl Store for DbStore {
             .bind(o.created_at)
             .execute(&mut tx)
             .await?;
+        // Last before the commit: on PostgreSQL the outbox is written under one lock for all
+        // writers (feed order), held until the commit.
         tx.enqueue(event).await?;
-        let placed = Self::load(&mut tx, &o.id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
-        Ok(Placed::New(placed))
+        // What was written, as written: nothing to read back.
+        Ok(Placed::New(Order {
+            row: o.clone(),
+            lines: order.lines.clone(),
+            history: vec![HistoryRow {
+                status: o.status.clone(),
+                note: None,
+                at: o.created_at,
+            }],
+        }))
     }
 
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
@@ -386,9 +471,18 @@ impl Store for DbStore {
     }
 
     async fn change(&self, id: &str, c: &Change<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin_write_named("change_order").await?;
-        let now = Utc::now();
-        let moved = query(CHANGE)
+        // The new step's status (a cancellation is of a confirmed order, every other step of a
+        // pending one); for a new status, the ones that may become it (at most two; none for
+        // pending, which nothing becomes).
+        let step_status = c.to_step.map(|s| s.status().as_str());
+        let mut before = c.status.iter().flat_map(|(new, _)| {
+            Status::ALL
+                .into_iter()
+                .filter(|s| s.can_become(*new))
+                .map(Status::as_str)
+        });
+        let (first, second) = (before.next().unwrap_or(""), before.next());
+        let update = query(CHANGE)
             .bind(id)
             .bind(c.from_step.map_or("", Step::as_str))
             .bind(c.to_step.map(Step::as_str))
@@ -396,34 +490,26 @@ impl Store for DbStore {
             .bind(c.payment_id)
             .bind(c.failure)
             .bind(c.next_attempt_at)
-            .bind(now)
             .bind(c.owner)
-            .execute(&mut tx)
-            .await?
-            == 1;
-        if !moved {
+            .bind(c.lease_until)
+            .bind(step_status)
+            .bind(c.status.map(|(s, _)| s.as_str()))
+            .bind(first)
+            .bind(second.unwrap_or(first));
+        if c.status.is_none() && c.event.is_none() {
+            // One statement: atomic on its own, no transaction needed.
+            return Ok(update.execute(&self.db).await? == 1);
+        }
+        let mut tx = self.db.begin_write_named("change_order").await?;
+        if update.execute(&mut tx).await? != 1 {
             return Ok(false);
         }
         if let Some((status, note)) = c.status {
-            let current: (String,) = query("SELECT status FROM orders WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut tx)
-                .await?;
-            let allowed = Status::parse(&current.0).is_some_and(|s| s.can_become(status));
-            if !allowed {
-                return Ok(false);
-            }
-            query(SET_STATUS)
-                .bind(id)
-                .bind(status.as_str())
-                .bind(&current.0)
-                .execute(&mut tx)
-                .await?;
             query(INSERT_HISTORY)
                 .bind(id)
                 .bind(status.as_str())
                 .bind(note)
-                .bind(now)
+                .bind(c.next_attempt_at)
                 .execute(&mut tx)
                 .await?;
         }
@@ -467,6 +553,23 @@ impl Store for DbStore {
             .execute(&self.db)
             .await?;
         Ok(claimed == 1)
+    }
+
+    async fn renew(
+        &self,
+        id: &str,
+        owner: &str,
+        step: Step,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let renewed = query(RENEW)
+            .bind(id)
+            .bind(owner)
+            .bind(step.as_str())
+            .bind(until)
+            .execute(&self.db)
+            .await?;
+        Ok(renewed == 1)
     }
 
     async fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {

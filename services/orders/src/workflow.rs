@@ -17,6 +17,18 @@
 //! placed it, or a recovery worker of any instance), renews it while a step runs, and moves the
 //! saga on only while it holds it. A worker that dies stops renewing; once its lease expires the
 //! recovery worker of any instance takes the saga over.
+//!
+//! Fencing (issue 12): every write a worker makes checks, in the same statement, that it still
+//! holds the lease, that the order is still at the step it read, and in the status that step
+//! belongs to; a worker whose write or renewal fails has lost the order and reads it again (under
+//! a fresh claim) before it does anything more. The undo's calls that give money or stock back
+//! (void, refund, release, return) are each sent right after renewing the lease at the undo's
+//! step, so they come only from the lease holder of an order still being undone, never from a
+//! worker that stalled past its lease and was overtaken.
+//!
+//! A worker keeps the order it holds in memory and applies its own writes to it (each write is
+//! one statement, or one transaction when it adds a status, history line and event): the order
+//! is read once per claim, not once per step.
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -30,7 +42,7 @@ use tracing::Instrument;
 
 use crate::clients::{Authorize, Clients, Reserve, Transient};
 use crate::domain::{Status, Step};
-use crate::storage::{Change, Order, Store, StoreError};
+use crate::storage::{self, Change, Order, Store, StoreError};
 
 pub struct Saga {
     pub store: Arc<dyn Store>,
@@ -41,29 +53,52 @@ pub struct Saga {
 
 /// What a step came to.
 enum Next {
-    /// The order moved on (by us or by someone else): look again.
+    /// This worker moved the order on; the order in memory is what it wrote.
     Moved,
+    /// Someone else moved the order first (its write's compare-and-set failed): read it again.
+    Overtaken,
+    /// The lease was lost, or the order left the step meanwhile (a renewal failed): read it again
+    /// under a fresh claim, if there is one to take.
+    LeaseLost,
     /// Not now: try again later, for this reason.
     Later(String),
 }
 
 impl Saga {
-    /// Runs the order's saga as far as it can go now, unless another worker holds its lease. Its
-    /// calls, events and logs carry the request id and trace of the request running it or, for
-    /// the recovery worker, of the request that placed the order.
-    pub async fn advance(&self, id: &str) -> Result<(), StoreError> {
+    /// Runs the order's saga as far as it can go now, unless another worker holds its lease;
+    /// the order as the saga left it when the saga ended in this run. Its calls, events and logs
+    /// carry the request id and trace of the request running it or, for the recovery worker, of
+    /// the request that placed the order.
+    pub async fn advance(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.start(id, None).await
+    }
+
+    /// [`Saga::advance`] for an order this process has just placed: it is in hand, not read
+    /// again (were it changed meanwhile, the first write's compare-and-set says so).
+    pub async fn run(&self, placed: Order) -> Result<Option<Order>, StoreError> {
+        let id = placed.row.id.clone();
+        self.start(&id, Some(placed)).await
+    }
+
+    async fn start(&self, id: &str, placed: Option<Order>) -> Result<Option<Order>, StoreError> {
         let (context, remote) = match TraceContext::current() {
             Some(context) => (context, None),
-            None => match self.store.order(id).await? {
-                Some(order) => (
-                    TraceContext::continuing(
-                        order.row.request_id.as_deref(),
-                        order.row.traceparent.as_deref(),
+            None => {
+                let order = match &placed {
+                    Some(order) => Some(order.clone()),
+                    None => self.store.order(id).await?,
+                };
+                match order {
+                    Some(order) => (
+                        TraceContext::continuing(
+                            order.row.request_id.as_deref(),
+                            order.row.traceparent.as_deref(),
+                        ),
+                        order.row.traceparent,
                     ),
-                    order.row.traceparent,
-                ),
-                None => return Ok(()),
-            },
+                    None => return Ok(None),
+                }
+            }
         };
         let span = tracing::info_span!(
             "saga",
@@ -86,8 +121,13 @@ impl Saga {
             saga: self,
             owner: uuid::Uuid::new_v4().to_string(),
         };
-        let result = context.scope(run.advance(id).instrument(span)).await;
-        self.store.release(id, &run.owner).await?;
+        let result = context
+            .scope(run.advance(id, placed).instrument(span))
+            .await;
+        // A saga that ended in this run ended the lease with its last write.
+        if !matches!(result, Ok(Some(_))) {
+            self.store.release(id, &run.owner).await?;
+        }
         result
     }
 
@@ -111,46 +151,60 @@ impl Deref for Run<'_> {
 }
 
 impl Run<'_> {
-    async fn advance(&self, id: &str) -> Result<(), StoreError> {
+    /// The order as the saga left it when it ended in this run; `None` when it did not (another
+    /// worker runs it, or a step is postponed).
+    async fn advance(&self, id: &str, placed: Option<Order>) -> Result<Option<Order>, StoreError> {
+        let mut order = placed;
+        // Whether this run holds the lease on `order`, as the database has it.
+        let mut holding = false;
         // A saga has at most five steps; the bound only guards against a loop.
         for _ in 0..8 {
-            let now = Utc::now();
-            if !self
-                .store
-                .claim(id, &self.owner, now, self.lease_from(now))
-                .await?
-            {
-                // Nothing left to do, or another worker runs it.
-                return Ok(());
+            if !holding {
+                let now = storage::now();
+                if !self
+                    .store
+                    .claim(id, &self.owner, now, self.lease_from(now))
+                    .await?
+                {
+                    // Nothing left to do, or another worker runs it.
+                    return Ok(None);
+                }
+                holding = true;
+                if order.is_none() {
+                    order = self.store.order(id).await?;
+                }
             }
-            let Some(order) = self.store.order(id).await? else {
-                return Ok(());
+            let Some(current) = order.as_mut() else {
+                return Ok(None);
             };
-            let Some(step) = order.row.step() else {
-                return Ok(());
+            let Some(step) = current.row.step() else {
+                // Ended by this run's last write.
+                return Ok(order);
             };
             let started = std::time::Instant::now();
-            let next = self.renewing(id, self.step(&order, step)).await;
+            let next = self.renewing(id, step, self.step(current, step)).await;
             let outcome = match &next {
-                Ok(Some(Next::Moved)) => "moved",
-                Ok(Some(Next::Later(_))) => "postponed",
-                Ok(None) => "lease_lost",
+                Ok(Next::Moved | Next::Overtaken) => "moved",
+                Ok(Next::Later(_)) => "postponed",
+                Ok(Next::LeaseLost) => "lease_lost",
                 Err(_) => "error",
             };
             metrics::histogram!("orders_saga_step_duration_seconds", "step" => step.as_str(), "outcome" => outcome)
                 .record(started.elapsed().as_secs_f64());
-            let Some(next) = next? else {
-                tracing::warn!(order = %id, step = step.as_str(), "saga lease lost; its new owner goes on");
-                return Ok(());
-            };
-            match next {
-                Next::Moved => continue,
+            match next? {
+                Next::Moved => {}
+                Next::Overtaken | Next::LeaseLost => {
+                    tracing::info!(order = %id, step = step.as_str(), "saga overtaken; reading it again");
+                    holding = false;
+                    order = None;
+                }
                 Next::Later(reason) => {
                     // Retried later, by this worker's schedule or the recovery worker.
                     metrics::counter!("orders_saga_step_retries_total", "step" => step.as_str())
                         .increment(1);
+                    let attempts = order.as_ref().map_or(0, |o| o.row.attempts);
                     let backoff = Duration::from_millis(200)
-                        .saturating_mul(1 << order.row.attempts.clamp(0, 5))
+                        .saturating_mul(1 << attempts.clamp(0, 5))
                         .min(Duration::from_secs(5));
                     tracing::info!(order = %id, step = step.as_str(), %reason, "saga step postponed");
                     self.store
@@ -161,48 +215,68 @@ impl Run<'_> {
                             Some(&reason),
                         )
                         .await?;
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Runs `work`, renewing the lease every third of its length; `None` when the lease was lost
-    /// (expired and taken over), and then `work` is abandoned: each step may be repeated safely.
+    /// Runs `work`, renewing the lease every third of its length; [`Next::LeaseLost`] when a
+    /// renewal fails (the lease was taken over, or the order left `step`), and then `work` is
+    /// abandoned: each step may be repeated safely.
     async fn renewing(
         &self,
         id: &str,
+        step: Step,
         work: impl Future<Output = Result<Next, StoreError>>,
-    ) -> Result<Option<Next>, StoreError> {
+    ) -> Result<Next, StoreError> {
         let every = (self.lease / 3).max(Duration::from_millis(10));
-        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                biased;
-                done = &mut work => return done.map(Some),
-                _ = renewals.tick() => {
-                    let now = Utc::now();
-                    if !self.store.claim(id, &self.owner, now, self.lease_from(now)).await? {
-                        return Ok(None);
-                    }
+        // Polled beside the work, never instead of it: a renewal waits for the order's row while
+        // the work's own write transaction holds it (SQLite's write lock, PostgreSQL's row lock),
+        // and that transaction must be able to commit meanwhile. (Run in turn, they waited on
+        // each other for SQLite's busy timeout, and the work was then dropped mid-commit.)
+        let renewals = async {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                let until = self.lease_from(storage::now());
+                match self.store.renew(id, &self.owner, step, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(Next::LeaseLost),
+                    Err(e) => return Err(e),
                 }
             }
+        };
+        tokio::select! {
+            biased;
+            done = work => done,
+            lost = renewals => lost,
         }
     }
 
-    async fn step(&self, order: &Order, step: Step) -> Result<Next, StoreError> {
-        let o = &order.row;
-        let past_deadline = Utc::now() > o.saga_deadline;
+    /// Renews the lease at `step` right before a call that gives money or stock back: false when
+    /// this worker no longer holds the order there, and then it must not make the call.
+    async fn fence(&self, order: &Order, step: Step) -> Result<bool, StoreError> {
+        let until = self.lease_from(storage::now());
+        self.store
+            .renew(&order.row.id, &self.owner, step, until)
+            .await
+    }
+
+    async fn step(&self, order: &mut Order, step: Step) -> Result<Next, StoreError> {
+        let past_deadline = Utc::now() > order.row.saga_deadline;
         match step {
             Step::Reserve => {
-                match self
+                let reserved = self
                     .clients
-                    .reserve(&o.id, &order.lines, self.reservation_ttl_seconds)
-                    .await
-                {
-                    Ok(Reserve::Reserved) => self.go(o.id.as_str(), step, Step::Authorize).await,
+                    .reserve(&order.row.id, &order.lines, self.reservation_ttl_seconds)
+                    .await;
+                match reserved {
+                    Ok(Reserve::Reserved) => {
+                        self.write(order, self.moving(step, Some(Step::Authorize)))
+                            .await
+                    }
                     Ok(Reserve::Short(short)) => {
                         let skus = skus_of(&short);
                         let note = format!("out of stock: {skus}");
@@ -227,32 +301,30 @@ impl Run<'_> {
                         .await
                     }
                     Err(e) if past_deadline => {
-                        self.compensate(o.id.as_str(), step, Status::Rejected, &e)
-                            .await
+                        self.compensate(order, step, Status::Rejected, &e).await
                     }
                     Err(e) => Ok(Next::Later(e.0)),
                 }
             }
-            Step::Authorize => match self.clients.authorize(o).await {
+            Step::Authorize => match self.clients.authorize(&order.row).await {
                 Ok(Authorize::Authorized { payment_id }) => {
                     let change = Change {
                         payment_id: Some(&payment_id),
                         ..self.moving(step, Some(Step::Commit))
                     };
-                    self.store.change(&o.id, &change).await?;
-                    Ok(Next::Moved)
+                    self.write(order, change).await
                 }
                 Ok(Authorize::Failed { reason }) => {
-                    self.compensate(&o.id, step, Status::PaymentFailed, &Transient(reason))
+                    self.compensate(order, step, Status::PaymentFailed, &Transient(reason))
                         .await
                 }
                 Err(e) if past_deadline => {
-                    self.compensate(&o.id, step, Status::PaymentFailed, &e)
+                    self.compensate(order, step, Status::PaymentFailed, &e)
                         .await
                 }
                 Err(e) => Ok(Next::Later(e.0)),
             },
-            Step::Commit => match self.clients.reservation(&o.id, "commit").await {
+            Step::Commit => match self.clients.reservation(&order.row.id, "commit").await {
                 Ok(Ok(())) => {
                     self.finish(
                         order,
@@ -265,21 +337,19 @@ impl Run<'_> {
                 }
                 // The hold ran out before the order got here: give the money back, reject.
                 Ok(Err(refusal)) => {
-                    self.compensate(&o.id, step, Status::Rejected, &Transient(refusal))
+                    self.compensate(order, step, Status::Rejected, &Transient(refusal))
                         .await
                 }
                 Err(e) => Ok(Next::Later(e.0)),
             },
-            Step::Compensate => self.undo(order).await,
-            Step::Cancel => self.undo(order).await,
+            Step::Compensate | Step::Cancel => self.undo(order, step).await,
         }
     }
 
     /// Voids or refunds what was paid and gives the stock back, then ends the order in the saga's
-    /// outcome (cancelled for a cancellation).
-    async fn undo(&self, order: &Order) -> Result<Next, StoreError> {
+    /// outcome (cancelled for a cancellation). Each call that gives something back is fenced.
+    async fn undo(&self, order: &mut Order, step: Step) -> Result<Next, StoreError> {
         let o = &order.row;
-        let step = o.step().unwrap_or(Step::Compensate);
         let outcome = if step == Step::Cancel {
             Status::Cancelled
         } else {
@@ -292,6 +362,9 @@ impl Run<'_> {
         // outcome for sure, even when the first call's answer was lost.
         let paid = o.payment_id.is_some() || outcome == Status::PaymentFailed;
         if paid {
+            if !self.fence(order, step).await? {
+                return Ok(Next::LeaseLost);
+            }
             if let Err(e) = self.clients.authorize(o).await {
                 return Ok(Next::Later(e.0));
             }
@@ -304,17 +377,24 @@ impl Run<'_> {
             Err(e) => return Ok(Next::Later(e.0)),
         };
         for p in payments {
-            let done = match p.status.as_str() {
-                "authorized" | "void_pending" => self.clients.payment(&p.id, "void").await,
+            let action = match p.status.as_str() {
+                "authorized" | "void_pending" | "captured" => p.status.as_str(),
+                "pending" | "capture_pending" => {
+                    return Ok(Next::Later(format!("payment {} is {}", p.id, p.status)))
+                }
+                _ => continue,
+            };
+            // Only the lease holder of an order still being undone gives money back.
+            if !self.fence(order, step).await? {
+                return Ok(Next::LeaseLost);
+            }
+            let done = match action {
                 "captured" => {
                     self.clients
                         .refund(&p.id, &format!("order-{}-undo", o.id))
                         .await
                 }
-                "pending" | "capture_pending" => {
-                    return Ok(Next::Later(format!("payment {} is {}", p.id, p.status)))
-                }
-                _ => Ok(Ok(())),
+                _ => self.clients.payment(&p.id, "void").await,
             };
             match done {
                 Ok(Ok(())) => {}
@@ -323,6 +403,9 @@ impl Run<'_> {
             }
         }
         // Held stock is released; sold stock (a confirmed order) is returned.
+        if !self.fence(order, step).await? {
+            return Ok(Next::LeaseLost);
+        }
         let released = match self.clients.reservation(&o.id, "release").await {
             Ok(Err(_)) => self.clients.reservation(&o.id, "return").await,
             other => other,
@@ -339,16 +422,20 @@ impl Run<'_> {
         self.finish(order, step, outcome, &note, json!({})).await
     }
 
-    /// Moves the saga to its next step.
-    async fn go(&self, id: &str, from: Step, to: Step) -> Result<Next, StoreError> {
-        self.store.change(id, &self.moving(from, Some(to))).await?;
+    /// Writes `change` (fenced by the lease and the step it starts from) and, when it applied,
+    /// applies it to the order in memory.
+    async fn write(&self, order: &mut Order, change: Change<'_>) -> Result<Next, StoreError> {
+        if !self.store.change(&order.row.id, &change).await? {
+            return Ok(Next::Overtaken);
+        }
+        order.apply(&change);
         Ok(Next::Moved)
     }
 
     /// Starts compensating towards `outcome`.
     async fn compensate(
         &self,
-        id: &str,
+        order: &mut Order,
         from: Step,
         outcome: Status,
         why: &Transient,
@@ -358,20 +445,19 @@ impl Run<'_> {
             failure: Some(&why.0),
             ..self.moving(from, Some(Step::Compensate))
         };
-        self.store.change(id, &change).await?;
-        Ok(Next::Moved)
+        self.write(order, change).await
     }
 
     /// Ends the saga in `status`, with its history line and event.
     async fn finish(
         &self,
-        order: &Order,
+        order: &mut Order,
         from: Step,
         status: Status,
         note: &str,
         extra: serde_json::Value,
     ) -> Result<Next, StoreError> {
-        let outcome = outcome_counter(from, status, &extra);
+        let counter = outcome_counter(from, status, &extra);
         let event = order_event(order, status, note, extra);
         let failure = (status != Status::Confirmed).then_some(note);
         let change = Change {
@@ -380,12 +466,15 @@ impl Run<'_> {
             event: Some(&event),
             ..self.moving(from, None)
         };
-        self.store.change(&order.row.id, &change).await?;
-        outcome.increment(1);
-        Ok(Next::Moved)
+        let next = self.write(order, change).await?;
+        if matches!(next, Next::Moved) {
+            counter.increment(1);
+        }
+        Ok(next)
     }
 
     fn moving(&self, from: Step, to: Option<Step>) -> Change<'_> {
+        let now = storage::now();
         Change {
             owner: Some(&self.owner),
             from_step: Some(from),
@@ -394,7 +483,8 @@ impl Run<'_> {
             status: None,
             payment_id: None,
             failure: None,
-            next_attempt_at: Utc::now(),
+            next_attempt_at: now,
+            lease_until: Some(self.lease_from(now)),
             event: None,
         }
     }

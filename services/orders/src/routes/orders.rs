@@ -204,17 +204,26 @@ fn answer(order: &Order, created: bool) -> Response {
     response
 }
 
-/// Runs the saga for up to the request deadline; it goes on in the background after that.
-async fn run_saga(state: &AppState, id: &str) -> Result<Order, ApiError> {
+/// Runs the saga for up to the request deadline; it goes on in the background after that. The
+/// order just placed (`placed`) is run as it is in hand; any other is read by the saga.
+async fn run_saga(state: &AppState, id: &str, placed: Option<Order>) -> Result<Order, ApiError> {
     let saga = state.saga.clone();
     let owned = id.to_owned();
     // The saga outlives a slow request; it still runs in the request's context.
     let task = tokio::spawn(platform::telemetry::in_current(async move {
-        if let Err(e) = saga.advance(&owned).await {
+        let ran = match placed {
+            Some(order) => saga.run(order).await,
+            None => saga.advance(&owned).await,
+        };
+        ran.unwrap_or_else(|e| {
             tracing::warn!(order = %owned, error = %e, "saga step failed; the recovery worker resumes it");
-        }
+            None
+        })
     }));
-    let _ = tokio::time::timeout(state.request_deadline, task).await;
+    // Ended within the deadline: the saga holds the order as it wrote it.
+    if let Ok(Ok(Some(order))) = tokio::time::timeout(state.request_deadline, task).await {
+        return Ok(order);
+    }
     Ok(state
         .store
         .order(id)
@@ -336,7 +345,7 @@ async fn place(
         .ok_or_else(|| {
             Problem::validation(vec![FieldError::new("items", "the total is too large")])
         })?;
-    let now = Utc::now();
+    let now = crate::storage::now();
     let context = platform::telemetry::TraceContext::current();
     let order = Order {
         row: OrderRow {
@@ -372,7 +381,8 @@ async fn place(
         Placed::Existing(existing) => replay(&state, existing, &request_hash).await,
         Placed::New(order) => {
             metrics::counter!("orders_placed_total").increment(1);
-            let order = run_saga(&state, &order.row.id).await?;
+            let id = order.row.id.clone();
+            let order = run_saga(&state, &id, Some(order)).await?;
             Ok(answer(&order, true))
         }
     }
@@ -553,7 +563,7 @@ async fn replay(
         .into());
     }
     let order = if existing.row.saga_step.is_some() {
-        run_saga(state, &existing.row.id).await?
+        run_saga(state, &existing.row.id, None).await?
     } else {
         existing
     };
@@ -650,7 +660,8 @@ async fn cancel(
         status: None,
         payment_id: None,
         failure: Some("cancelled"),
-        next_attempt_at: Utc::now(),
+        next_attempt_at: crate::storage::now(),
+        lease_until: None,
         event: None,
     };
     let started = match (o.state(), o.step()) {
@@ -684,7 +695,7 @@ async fn cancel(
             Problem::conflict("The order changed meanwhile; read it and try again.").into(),
         );
     }
-    let order = run_saga(&state, &o.id).await?;
+    let order = run_saga(&state, &o.id, None).await?;
     let status = if order.row.saga_step.is_some() {
         StatusCode::ACCEPTED
     } else {
@@ -772,7 +783,8 @@ async fn set_status(
         status: Some((status, Some(note))),
         payment_id: None,
         failure: None,
-        next_attempt_at: Utc::now(),
+        next_attempt_at: crate::storage::now(),
+        lease_until: None,
         event: Some(&event),
     };
     if !state.store.change(&order.row.id, &change).await? {

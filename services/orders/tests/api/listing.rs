@@ -16,7 +16,7 @@ use crate::new_id;
 /// thread's default subscriber in a current-thread runtime, it sees the queries of the test's own
 /// calls and of no other test. PostgreSQL's driver logs in the calling task; SQLite's from its
 /// worker thread, so only PostgreSQL's statements are counted.
-struct Statements(Arc<AtomicUsize>);
+pub struct Statements(pub Arc<AtomicUsize>);
 
 impl tracing::Subscriber for Statements {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
@@ -65,6 +65,7 @@ async fn a_page_of_orders_comes_back_with_every_line_and_history_entry_of_each()
                     payment_id: None,
                     failure: None,
                     next_attempt_at: start,
+                    lease_until: None,
                     event: Some(&event),
                 };
                 assert!(store.change(&order.row.id, &change).await.unwrap());

@@ -1,6 +1,7 @@
 //! A stand-in for products, inventory and payments at one address: it answers what the checkout
 //! asks (every product exists, stock is always there, every card is good) and records every call
-//! with its request id and `traceparent`. Reservations can be held until a test lets them through.
+//! with its request id and `traceparent`. Reservations can be held until a test lets them through,
+//! and so can the list of an order's payments (which then shows the order's authorization).
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -22,22 +23,27 @@ pub struct Call {
 struct Shared {
     calls: Arc<Mutex<Vec<Call>>>,
     open: watch::Receiver<bool>,
+    /// `None` while the payments list answers at once and empty; `Some(false)` while it is held.
+    payments: watch::Receiver<Option<bool>>,
 }
 
 pub struct Upstream {
     pub url: String,
     calls: Arc<Mutex<Vec<Call>>>,
     open: watch::Sender<bool>,
+    payments: watch::Sender<Option<bool>>,
 }
 
 impl Upstream {
     /// Serving; reservations wait until [`Upstream::open`] unless `open`.
     pub async fn start(open: bool) -> Self {
         let (sender, receiver) = watch::channel(open);
+        let (payments, payments_receiver) = watch::channel(None);
         let calls = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new().fallback(answer).with_state(Shared {
             calls: calls.clone(),
             open: receiver,
+            payments: payments_receiver,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -46,7 +52,18 @@ impl Upstream {
             url,
             calls,
             open: sender,
+            payments,
         }
+    }
+
+    /// From now on `GET /payments?order_id=` waits until [`Upstream::let_payments_through`], and
+    /// then lists one authorized payment of the order, `pay-<order id>`.
+    pub fn hold_payments(&self) {
+        self.payments.send_replace(Some(false));
+    }
+
+    pub fn let_payments_through(&self) {
+        self.payments.send_replace(Some(true));
     }
 
     /// Lets held reservations through.
@@ -105,7 +122,23 @@ async fn answer(
             ),
         )
             .into_response(),
-        (Method::GET, ["payments"]) => axum::Json(json!({"items": []})).into_response(),
+        (Method::GET, ["payments"]) => {
+            let mut payments = shared.payments.clone();
+            if payments.borrow().is_none() {
+                return axum::Json(json!({"items": []})).into_response();
+            }
+            let _ = payments.wait_for(|p| *p == Some(true)).await;
+            let order = uri
+                .query()
+                .and_then(|q| q.strip_prefix("order_id="))
+                .unwrap_or_default();
+            axum::Json(
+                json!({"items": [{"id": format!("pay-{order}"), "status": "authorized",
+                "captured_amount": 0, "refunded_amount": 0}]}),
+            )
+            .into_response()
+        }
+        (Method::POST, ["payments", _, "void"]) => axum::Json(json!({})).into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
