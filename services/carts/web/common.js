@@ -11,7 +11,7 @@ export const cartOf = (data) => data?.cart ?? data;
  */
 export async function browserCart() {
   const result = await api('/session/cart');
-  if (result.status === 404) return { cart: null };
+  if (result.status === 204) return { cart: null }; // no cart yet
   if (!result.ok) return { failed: result };
   return { cart: cartOf(result.data) };
 }

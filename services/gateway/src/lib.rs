@@ -20,8 +20,11 @@ use hyper_util::rt::TokioExecutor;
 use platform::auth::JwtVerifier;
 use platform::http::{Readiness, Service};
 use platform::shutdown::Shutdown;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub mod balancer;
 pub mod config;
@@ -120,66 +123,83 @@ impl Gateway {
     }
 }
 
-/// The gateway's own routes: the merged spec, and the proxy for everything it routes.
-pub fn router(gateway: Gateway) -> Router {
-    let mut router = Router::new()
-        .route("/api/openapi.json", get(openapi::merged))
-        .route("/api/{*path}", any(proxy::forward))
-        .route("/.well-known/{*path}", any(proxy::forward))
-        .route("/webhooks/gateway", any(proxy::forward))
-        .route("/ui/{*path}", any(proxy::forward))
-        .route("/status", get(status::status))
-        .merge(session::routes())
-        .with_state(gateway.clone())
-        // Over every route above: a browser's unsafe request must prove it comes from our page.
-        .layer(axum::middleware::from_fn(session::csrf))
-        // The shell page and the gateway's own micro frontends (the others are proxied above).
-        .merge(web::router());
-    for (name, value) in [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-        ("cross-origin-resource-policy", "same-site"),
-    ] {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        ));
-    }
-    let origins: Vec<HeaderValue> = gateway
-        .settings
-        .cors_origins
+/// The gateway's own routes: the merged spec, the proxy for everything it routes, the session
+/// and status routes; and the OpenAPI document of the gateway's own paths (`/session*`,
+/// `/status`; the proxied ones are in each service's, merged at `/api/openapi.json`).
+pub fn router(gateway: Gateway) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = OpenApiRouter::with_openapi(platform::openapi::document(
+        "Agora gateway",
+        "The gateway's own paths: the browser session (tokens and the guest cart's secret in \
+         HttpOnly cookies, CSRF) and the admin status page. Every public route of the services is \
+         in the merged document at /api/openapi.json.",
+    ))
+    .route("/api/openapi.json", get(openapi::merged))
+    .route("/api/{*path}", any(proxy::forward))
+    .route("/.well-known/{*path}", any(proxy::forward))
+    .route("/webhooks/gateway", any(proxy::forward))
+    .route("/ui/{*path}", any(proxy::forward))
+    .routes(routes!(status::status))
+    .merge(session::routes())
+    .with_state(gateway.clone())
+    .split_for_parts();
+    // The shell page and the gateway's own micro frontends (the others are proxied above).
+    let router = router.merge(web::router());
+    // Everything over every route as one layer: each `Router::layer` boxes every route once more,
+    // and each box is cloned and its future allocated again on every request.
+    let layers = ServiceBuilder::new()
+        .option_layer(cors(&gateway.settings.cors_origins))
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("referrer-policy", "no-referrer"))
+        .layer(header("cross-origin-resource-policy", "same-site"))
+        // A browser's unsafe request must prove it comes from our page (the shell's routes are
+        // GET only, which it lets through).
+        .layer(axum::middleware::from_fn(session::csrf));
+    (router.layer(layers), openapi)
+}
+
+/// A security header every answer gets, unless its handler set it.
+fn header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    )
+}
+
+/// CORS for the configured origins; none when no origin is.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    if !origins.is_empty() {
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([
-                    Method::GET,
-                    Method::POST,
-                    Method::PUT,
-                    Method::PATCH,
-                    Method::DELETE,
-                ])
-                .allow_headers([
-                    axum::http::header::AUTHORIZATION,
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::header::IF_MATCH,
-                    HeaderName::from_static("idempotency-key"),
-                    HeaderName::from_static("x-cart-secret"),
-                ])
-                .expose_headers([
-                    axum::http::header::ETAG,
-                    axum::http::header::LOCATION,
-                    axum::http::header::RETRY_AFTER,
-                    HeaderName::from_static("x-request-id"),
-                ])
-                .max_age(Duration::from_secs(600)),
-        );
+    if origins.is_empty() {
+        return None;
     }
-    router
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::IF_MATCH,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-cart-secret"),
+            ])
+            .expose_headers([
+                axum::http::header::ETAG,
+                axum::http::header::LOCATION,
+                axum::http::header::RETRY_AFTER,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 pub struct Application {
@@ -194,18 +214,12 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let gateway = Gateway::new(&config);
+        let (router, openapi) = router(gateway.clone());
         let app = platform::http::app_with_docs(
             Service {
                 name: NAME,
-                router: router(gateway.clone()),
-                openapi: utoipa::openapi::OpenApiBuilder::new()
-                    .info(
-                        utoipa::openapi::InfoBuilder::new()
-                            .title("Agora gateway")
-                            .version(env!("CARGO_PKG_VERSION"))
-                            .build(),
-                    )
-                    .build(),
+                router,
+                openapi,
                 readiness: Readiness::always(),
                 request_timeout: Duration::from_millis(config.common.request_timeout_ms),
                 body_limit: config.common.body_limit_bytes,

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -18,16 +18,20 @@ use crate::routes::Route;
 use crate::Gateway;
 
 /// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Named, not spelled: a `&str` name is parsed again on every removal.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 pub async fn forward(
     State(gateway): State<Gateway>,
@@ -71,7 +75,8 @@ pub async fn forward(
             .into_response()
         }
     };
-    let body = match axum::body::to_bytes(body, gateway.body_limit).await {
+    // A request without a body (every GET) has nothing to read.
+    let body = match body_bytes(body, gateway.body_limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return Problem::new(
@@ -93,9 +98,9 @@ pub async fn forward(
         None => target.path.clone(),
     };
     let call = Call {
-        method: parts.method.clone(),
+        method: parts.method,
         path_and_query,
-        headers: forwarded_headers(&headers, peer.ip()),
+        headers: forwarded_headers(headers, peer.ip()),
         body,
         timeout,
         route: target.route,
@@ -104,6 +109,14 @@ pub async fn forward(
     let mut response = response.unwrap_or_else(IntoResponse::into_response);
     strip_hop_by_hop(response.headers_mut());
     crate::session::keep_tokens_of(&browser, &target.path, response).await
+}
+
+/// The whole body, up to `limit` bytes; nothing to collect when the request has no body.
+async fn body_bytes(body: Body, limit: usize) -> Result<Bytes, axum::Error> {
+    if HttpBody::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
+    axum::body::to_bytes(body, limit).await
 }
 
 /// What is sent upstream, kept so that a retry sends the same again.
@@ -149,7 +162,9 @@ impl Gateway {
             _ => tracing::Span::none(),
         };
         let traceparent = context.as_ref().and_then(|c| {
-            c.parent(&span);
+            if !span.is_none() {
+                c.parent(&span);
+            }
             HeaderValue::from_str(&c.traceparent_in(&span)).ok()
         });
         let mut last = Problem::unavailable(format!("No healthy replica of {}.", upstream.service))
@@ -261,43 +276,38 @@ fn build_request(base: &str, call: &Call<'_>) -> Result<axum::http::Request<Body
 }
 
 /// The client's headers minus hop-by-hop ones and `Host`, plus `X-Forwarded-*`.
-pub(crate) fn forwarded_headers(incoming: &HeaderMap, client: IpAddr) -> HeaderMap {
-    let mut headers = incoming.clone();
+pub(crate) fn forwarded_headers(mut headers: HeaderMap, client: IpAddr) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     let host = headers.remove(header::HOST);
-    let forwarded_for = match incoming
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
+    let forwarded_for = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {client}"),
         None => client.to_string(),
     };
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Some(host) = host {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
     headers
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in `Connection` are hop-by-hop too.
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    for name in HOP_BY_HOP
-        .iter()
-        .copied()
-        .chain(named.iter().map(String::as_str))
-    {
+    // Headers named in `Connection` are hop-by-hop too (rare: no list is made without one).
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }

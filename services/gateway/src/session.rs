@@ -14,12 +14,13 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use platform::breaker::Rejected;
 use platform::error::Problem;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::proxy::{forwarded_headers, Call};
 use crate::Gateway;
@@ -38,19 +39,26 @@ const REFRESH_PATH: &str = "/session";
 /// earns a 401 at the next refresh, which clears it.
 const REFRESH_MAX_AGE: u64 = 30 * 24 * 3600;
 /// How long the browser keeps a guest cart's cookie: carts' default guest cart lifetime, renewed
-/// whenever `GET /session/cart` finds the cart. A cart that expired sooner is a 404 that clears
-/// the cookie.
+/// whenever `GET /session/cart` finds the cart. A cart that expired sooner is a 204 (no cart) that
+/// clears the cookie.
 const CART_MAX_AGE: u64 = 30 * 24 * 3600;
 /// The most of an upstream answer the session routes read (users, carts: small JSON documents).
 const ANSWER_LIMIT: usize = 1 << 20;
 
-/// The session routes (`/session`, `/session/refresh`, `/session/cart`).
-pub fn routes() -> Router<Gateway> {
-    Router::new()
-        .route("/session", get(current).post(login).delete(logout))
-        .route("/session/refresh", post(refresh))
-        .route("/session/cart", get(cart).post(new_cart))
+/// The session routes (`/session`, `/session/refresh`, `/session/cart`) and their OpenAPI paths.
+pub fn routes() -> OpenApiRouter<Gateway> {
+    OpenApiRouter::new()
+        .routes(routes!(current, login, logout))
+        .routes(routes!(refresh))
+        .routes(routes!(cart, new_cart))
 }
+
+/// An answer the gateway passes on from a service as the service gave it (its schema is in that
+/// service's document, under `/api/openapi.json`).
+// Only named in the OpenAPI document.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct PassedOn {}
 
 /// The `agora_*` cookies a request carries (the first of each name).
 #[derive(Default)]
@@ -328,7 +336,7 @@ impl Gateway {
             let kind = incoming.get(header::CONTENT_TYPE).unwrap_or(&json);
             kept.insert(header::CONTENT_TYPE, kind.clone());
         }
-        let mut headers = forwarded_headers(&kept, peer);
+        let mut headers = forwarded_headers(kept, peer);
         if let Some(value) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
         {
             headers.insert(header::AUTHORIZATION, value);
@@ -393,21 +401,31 @@ fn bad_tokens() -> Response {
         .into_response()
 }
 
-/// `GET /session`: the signed-in user (users' `/users/me`), or 401. Sets the CSRF cookie when the
-/// browser has none.
+/// `GET /session`: the signed-in user (users' `/users/me`); for a guest (no session cookie at all)
+/// `{"signed_in": false}`, which is an answer and not an error, since every page asks; 401 when a
+/// session cookie is there but its access token is missing or refused (the page then refreshes).
+/// Sets the CSRF cookie when the browser has none.
+#[utoipa::path(get, path = "/session", tag = "session",
+    responses(
+        (status = 200, body = PassedOn, description = "The signed-in user as users' `GET /users/me` \
+            answers it, or `{\"signed_in\": false}` for a browser without a session"),
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "A session cookie whose access token is gone or refused: refresh it"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn current(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
     let csrf = csrf_cookie_if_missing(&headers);
-    let answer = me(
-        &gateway,
-        peer.ip(),
-        &headers,
-        Browser::of(&headers).access.as_deref(),
-    )
-    .await;
+    let browser = Browser::of(&headers);
+    let answer = match gateway.limit_ip(peer.ip()) {
+        Err(refused) => refused,
+        Ok(()) if browser.access.is_none() && browser.refresh.is_none() => {
+            axum::Json(json!({"signed_in": false})).into_response()
+        }
+        Ok(()) => me(&gateway, peer.ip(), &headers, browser.access.as_deref()).await,
+    };
     let mut response = with_cookies(answer, [csrf]);
     // The answer differs by cookie.
     response
@@ -417,10 +435,8 @@ async fn current(
 }
 
 /// The user of `token` (users' `/users/me`), passed on as users answers; 401 without a token.
+/// (The caller has counted the request against the address's rate limit.)
 async fn me(gateway: &Gateway, peer: IpAddr, headers: &HeaderMap, token: Option<&str>) -> Response {
-    if let Err(refused) = gateway.limit_ip(peer) {
-        return refused;
-    }
     let Some(token) = token else {
         return not_signed_in();
     };
@@ -444,6 +460,18 @@ async fn me(gateway: &Gateway, peer: IpAddr, headers: &HeaderMap, token: Option<
 
 /// `POST /session` `{login, password}`: logs in through users, sets the token cookies and
 /// answers the user. A guest cart in the cookie is merged into the user's cart.
+#[utoipa::path(post, path = "/session", tag = "session",
+    params(("X-CSRF-Token" = String, Header, description = "The `agora_csrf` cookie's value")),
+    request_body(content = PassedOn, content_type = "application/json",
+        description = "Users' login body, passed on: `{\"login\", \"password\"}`"),
+    responses(
+        (status = 200, body = PassedOn, description = "Signed in: the user as users' \
+            `GET /users/me` answers it; the tokens are set as HttpOnly cookies, never answered"),
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "The login or the password is wrong"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "The CSRF check failed"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn login(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -529,6 +557,15 @@ async fn merge(
 
 /// `POST /session/refresh`: rotates the token pair through users' `/auth/refresh`; 204. A refused
 /// refresh token clears the session's cookies.
+#[utoipa::path(post, path = "/session/refresh", tag = "session",
+    params(("X-CSRF-Token" = String, Header, description = "The `agora_csrf` cookie's value")),
+    responses(
+        (status = 204, description = "New token cookies are set"),
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "No refresh cookie, or users refused it: the session's cookies are cleared"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "The CSRF check failed"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn refresh(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -541,27 +578,11 @@ async fn refresh(
     let Some(token) = Browser::of(&headers).refresh else {
         return not_signed_in();
     };
-    let body = Bytes::from(json!({"refresh_token": token}).to_string());
-    let mut json_headers = headers.clone();
-    json_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let answer = match gateway
-        .on_behalf(
-            peer,
-            &json_headers,
-            Method::POST,
-            "/api/auth/refresh",
-            None,
-            &[],
-            Some(body),
-        )
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failed) => return failed,
-    };
+    let answer =
+        match with_refresh_token(&gateway, peer, &headers, "/api/auth/refresh", &token).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
     match answer.status {
         StatusCode::OK => match token_cookies(&answer.json()) {
             Some(cookies) => with_cookies(StatusCode::NO_CONTENT.into_response(), cookies),
@@ -581,6 +602,14 @@ async fn refresh(
 /// `DELETE /session`: ends the login at users (`/auth/logout`) and clears the session's cookies
 /// (tokens, guest cart); the CSRF token is replaced, not left out, so the page can sign in again
 /// without a reload. 204 even when users cannot be told: the browser forgets the tokens anyway.
+#[utoipa::path(delete, path = "/session", tag = "session",
+    params(("X-CSRF-Token" = String, Header, description = "The `agora_csrf` cookie's value")),
+    responses(
+        (status = 204, description = "Signed out: the session's cookies are cleared, a new CSRF \
+            cookie is set"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "The CSRF check failed"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn logout(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -591,27 +620,11 @@ async fn logout(
         return refused;
     }
     if let Some(token) = Browser::of(&headers).refresh {
-        let body = Bytes::from(json!({"refresh_token": token}).to_string());
-        let mut json_headers = headers.clone();
-        json_headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let status = match gateway
-            .on_behalf(
-                peer,
-                &json_headers,
-                Method::POST,
-                "/api/auth/logout",
-                None,
-                &[],
-                Some(body),
-            )
-            .await
-        {
-            Ok(answer) => answer.status,
-            Err(failed) => failed.status(),
-        };
+        let status =
+            match with_refresh_token(&gateway, peer, &headers, "/api/auth/logout", &token).await {
+                Ok(answer) => answer.status,
+                Err(failed) => failed.status(),
+            };
         if !(status.is_success() || status == StatusCode::UNAUTHORIZED) {
             tracing::warn!(%status, "users could not revoke the refresh token at logout");
         }
@@ -627,6 +640,34 @@ async fn logout(
     )
 }
 
+/// Users' `path` (`/api/auth/refresh`, `/api/auth/logout`) called with the browser's refresh
+/// token, as users takes it: a JSON body `{refresh_token}`.
+async fn with_refresh_token(
+    gateway: &Gateway,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    path: &str,
+    token: &str,
+) -> Result<Answer, Response> {
+    let body = Bytes::from(json!({"refresh_token": token}).to_string());
+    let mut json_headers = headers.clone();
+    json_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    gateway
+        .on_behalf(
+            peer,
+            &json_headers,
+            Method::POST,
+            path,
+            None,
+            &[],
+            Some(body),
+        )
+        .await
+}
+
 /// The signed-in browser's valid access token, if any (a cookie or `Authorization`).
 async fn signed_in(gateway: &Gateway, headers: &HeaderMap, browser: &Browser) -> Option<String> {
     let token = platform::auth::bearer_from_headers(headers)
@@ -637,7 +678,15 @@ async fn signed_in(gateway: &Gateway, headers: &HeaderMap, browser: &Browser) ->
 
 /// `GET /session/cart`: the browser's cart: the user's current cart when signed in (carts'
 /// `POST /carts` with the user's token, which makes one when there is none), else the guest cart
-/// of the cookie, else 404.
+/// of the cookie, else 204: no cart yet is an answer, not an error (a guest's every page asks).
+#[utoipa::path(get, path = "/session/cart", tag = "session",
+    responses(
+        (status = 200, body = PassedOn, description = "The browser's cart as carts answers it \
+            (`GET /carts/{id}`); its secret stays in the HttpOnly `agora_cart` cookie"),
+        (status = 204, description = "The browser has no cart yet (or its guest cart is gone: the \
+            cookie is cleared)"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn cart(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -654,10 +703,10 @@ async fn cart(
             with_cookies(answer.passed_on(), [renewed])
         }
         Existing::Gone => with_cookies(
-            Problem::not_found("This browser's guest cart no longer exists.").into_response(),
+            StatusCode::NO_CONTENT.into_response(),
             [clear_cookie(CART, "/")],
         ),
-        Existing::Nothing => Problem::not_found("This browser has no cart yet.").into_response(),
+        Existing::Nothing => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
@@ -742,6 +791,17 @@ async fn guest_cart(
 /// `POST /session/cart`: a cart for the browser. Signed in, the user's current cart; else the
 /// guest cart of the cookie when it still exists (200), else a new guest cart (201) whose id and
 /// secret go in the `HttpOnly` cart cookie. The answer is the cart, never its secret.
+#[utoipa::path(post, path = "/session/cart", tag = "session",
+    params(("X-CSRF-Token" = String, Header, description = "The `agora_csrf` cookie's value")),
+    responses(
+        (status = 200, body = PassedOn, description = "The cart the browser already has, as carts \
+            answers it"),
+        (status = 201, body = PassedOn, description = "A new guest cart; its id and secret are set \
+            in the HttpOnly `agora_cart` cookie, never answered"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "The CSRF check failed"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn new_cart(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -23,6 +23,23 @@ const METRICS_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most of a `/metrics` document read.
 const METRICS_LIMIT: usize = 4 << 20;
 
+/// The status document: `{gateway: {version}, services: [{service, breaker, healthy_replicas,
+/// replicas: [{url, healthy, metrics, metrics_error}]}]}`.
+// Only named in the OpenAPI document.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct StatusDocument {}
+
+/// `GET /status`: the upstream services as the gateway sees them, for admins.
+#[utoipa::path(get, path = "/status", tag = "gateway", security(("bearer" = [])),
+    responses(
+        (status = 200, body = StatusDocument, description = "Each service's replicas (health, \
+            breaker) and figures read from their `/metrics`"),
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "No access token or access cookie, or an invalid one"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "Not an admin"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn status(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

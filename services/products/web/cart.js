@@ -11,7 +11,8 @@ const cartOf = (data) => data?.cart ?? data;
 async function ensureCart(fresh = false) {
   if (!fresh) {
     const current = await api('/session/cart');
-    if (current.status !== 404) return current;
+    // 204: the browser has no cart yet.
+    if (current.status !== 204) return current;
   }
   return api('/session/cart', { method: 'POST' });
 }

@@ -134,6 +134,8 @@ async fn carts(merge: StatusCode) -> Stand {
             StatusCode::OK,
             json!({"id": "guest-1", "owner": "guest", "items": []}),
         ),
+        // A guest cart that expired.
+        ("GET", "/carts/gone-1") => (StatusCode::NOT_FOUND, json!({"status": 404})),
         (_, path) if path.starts_with("/carts/") => (StatusCode::OK, json!({"ok": true})),
         _ => (StatusCode::NOT_FOUND, json!({"status": 404})),
     })
@@ -188,17 +190,34 @@ impl TestGateway {
             request.header("x-csrf-token", jar.csrf())
         }
     }
+
+    /// [`Self::browser`]'s request without a body, sent.
+    async fn send(&self, method: Method, path: &str, jar: &Jar) -> reqwest::Response {
+        self.browser(method, path, jar).send().await.unwrap()
+    }
 }
 
-/// A browser after its first page load: it has the CSRF cookie.
+/// A browser after its first page load: it has the CSRF cookie, and is told it is a guest (an
+/// answer, not an error: every page asks).
 async fn first_visit(gw: &TestGateway) -> Jar {
     let mut jar = Jar::default();
     let response = gw.get("/session").await;
-    assert_eq!(response.status(), 401, "nobody is signed in yet");
+    assert_eq!(response.status(), 200, "nobody is signed in yet");
     let set = jar.take(&response);
     let csrf = &set["agora_csrf"];
     assert!(!csrf.contains("HttpOnly"), "the page must read it: {csrf}");
     assert!(csrf.contains("SameSite=Strict") && csrf.contains("Secure"));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"signed_in": false})
+    );
+    jar
+}
+
+/// A browser after its first page load, signed in with `token`: the access cookie a login sets.
+async fn signed_in(gw: &TestGateway, token: String) -> Jar {
+    let mut jar = first_visit(gw).await;
+    jar.0.insert("agora_access".to_owned(), token);
     jar
 }
 
@@ -267,20 +286,12 @@ async fn login_sets_http_only_cookies_and_answers_the_user_without_any_token() {
     assert!(users.seen().iter().all(|s| s.header("cookie").is_none()));
 
     // Signed in: GET /session is the user; the page never saw the token.
-    let me = gw
-        .browser(Method::GET, "/session", &jar)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.send(Method::GET, "/session", &jar).await;
     assert_eq!(me.status(), 200);
     assert_eq!(me.json::<Value>().await.unwrap()["username"], "ann");
 
     // A refresh rotates the pair, again only in cookies.
-    let refreshed = gw
-        .browser(Method::POST, "/session/refresh", &jar)
-        .send()
-        .await
-        .unwrap();
+    let refreshed = gw.send(Method::POST, "/session/refresh", &jar).await;
     assert_eq!(refreshed.status(), 204);
     let set = jar.take(&refreshed);
     assert!(set["agora_refresh"].contains("agora_refresh=refresh-2;"));
@@ -293,15 +304,9 @@ async fn the_access_cookie_becomes_a_bearer_token_on_the_api_and_no_cookie_goes_
     let gw = spawn_gateway(json!({"users": [users.url]}), json!({})).await;
     // The gateway verifies tokens with its own issuer.
     let token = gw.issuer.customer();
-    let jar = Jar(BTreeMap::from([
-        ("agora_access".to_owned(), token.clone()),
-        ("theme".to_owned(), "dark".to_owned()),
-    ]));
-    let response = gw
-        .browser(Method::GET, "/api/users/me", &jar)
-        .send()
-        .await
-        .unwrap();
+    let mut jar = signed_in(&gw, token.clone()).await;
+    jar.0.insert("theme".to_owned(), "dark".to_owned());
+    let response = gw.send(Method::GET, "/api/users/me", &jar).await;
     assert_eq!(response.status(), 200);
     let seen = &users.at("/users/me")[0];
     assert_eq!(
@@ -315,18 +320,10 @@ async fn the_access_cookie_becomes_a_bearer_token_on_the_api_and_no_cookie_goes_
         "agora_access".to_owned(),
         "expired.or.garbage".to_owned(),
     )]));
-    let public = gw
-        .browser(Method::GET, "/api/users", &stale)
-        .send()
-        .await
-        .unwrap();
+    let public = gw.send(Method::GET, "/api/users", &stale).await;
     assert_eq!(public.status(), 200);
     assert!(users.at("/users")[0].header("authorization").is_none());
-    let private = gw
-        .browser(Method::GET, "/api/users/me", &stale)
-        .send()
-        .await
-        .unwrap();
+    let private = gw.send(Method::GET, "/api/users/me", &stale).await;
     assert_eq!(private.status(), 401);
 }
 
@@ -339,9 +336,7 @@ async fn an_unsafe_request_without_the_csrf_header_is_403_and_reaches_nothing() 
         json!({}),
     )
     .await;
-    let mut jar = first_visit(&gw).await;
-    jar.0
-        .insert("agora_access".to_owned(), gw.issuer.customer());
+    let jar = signed_in(&gw, gw.issuer.customer()).await;
     let path = "/api/carts/guest-1/items";
     let body = json!({"product_id": "p", "quantity": 1});
     for csrf in [None, Some("wrong"), Some("")] {
@@ -400,20 +395,9 @@ async fn the_guest_cart_cookie_adds_the_secret_only_for_its_own_cart() {
     let carts = carts(StatusCode::OK).await;
     let gw = spawn_gateway(json!({"carts": [carts.url]}), json!({})).await;
     let mut jar = first_visit(&gw).await;
-    assert_eq!(
-        gw.browser(Method::GET, "/session/cart", &jar)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404,
-        "no cart yet"
-    );
-    let created = gw
-        .browser(Method::POST, "/session/cart", &jar)
-        .send()
-        .await
-        .unwrap();
+    let none = gw.send(Method::GET, "/session/cart", &jar).await;
+    assert_eq!(none.status(), 204, "no cart yet, which is not an error");
+    let created = gw.send(Method::POST, "/session/cart", &jar).await;
     assert_eq!(created.status(), 201);
     let set = jar.take(&created);
     let cookie = &set["agora_cart"];
@@ -429,11 +413,7 @@ async fn the_guest_cart_cookie_adds_the_secret_only_for_its_own_cart() {
     );
 
     // The page finds its cart again.
-    let again = gw
-        .browser(Method::GET, "/session/cart", &jar)
-        .send()
-        .await
-        .unwrap();
+    let again = gw.send(Method::GET, "/session/cart", &jar).await;
     assert_eq!(again.status(), 200);
     assert!(!again.text().await.unwrap().contains("s3cret"));
 
@@ -443,7 +423,7 @@ async fn the_guest_cart_cookie_adds_the_secret_only_for_its_own_cart() {
         ("/api/carts/guest-10", None),
         ("/api/carts/other", None),
     ] {
-        let response = gw.browser(Method::GET, path, &jar).send().await.unwrap();
+        let response = gw.send(Method::GET, path, &jar).await;
         assert_eq!(response.status(), 200, "{path}");
         let upstream = path.trim_start_matches("/api");
         let seen = carts.at(upstream).pop().unwrap();
@@ -463,6 +443,38 @@ async fn the_guest_cart_cookie_adds_the_secret_only_for_its_own_cart() {
 }
 
 #[tokio::test]
+async fn a_guest_cart_that_is_gone_is_no_cart_and_its_cookie_is_cleared() {
+    let carts = carts(StatusCode::OK).await;
+    let gw = spawn_gateway(json!({"carts": [carts.url]}), json!({})).await;
+    let mut jar = first_visit(&gw).await;
+    jar.0
+        .insert("agora_cart".to_owned(), "gone-1.s3cret".to_owned());
+    let response = gw.send(Method::GET, "/session/cart", &jar).await;
+    assert_eq!(response.status(), 204);
+    let set = jar.take(&response);
+    assert!(set["agora_cart"].contains("Max-Age=0"), "{set:?}");
+    assert_eq!(carts.at("/carts/gone-1").len(), 1, "carts was asked");
+}
+
+#[tokio::test]
+async fn a_session_whose_access_cookie_is_gone_or_refused_is_401_so_the_page_refreshes() {
+    let users = users("t".into()).await;
+    let gw = spawn_gateway(json!({"users": [users.url]}), json!({})).await;
+    let mut jar = first_visit(&gw).await;
+    // The access cookie expired (the browser dropped it); the refresh cookie is still there.
+    jar.0.insert("agora_refresh".into(), REFRESH.into());
+    let expired = gw.send(Method::GET, "/session", &jar).await;
+    assert_eq!(expired.status(), 401);
+    // What the kit then does: refresh, and ask again.
+    let refreshed = gw.send(Method::POST, "/session/refresh", &jar).await;
+    assert_eq!(refreshed.status(), 204);
+    jar.take(&refreshed);
+    let again = gw.send(Method::GET, "/session", &jar).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["username"], "ann");
+}
+
+#[tokio::test]
 async fn login_merges_the_guest_cart_and_a_failed_merge_does_not_fail_it() {
     for (merge, cleared) in [
         (StatusCode::OK, true),
@@ -477,11 +489,7 @@ async fn login_merges_the_guest_cart_and_a_failed_merge_does_not_fail_it() {
         )
         .await;
         let mut jar = first_visit(&gw).await;
-        let created = gw
-            .browser(Method::POST, "/session/cart", &jar)
-            .send()
-            .await
-            .unwrap();
+        let created = gw.send(Method::POST, "/session/cart", &jar).await;
         jar.take(&created);
         let response = sign_in(&gw, &mut jar).await;
         assert_eq!(response.status(), 200, "{merge}: the login succeeds");
@@ -499,16 +507,11 @@ async fn login_merges_the_guest_cart_and_a_failed_merge_does_not_fail_it() {
 async fn logout_revokes_and_clears_every_session_cookie() {
     let users = users("unused".into()).await;
     let gw = spawn_gateway(json!({"users": [users.url]}), json!({})).await;
-    let mut jar = first_visit(&gw).await;
-    jar.0.insert("agora_access".into(), gw.issuer.customer());
+    let mut jar = signed_in(&gw, gw.issuer.customer()).await;
     jar.0.insert("agora_refresh".into(), REFRESH.into());
     jar.0.insert("agora_cart".into(), "guest-1.s3cret".into());
     let before = jar.csrf().to_owned();
-    let response = gw
-        .browser(Method::DELETE, "/session", &jar)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.send(Method::DELETE, "/session", &jar).await;
     assert_eq!(response.status(), 204);
     let set = jar.take(&response);
     for (name, path) in [
@@ -527,12 +530,13 @@ async fn logout_revokes_and_clears_every_session_cookie() {
     );
     assert_ne!(jar.csrf(), before);
     assert_eq!(users.at("/auth/logout")[0].body["refresh_token"], REFRESH);
-    let me = gw
-        .browser(Method::GET, "/session", &jar)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 401);
+    let me = gw.send(Method::GET, "/session", &jar).await;
+    assert_eq!(me.status(), 200);
+    assert_eq!(
+        me.json::<Value>().await.unwrap(),
+        json!({"signed_in": false}),
+        "a guest again"
+    );
 }
 
 #[tokio::test]
@@ -549,15 +553,8 @@ async fn the_status_page_is_for_admins_only() {
         .unwrap();
     assert_eq!(customer.status(), 403);
     // An admin signed in by cookie.
-    let jar = Jar(BTreeMap::from([(
-        "agora_access".to_owned(),
-        gw.issuer.admin(),
-    )]));
-    let response = gw
-        .browser(Method::GET, "/status", &jar)
-        .send()
-        .await
-        .unwrap();
+    let jar = signed_in(&gw, gw.issuer.admin()).await;
+    let response = gw.send(Method::GET, "/status", &jar).await;
     assert_eq!(response.status(), 200);
     let status: Value = response.json().await.unwrap();
     let users_status = status["services"]
@@ -581,8 +578,7 @@ async fn a_password_change_from_the_browser_renews_the_cookies_and_no_token_reac
     let gw = spawn_gateway(json!({"users": [users.url]}), json!({})).await;
     // The gateway verifies tokens with its own issuer.
     let token = gw.issuer.customer();
-    let mut jar = first_visit(&gw).await;
-    jar.0.insert("agora_access".into(), token.clone());
+    let mut jar = signed_in(&gw, token.clone()).await;
 
     let changed = gw
         .browser(Method::PATCH, "/api/users/me", &jar)

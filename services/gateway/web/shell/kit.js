@@ -135,10 +135,18 @@ export function newKey() {
 
 let sessionPromise = null;
 
-/** The signed-in user, or `null`. Asked once per page load and kept until it changes. */
+/**
+ * The signed-in user, or `null`. Asked once per page load and kept until it changes. `GET /session`
+ * answers a guest `{signed_in: false}`; a 401 means the access cookie ran out while the refresh
+ * cookie may still hold a session: refreshed once, then asked again.
+ */
 export function session() {
   if (!sessionPromise) {
-    sessionPromise = api('/session').then((r) => (r.ok ? r.data : null));
+    sessionPromise = (async () => {
+      let result = await api('/session');
+      if (result.status === 401 && await refreshSession()) result = await api('/session');
+      return result.ok && result.data?.signed_in !== false ? result.data : null;
+    })();
   }
   return sessionPromise;
 }
