@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, query, Database};
+use platform::db::{is_unique_violation, query, Database, Exec};
 use platform::events::Event;
 use platform::service::Migrations;
 
@@ -85,11 +85,16 @@ pub struct GatewayCall {
     pub payment_id: String,
     pub operation: String,
     pub idempotency_key: String,
-    /// `request` (written before the call) or `response`.
+    /// [`PHASE_REQUEST`] (written before the call) or [`PHASE_RESPONSE`].
     pub phase: String,
     pub outcome: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// The audit line written before a gateway call.
+pub const PHASE_REQUEST: &str = "request";
+/// The audit line written with the call's answer.
+pub const PHASE_RESPONSE: &str = "response";
 
 pub enum Created {
     New(Payment),
@@ -115,17 +120,23 @@ pub const REFUND_FAILED: &str = "failed";
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Inserts a new payment, unless its idempotency key is taken.
-    async fn create(&self, payment: &Payment) -> Result<Created, StoreError>;
+    /// Inserts a new payment with the audit line of the authorization it is about to make, in one
+    /// transaction; neither when its idempotency key is taken.
+    async fn create(&self, payment: &Payment, request: &GatewayCall)
+        -> Result<Created, StoreError>;
     async fn payment(&self, id: &str) -> Result<Option<Payment>, StoreError>;
     async fn by_order(&self, order_id: &str) -> Result<Vec<Payment>, StoreError>;
     async fn by_intent(&self, intent_id: &str) -> Result<Option<Payment>, StoreError>;
     /// Writes `next` if the stored status is still `from`, with its event; false when it was not.
+    /// `call`, an audit line, goes in the same transaction: a `request` line (the call the change
+    /// is about to make) only with the change, a `response` line (the answer the change records)
+    /// whether or not the change applies, since the call was made either way.
     async fn transition(
         &self,
         from: Status,
         next: &Payment,
         event: Option<&Event>,
+        call: Option<&GatewayCall>,
     ) -> Result<bool, StoreError>;
     /// Payments waiting for a gateway outcome, last touched before `before`.
     async fn unsettled(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, StoreError>;
@@ -139,11 +150,12 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     async fn refunds(&self, payment_id: &str) -> Result<Vec<Refund>, StoreError>;
     async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, StoreError>;
+    /// Writes one audit line on its own (a call whose answer changes no state).
     async fn audit(&self, call: &GatewayCall) -> Result<(), StoreError>;
     async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError>;
-    /// Remembers a webhook event id once it was applied; false when it was known already.
+    /// Remembers the id of a webhook event that changed something; false when it was known
+    /// already.
     async fn record_webhook(&self, id: &str, kind: &str) -> Result<bool, StoreError>;
-    async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Connects to `url`, migrates it and opens the store (tests use a store on its own this way).
@@ -184,7 +196,8 @@ pub fn open(db: Database) -> Arc<dyn Store> {
 
 #[async_trait]
 impl Store for DbStore {
-    async fn create(&self, p: &Payment) -> Result<Created, StoreError> {
+    async fn create(&self, p: &Payment, request: &GatewayCall) -> Result<Created, StoreError> {
+        let mut tx = self.db.begin_write_named("payment_create").await?;
         let inserted = query(INSERT_PAYMENT)
             .bind(&p.id)
             .bind(&p.order_id)
@@ -196,11 +209,17 @@ impl Store for DbStore {
             .bind(&p.idempotency_key)
             .bind(&p.request_hash)
             .bind(p.created_at)
-            .execute(&self.db)
+            .execute(&mut tx)
             .await;
         match inserted {
-            Ok(_) => Ok(Created::New(p.clone())),
+            Ok(_) => {
+                insert_call(&mut tx, request).await?;
+                tx.commit().await?;
+                Ok(Created::New(p.clone()))
+            }
             Err(e) if is_unique_violation(&e) => {
+                // The failed insert ends the transaction on PostgreSQL: read outside it.
+                tx.rollback().await?;
                 let existing = query(format!(
                     "SELECT {PAYMENT_COLUMNS} FROM payments WHERE idempotency_key = $1"
                 ))
@@ -246,6 +265,7 @@ impl Store for DbStore {
         from: Status,
         next: &Payment,
         event: Option<&Event>,
+        call: Option<&GatewayCall>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin_write_named("payment_transition").await?;
         let changed = query(TRANSITION)
@@ -263,12 +283,19 @@ impl Store for DbStore {
             .execute(&mut tx)
             .await?
             == 1;
+        let call = call.filter(|c| changed || c.phase == PHASE_RESPONSE);
+        if !changed && call.is_none() {
+            return Ok(false);
+        }
+        if let Some(call) = call {
+            insert_call(&mut tx, call).await?;
+        }
         if changed {
             if let Some(event) = event {
                 tx.enqueue(event).await?;
             }
-            tx.commit().await?;
         }
+        tx.commit().await?;
         Ok(changed)
     }
 
@@ -377,28 +404,11 @@ impl Store for DbStore {
     }
 
     async fn audit(&self, c: &GatewayCall) -> Result<(), StoreError> {
-        query(INSERT_CALL)
-            .bind(&c.payment_id)
-            .bind(&c.operation)
-            .bind(&c.idempotency_key)
-            .bind(&c.phase)
-            .bind(&c.outcome)
-            .bind(c.created_at)
-            .execute(&self.db)
-            .await?;
-        Ok(())
+        insert_call(&self.db, c).await
     }
 
     async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError> {
         Ok(query(CALLS).bind(payment_id).fetch_all(&self.db).await?)
-    }
-
-    async fn webhook_seen(&self, id: &str) -> Result<bool, StoreError> {
-        let found: Option<(String,)> = query("SELECT id FROM webhook_events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db)
-            .await?;
-        Ok(found.is_some())
     }
 
     async fn record_webhook(&self, id: &str, kind: &str) -> Result<bool, StoreError> {
@@ -414,4 +424,18 @@ impl Store for DbStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Writes one audit line, on the pool or inside a transaction.
+async fn insert_call(on: impl Exec, c: &GatewayCall) -> Result<(), StoreError> {
+    query(INSERT_CALL)
+        .bind(&c.payment_id)
+        .bind(&c.operation)
+        .bind(&c.idempotency_key)
+        .bind(&c.phase)
+        .bind(&c.outcome)
+        .bind(c.created_at)
+        .execute(on)
+        .await?;
+    Ok(())
 }

@@ -4,7 +4,9 @@
 //! The rules that make it exactly-once:
 //! * every gateway call carries an idempotency key derived from our ids (`<payment>-authorize`,
 //!   `<payment>-capture`, ...), so repeating it never repeats its effect;
-//! * a call is written to the audit log before it is made and after its answer;
+//! * a call is written to the audit log before it is made and after its answer, each line in the
+//!   transaction of the state change it belongs to when there is one (the new payment with its
+//!   authorization's request line; the compare-and-set with the answer's line);
 //! * the state moves to `*_pending` before the call and out of it only by a compare-and-set, so a
 //!   request, its repeat, the reconciler and a webhook may all race and the effect is applied once;
 //! * an unknown outcome leaves the payment pending; the reconciler asks the gateway later.
@@ -21,8 +23,8 @@ use crate::domain::Status;
 use crate::error::ApiError;
 use crate::routes::views::PaymentView;
 use crate::storage::{
-    Created, GatewayCall, Payment, Refund, RefundBegun, Store, StoreError, REFUND_FAILED,
-    REFUND_PENDING, REFUND_SUCCEEDED,
+    Created, GatewayCall, Payment, Refund, RefundBegun, Store, StoreError, PHASE_REQUEST,
+    PHASE_RESPONSE, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCEEDED,
 };
 
 pub struct Payments {
@@ -39,8 +41,15 @@ pub struct Answer {
 impl Payments {
     /// Authorizes a new payment, or answers a repeat of the request that created one.
     pub async fn authorize(&self, new: Payment) -> Result<Answer, ApiError> {
-        let payment = match self.store.create(&new).await? {
-            Created::New(p) => p,
+        let request = audit_line(
+            &new,
+            "authorize",
+            &authorize_key(&new),
+            PHASE_REQUEST,
+            "sent",
+        );
+        let (payment, request_written) = match self.store.create(&new, &request).await? {
+            Created::New(p) => (p, true),
             Created::Existing(p) if p.request_hash != new.request_hash => {
                 return Err(Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -50,22 +59,31 @@ impl Payments {
                 .detail("This Idempotency-Key was used with another request.")
                 .into())
             }
-            Created::Existing(p) => p,
+            Created::Existing(p) => (p, false),
         };
         if let Some(answer) = stored_answer(&payment) {
             return Ok(answer);
         }
-        self.drive_authorization(&payment).await?;
-        let payment = self.load(&payment.id).await?;
+        let payment = match self.drive_authorization(&payment, request_written).await? {
+            Some(settled) => settled,
+            // Not moved by us: settled meanwhile by another (read what it wrote), or unknown.
+            None => self.load(&payment.id).await?,
+        };
         // Still pending: another request or the reconciler holds the outcome; ours is unknown.
         stored_answer(&payment).ok_or_else(|| {
             GatewayError::Unknown("the authorization has not settled yet".into()).into()
         })
     }
 
-    /// Makes (or repeats, with the same key) the authorization call and settles what it answers.
-    async fn drive_authorization(&self, p: &Payment) -> Result<(), ApiError> {
-        let key = format!("{}-authorize", p.id);
+    /// Makes (or repeats, with the same key) the authorization call and settles what it answers;
+    /// the payment as it moved, if it did. `request_written`: its request line is in the audit
+    /// log already (written with the payment).
+    async fn drive_authorization(
+        &self,
+        p: &Payment,
+        request_written: bool,
+    ) -> Result<Option<Payment>, ApiError> {
+        let key = authorize_key(p);
         let request = Authorization {
             payment_id: &p.id,
             order_id: &p.order_id,
@@ -73,13 +91,19 @@ impl Payments {
             currency: &p.currency,
             payment_method: &p.payment_method,
         };
-        let answer = self
-            .audited(p, "authorize", &key, self.gateway.authorize(&request, &key))
+        let (answer, mut response) = self
+            .audited(
+                p,
+                "authorize",
+                &key,
+                request_written,
+                self.gateway.authorize(&request, &key),
+            )
             .await?;
-        match answer {
-            Ok(intent) => self.apply_intent(p, &intent).await?,
+        let moved = match answer {
+            Ok(intent) => self.apply_intent(p, &intent, &mut response).await?,
             Err(GatewayError::Declined(card)) => {
-                self.settle(p, Status::Declined, None, 0, Some(&card))
+                self.settle(p, Status::Declined, None, 0, Some(&card), &mut response)
                     .await?
             }
             Err(GatewayError::Invalid(message)) => {
@@ -88,17 +112,21 @@ impl Payments {
                     decline_code: None,
                     message: Some(message),
                 };
-                self.settle(p, Status::Failed, None, 0, Some(&refused))
+                self.settle(p, Status::Failed, None, 0, Some(&refused), &mut response)
                     .await?
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                self.write_response(response).await?;
+                return Err(e.into());
+            }
         };
-        Ok(())
+        self.write_response(response).await?;
+        Ok(moved)
     }
 
     /// Captures an authorized payment, all of it or `amount` of it (once).
     pub async fn capture(&self, id: &str, amount: Option<i64>) -> Result<Payment, ApiError> {
-        let mut p = self.load(id).await?;
+        let p = self.load(id).await?;
         match p.state() {
             Status::Captured | Status::Refunded
                 if amount.is_none_or(|a| a == p.captured_amount) =>
@@ -117,14 +145,16 @@ impl Payments {
                 let mut next = p.clone();
                 next.capture_amount = Some(amount);
                 next.set_state(Status::CapturePending);
+                let request = audit_line(&p, "capture", &capture_key(&p), PHASE_REQUEST, "sent");
                 if !self
                     .store
-                    .transition(Status::Authorized, &next, None)
+                    .transition(Status::Authorized, &next, None, Some(&request))
                     .await?
                 {
                     return Err(changed_meanwhile());
                 }
-                p = next;
+                self.drive_capture(&next, true).await?;
+                return self.load(id).await;
             }
             Status::CapturePending if amount.is_none_or(|a| Some(a) == p.capture_amount) => {}
             other => {
@@ -135,44 +165,47 @@ impl Payments {
                 .into())
             }
         }
-        self.drive_capture(&p).await?;
+        self.drive_capture(&p, false).await?;
         self.load(id).await
     }
 
-    async fn drive_capture(&self, p: &Payment) -> Result<(), ApiError> {
+    /// `request_written`: the capture's request line went in with the move to capture_pending.
+    async fn drive_capture(&self, p: &Payment, request_written: bool) -> Result<(), ApiError> {
         let intent_id = intent_of(p)?;
         let amount = p.capture_amount.unwrap_or(p.amount);
-        let key = format!("{}-capture", p.id);
-        let answer = self
+        let key = capture_key(p);
+        let (answer, response) = self
             .audited(
                 p,
                 "capture",
                 &key,
+                request_written,
                 self.gateway.capture(&intent_id, amount, &key),
             )
             .await?;
-        self.after_change(p, &intent_id, answer, Status::CapturePending)
+        self.after_change(p, &intent_id, answer, response, Status::CapturePending)
             .await
     }
 
     /// Cancels an authorization, so the customer is never charged.
     pub async fn void(&self, id: &str) -> Result<Payment, ApiError> {
-        let mut p = self.load(id).await?;
+        let p = self.load(id).await?;
         match p.state() {
             Status::Voided => return Ok(p),
             Status::Authorized => {
                 let mut next = p.clone();
                 next.set_state(Status::VoidPending);
+                let request = audit_line(&p, "void", &void_key(&p), PHASE_REQUEST, "sent");
                 if !self
                     .store
-                    .transition(Status::Authorized, &next, None)
+                    .transition(Status::Authorized, &next, None, Some(&request))
                     .await?
                 {
                     return Err(changed_meanwhile());
                 }
-                p = next;
+                self.drive_void(&next, true).await?;
             }
-            Status::VoidPending => {}
+            Status::VoidPending => self.drive_void(&p, false).await?,
             Status::Pending => {
                 return Err(Problem::conflict(
                     "The authorization's outcome is not known yet; it is being settled. Try again shortly.",
@@ -193,17 +226,23 @@ impl Payments {
                 .into())
             }
         }
-        self.drive_void(&p).await?;
         self.load(id).await
     }
 
-    async fn drive_void(&self, p: &Payment) -> Result<(), ApiError> {
+    /// `request_written`: the void's request line went in with the move to void_pending.
+    async fn drive_void(&self, p: &Payment, request_written: bool) -> Result<(), ApiError> {
         let intent_id = intent_of(p)?;
-        let key = format!("{}-void", p.id);
-        let answer = self
-            .audited(p, "void", &key, self.gateway.cancel(&intent_id, &key))
+        let key = void_key(p);
+        let (answer, response) = self
+            .audited(
+                p,
+                "void",
+                &key,
+                request_written,
+                self.gateway.cancel(&intent_id, &key),
+            )
             .await?;
-        self.after_change(p, &intent_id, answer, Status::VoidPending)
+        self.after_change(p, &intent_id, answer, response, Status::VoidPending)
             .await
     }
 
@@ -215,30 +254,39 @@ impl Payments {
         p: &Payment,
         intent_id: &str,
         answer: Result<Intent, GatewayError>,
+        mut response: Option<GatewayCall>,
         pending: Status,
     ) -> Result<(), ApiError> {
-        match answer {
-            Ok(intent) => {
-                self.apply_intent(p, &intent).await?;
-                Ok(())
-            }
+        let result: Result<(), ApiError> = match answer {
+            Ok(intent) => self
+                .apply_intent(p, &intent, &mut response)
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
             Err(GatewayError::UnexpectedState(message)) => {
-                let intent = self.gateway.intent(intent_id).await?;
-                if !self.apply_intent(p, &intent).await? {
-                    return Err(Problem::conflict(message).into());
+                match self.gateway.intent(intent_id).await {
+                    Ok(intent) => match self.apply_intent(p, &intent, &mut response).await {
+                        Ok(Some(_)) => Ok(()),
+                        Ok(None) => Err(Problem::conflict(message).into()),
+                        Err(e) => Err(e.into()),
+                    },
+                    Err(e) => Err(e.into()),
                 }
-                Ok(())
             }
             // Refused: it had no effect, so the payment is authorized as before.
             Err(refused @ (GatewayError::Invalid(_) | GatewayError::Declined(_))) => {
                 let mut back = p.clone();
                 back.set_state(Status::Authorized);
                 back.capture_amount = None;
-                self.store.transition(pending, &back, None).await?;
+                self.store
+                    .transition(pending, &back, None, response.take().as_ref())
+                    .await?;
                 Err(refused.into())
             }
             Err(e) => Err(e.into()),
-        }
+        };
+        self.write_response(response).await?;
+        result
     }
 
     /// Refunds `amount` (default: what is left) of a captured payment. `key` makes it safe to
@@ -298,15 +346,17 @@ impl Payments {
     async fn drive_refund(&self, p: &Payment, mut refund: Refund) -> Result<Refund, ApiError> {
         let intent_id = intent_of(p)?;
         let key = format!("{}-refund-{}", p.id, refund.id);
-        let answer = self
+        let (answer, response) = self
             .audited(
                 p,
                 "refund",
                 &key,
+                false,
                 self.gateway
                     .refund(&intent_id, refund.amount, &key, &refund.id),
             )
             .await?;
+        self.write_response(response).await?;
         let event = match answer {
             Ok(done) => {
                 refund.status = REFUND_SUCCEEDED.into();
@@ -338,15 +388,15 @@ impl Payments {
                 // gateway knows nothing of it, making it again with the same key is safe.
                 Status::Pending => match self.gateway.find(&p.id).await {
                     Ok(Some(intent)) => self
-                        .apply_intent(&p, &intent)
+                        .apply_intent(&p, &intent, &mut None)
                         .await
                         .map(|_| ())
                         .map_err(ApiError::from),
-                    Ok(None) => self.drive_authorization(&p).await,
+                    Ok(None) => self.drive_authorization(&p, false).await.map(|_| ()),
                     Err(e) => Err(e.into()),
                 },
-                Status::CapturePending => self.drive_capture(&p).await,
-                Status::VoidPending => self.drive_void(&p).await,
+                Status::CapturePending => self.drive_capture(&p, false).await,
+                Status::VoidPending => self.drive_void(&p, false).await,
                 _ => Ok(()),
             };
             if let Err(e) = settled {
@@ -363,31 +413,27 @@ impl Payments {
         Ok(count)
     }
 
-    /// Applies what a gateway webhook tells. Everything it does is a compare-and-set, so a
-    /// repeated or late event changes nothing.
-    pub async fn on_webhook(&self, kind: &str, object: &serde_json::Value) -> Result<(), ApiError> {
-        if kind.starts_with("payment_intent.") {
-            let Ok(intent) = serde_json::from_value::<Intent>(object.clone()) else {
-                return Err(
-                    Problem::bad_request("The event's object is not a payment intent.").into(),
-                );
-            };
-            if let Some(p) = self.payment_of(&intent).await? {
-                self.apply_intent(&p, &intent).await?;
+    /// Applies what a gateway webhook tells; true when it changed something. Everything it does
+    /// is a compare-and-set (or a refund keyed by the charge and its total), so a repeated or
+    /// late event changes nothing. An event telling what payments recorded already (the webhook
+    /// of an authorization whose answer it had) is one read and no write.
+    pub async fn on_webhook(&self, object: WebhookObject) -> Result<bool, ApiError> {
+        match object {
+            WebhookObject::Intent(intent) => match self.payment_of(&intent).await? {
+                Some(p) => Ok(self.apply_intent(&p, &intent, &mut None).await?.is_some()),
+                None => Ok(false),
+            },
+            WebhookObject::Charge(charge) => {
+                match self.store.by_intent(&charge.payment_intent).await? {
+                    Some(p) => {
+                        self.record_outside_refund(&p, &charge.id, charge.amount_refunded)
+                            .await
+                    }
+                    None => Ok(false),
+                }
             }
-        } else if kind == "charge.refunded" {
-            let (Some(intent_id), Some(refunded), Some(charge)) = (
-                object["payment_intent"].as_str(),
-                object["amount_refunded"].as_i64(),
-                object["id"].as_str(),
-            ) else {
-                return Err(Problem::bad_request("The event's object is not a charge.").into());
-            };
-            if let Some(p) = self.store.by_intent(intent_id).await? {
-                self.record_outside_refund(&p, charge, refunded).await?;
-            }
+            WebhookObject::Other => Ok(false),
         }
-        Ok(())
     }
 
     /// A refund made at the gateway directly (its dashboard): whatever the charge says was
@@ -397,7 +443,7 @@ impl Payments {
         p: &Payment,
         charge: &str,
         refunded: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let ours: i64 = self
             .store
             .refunds(&p.id)
@@ -407,7 +453,7 @@ impl Payments {
             .map(|r| r.amount)
             .sum();
         if refunded <= ours {
-            return Ok(());
+            return Ok(false);
         }
         let now = Utc::now();
         let refund = Refund {
@@ -425,9 +471,9 @@ impl Payments {
         if let RefundBegun::New(mut refund) = self.store.begin_refund(&refund).await? {
             refund.status = REFUND_SUCCEEDED.into();
             let event = refunded_event(p, &refund);
-            self.store.finish_refund(&refund, Some(&event)).await?;
+            return Ok(self.store.finish_refund(&refund, Some(&event)).await?);
         }
-        Ok(())
+        Ok(false)
     }
 
     async fn payment_of(&self, intent: &Intent) -> Result<Option<Payment>, StoreError> {
@@ -437,8 +483,14 @@ impl Payments {
         }
     }
 
-    /// Moves a payment to what the gateway's intent says, when that is news. True if it moved.
-    async fn apply_intent(&self, p: &Payment, intent: &Intent) -> Result<bool, StoreError> {
+    /// Moves a payment to what the gateway's intent says, when that is news: the payment as it
+    /// moved, or None. `response`, the answer's audit line, goes in with the move if there is one.
+    async fn apply_intent(
+        &self,
+        p: &Payment,
+        intent: &Intent,
+        response: &mut Option<GatewayCall>,
+    ) -> Result<Option<Payment>, StoreError> {
         let target = match (p.state(), intent.status.as_str()) {
             (Status::Pending, "requires_capture") => Status::Authorized,
             (
@@ -450,7 +502,7 @@ impl Payments {
                 "canceled",
             ) => Status::Voided,
             (Status::Pending, "requires_payment_method") => Status::Declined,
-            _ => return Ok(false),
+            _ => return Ok(None),
         };
         let received = if target == Status::Captured {
             intent.amount_received
@@ -463,12 +515,14 @@ impl Payments {
             Some(&intent.id),
             received,
             intent.last_payment_error.as_ref(),
+            response,
         )
         .await
     }
 
-    /// Writes a payment's new state and its event; from `pending` it also keeps the final answer
-    /// to the request that created it.
+    /// Writes a payment's new state and its event (and `response`, the answer's audit line, if
+    /// not written yet); from `pending` it also keeps the final answer to the request that created
+    /// it. The payment as it moved, or None when another got there first.
     async fn settle(
         &self,
         p: &Payment,
@@ -476,7 +530,8 @@ impl Payments {
         intent_id: Option<&str>,
         received: i64,
         error: Option<&CardError>,
-    ) -> Result<bool, StoreError> {
+        response: &mut Option<GatewayCall>,
+    ) -> Result<Option<Payment>, StoreError> {
         let mut next = p.clone();
         next.set_state(target);
         if intent_id.is_some() {
@@ -498,42 +553,93 @@ impl Payments {
         let event = event_for(&next);
         let moved = self
             .store
-            .transition(p.state(), &next, event.as_ref())
+            .transition(p.state(), &next, event.as_ref(), response.take().as_ref())
             .await?;
-        if moved {
-            count_settled(&next);
+        if !moved {
+            return Ok(None);
         }
-        Ok(moved)
+        count_settled(&next);
+        Ok(Some(next))
     }
 
-    /// Writes the call to the audit log, makes it, writes its outcome.
+    /// Writes the call's request line to the audit log (unless `request_written`: it went in
+    /// with a state change), makes the call, and gives its answer with the answer's audit line,
+    /// for the caller to write with the state change it leads to, or alone
+    /// ([`Payments::write_response`]).
     async fn audited<T>(
         &self,
         p: &Payment,
         operation: &str,
         key: &str,
+        request_written: bool,
         call: impl std::future::Future<Output = Result<T, GatewayError>>,
-    ) -> Result<Result<T, GatewayError>, StoreError> {
-        let line = |phase: &str, outcome: String| GatewayCall {
-            payment_id: p.id.clone(),
-            operation: operation.to_owned(),
-            idempotency_key: key.to_owned(),
-            phase: phase.to_owned(),
-            outcome,
-            created_at: Utc::now(),
-        };
-        self.store.audit(&line("request", "sent".into())).await?;
+    ) -> Result<(Result<T, GatewayError>, Option<GatewayCall>), StoreError> {
+        if !request_written {
+            self.store
+                .audit(&audit_line(p, operation, key, PHASE_REQUEST, "sent"))
+                .await?;
+        }
         let answer = call.await;
         let outcome = match &answer {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => e.to_string(),
+            Ok(_) => "ok",
+            Err(e) => &e.to_string(),
         };
-        self.store.audit(&line("response", outcome)).await?;
-        Ok(answer)
+        let response = audit_line(p, operation, key, PHASE_RESPONSE, outcome);
+        Ok((answer, Some(response)))
+    }
+
+    /// Writes an answer's audit line that no state change took.
+    async fn write_response(&self, response: Option<GatewayCall>) -> Result<(), StoreError> {
+        match response {
+            Some(line) => self.store.audit(&line).await,
+            None => Ok(()),
+        }
     }
 
     pub async fn load(&self, id: &str) -> Result<Payment, ApiError> {
         Ok(self.store.payment(id).await?.ok_or(StoreError::NotFound)?)
+    }
+}
+
+/// What a webhook's `data.object` is, as payments reads it.
+pub enum WebhookObject {
+    /// A `payment_intent.*` event's intent.
+    Intent(Intent),
+    /// A `charge.refunded` event's charge.
+    Charge(RefundedCharge),
+    /// Anything else: nothing to do.
+    Other,
+}
+
+/// The charge of a `charge.refunded` event, reduced to what payments reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RefundedCharge {
+    pub id: String,
+    pub payment_intent: String,
+    pub amount_refunded: i64,
+}
+
+fn authorize_key(p: &Payment) -> String {
+    format!("{}-authorize", p.id)
+}
+
+fn capture_key(p: &Payment) -> String {
+    format!("{}-capture", p.id)
+}
+
+fn void_key(p: &Payment) -> String {
+    format!("{}-void", p.id)
+}
+
+/// One line of a payment's gateway audit log, stamped now.
+fn audit_line(p: &Payment, operation: &str, key: &str, phase: &str, outcome: &str) -> GatewayCall {
+    GatewayCall {
+        payment_id: p.id.clone(),
+        operation: operation.to_owned(),
+        idempotency_key: key.to_owned(),
+        phase: phase.to_owned(),
+        outcome: outcome.to_owned(),
+        created_at: Utc::now(),
     }
 }
 

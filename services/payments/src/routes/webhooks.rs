@@ -1,6 +1,9 @@
 //! `POST /webhooks/gateway`: the gateway tells what happened to an intent or a charge. Stripe signs
 //! each delivery (`Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`); a bad or old
-//! signature is 400 and changes nothing, and an event id seen before changes nothing either.
+//! signature is 400 and changes nothing, and an event id seen before changes nothing either: what
+//! an event tells is applied by compare-and-set, so a repeat (or the webhook of an authorization
+//! whose answer payments recorded already) finds nothing to do, with one read and no write. The ids
+//! of events that changed something are kept in `webhook_events`.
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -13,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::workflow::WebhookObject;
 use crate::AppState;
 
 /// Deliveries signed longer ago than this are refused (replays).
@@ -32,14 +36,15 @@ struct GatewayEvent {
 
 #[derive(Deserialize)]
 struct EventData {
-    object: serde_json::Value,
+    /// Left as text until the event's type says what it is, so it is parsed once, into that.
+    object: Box<serde_json::value::RawValue>,
 }
 
 /// Receives a gateway event (no token: the signature is the authentication).
 #[utoipa::path(post, path = "/webhooks/gateway", tag = "webhooks",
     request_body(content = String, content_type = "application/json", description = "A Stripe event object"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
-    responses((status = 200, description = "Applied, or seen before"),
+    responses((status = 200, description = "Applied (`{\"received\": true}`), or nothing new: seen before, or what it tells is recorded already (`\"duplicate\": true`)"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad or old signature, or not an event")))]
 async fn receive(
     State(state): State<AppState>,
@@ -52,7 +57,7 @@ async fn receive(
 }
 
 /// Verifies and applies one webhook; the outcome names it for `payments_webhooks_total`
-/// (anything but `applied` and `duplicate` is a webhook failure).
+/// (anything but `applied` and `duplicate`, nothing new, is a webhook failure).
 async fn apply(
     state: &AppState,
     headers: &HeaderMap,
@@ -82,33 +87,49 @@ async fn apply(
             return ("malformed", Err(problem.into()));
         }
     };
+    let object = match object_of(&event) {
+        Ok(object) => object,
+        Err(problem) => return ("malformed", Err(problem.into())),
+    };
     let applied = async {
-        if state.payments.store.webhook_seen(&event.id).await? {
-            return Ok(true);
+        if !state.payments.on_webhook(object).await? {
+            return Ok(false);
         }
-        state
-            .payments
-            .on_webhook(&event.kind, &event.data.object)
-            .await?;
         state
             .payments
             .store
             .record_webhook(&event.id, &event.kind)
             .await?;
-        Ok::<_, ApiError>(false)
+        Ok::<_, ApiError>(true)
     };
     match applied.await {
-        Ok(true) => (
+        Ok(false) => (
             "duplicate",
             Ok(axum::Json(
                 serde_json::json!({"received": true, "duplicate": true}),
             )),
         ),
-        Ok(false) => (
+        Ok(true) => (
             "applied",
             Ok(axum::Json(serde_json::json!({"received": true}))),
         ),
         Err(e) => ("failed", Err(e)),
+    }
+}
+
+/// The event's object, read as what its type says it is.
+fn object_of(event: &GatewayEvent) -> Result<WebhookObject, Problem> {
+    let text = event.data.object.get();
+    if event.kind.starts_with("payment_intent.") {
+        serde_json::from_str(text)
+            .map(WebhookObject::Intent)
+            .map_err(|_| Problem::bad_request("The event's object is not a payment intent."))
+    } else if event.kind == "charge.refunded" {
+        serde_json::from_str(text)
+            .map(WebhookObject::Charge)
+            .map_err(|_| Problem::bad_request("The event's object is not a charge."))
+    } else {
+        Ok(WebhookObject::Other)
     }
 }
 

@@ -6,6 +6,7 @@ mod faults;
 mod idempotency;
 mod lifecycle;
 mod webhooks;
+mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -158,3 +158,39 @@ async fn a_cancel_and_a_refund_made_at_the_gateway_reach_payments() {
         assert_eq!(app.refund(id, "more", Some(301)).await.status(), 409);
     }
 }
+
+#[tokio::test]
+async fn the_webhook_of_an_authorization_already_recorded_is_nothing_new() {
+    for app in apps().await {
+        let (status, p) = app.pay(600, "pm_card_visa").await;
+        assert_eq!(status, 201, "{}: {p}", app.backend);
+        let id = p["id"].as_str().unwrap();
+        let intent = app.intents_of(id).await.remove(0);
+        assert_eq!(intent["status"], "requires_capture");
+        // What the simulator sends after the authorization it answered: payments has it already.
+        let event = json!({"id": format!("evt_{}", crate::new_id().replace('-', "")),
+            "object": "event", "type": "payment_intent.amount_capturable_updated",
+            "data": {"object": intent}})
+        .to_string();
+        let now = chrono::Utc::now().timestamp();
+        let answer: Value = app
+            .http
+            .post(app.url("/webhooks/gateway"))
+            .header("Stripe-Signature", signed(&event, WEBHOOK_SECRET, now))
+            .header("content-type", "application/json")
+            .body(event.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"received": true, "duplicate": true}),
+            "{}: nothing new, so nothing written",
+            app.backend
+        );
+        assert_eq!(app.payment(id).await["status"], "authorized");
+    }
+}
