@@ -63,6 +63,38 @@ function formValues(form, names) {
   return out;
 }
 
+const PASSWORD_HINT = 'At least 10 characters, not a common password, without your username.';
+
+/**
+ * One labelled field of the account forms (`<div class="field">`, required): its input of `type`
+ * with `autocomplete`, `attributes` (a template) for the rest, and a `hint` tied to it by
+ * `aria-describedby`.
+ */
+function field(id, label, name, { type = 'text', autocomplete, attributes = '', hint } = {}) {
+  return html`<div class="field">
+    <label for="${id}">${label}</label>
+    <input id="${id}" name="${name}" type="${type}" autocomplete="${autocomplete}" required ${attributes}
+      ${hint ? html`aria-describedby="${id}-hint"` : ''}>
+    ${hint ? html`<p class="hint" id="${id}-hint">${hint}</p>` : ''}
+  </div>`;
+}
+
+/** An email field. */
+const emailField = (id, label) => field(id, label, 'email', { type: 'email', autocomplete: 'email' });
+
+/**
+ * A password field: the current password (`current`), or a new one with the users service's rules
+ * (`new`, with its hint).
+ */
+function passwordField(id, label, name, kind) {
+  if (kind === 'current') {
+    return field(id, label, name, { type: 'password', autocomplete: 'current-password' });
+  }
+  return field(id, label, name, {
+    type: 'password', autocomplete: 'new-password', attributes: html`minlength="10" maxlength="128"`, hint: PASSWORD_HINT,
+  });
+}
+
 function formatDate(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? '' : new Intl.DateTimeFormat(undefined, { dateStyle: 'long' }).format(date);
@@ -148,16 +180,10 @@ class AccountLogin extends HTMLElement {
       <p class="notice account-already" data-already hidden></p>
       <form class="form account-form" novalidate>
         <p role="alert" class="form-alert"></p>
-        <div class="field">
-          <label for="account-login-login">Username or email</label>
-          <input id="account-login-login" name="login" autocomplete="username" autocapitalize="none"
-            spellcheck="false" required>
-        </div>
-        <div class="field">
-          <label for="account-login-password">Password</label>
-          <input id="account-login-password" name="password" type="password"
-            autocomplete="current-password" required>
-        </div>
+        ${field('account-login-login', 'Username or email', 'login', {
+          autocomplete: 'username', attributes: html`autocapitalize="none" spellcheck="false"`,
+        })}
+        ${passwordField('account-login-password', 'Password', 'password', 'current')}
         <button type="submit" class="btn btn-primary">Log in</button>
       </form>
       <p>New here? <a href="${register}">Create an account</a></p>
@@ -231,24 +257,13 @@ class AccountRegister extends HTMLElement {
       <h1 id="account-register-title">Create an account</h1>
       <form class="form account-form" novalidate>
         <p role="alert" class="form-alert"></p>
-        <div class="field">
-          <label for="account-register-username">Username</label>
-          <input id="account-register-username" name="username" autocomplete="username"
-            autocapitalize="none" spellcheck="false" required minlength="3" maxlength="32"
-            aria-describedby="account-register-username-hint">
-          <p class="hint" id="account-register-username-hint">3 to 32 characters: a–z, 0–9, “_”, “.” and “-”.</p>
-        </div>
-        <div class="field">
-          <label for="account-register-email">Email</label>
-          <input id="account-register-email" name="email" type="email" autocomplete="email" required>
-        </div>
-        <div class="field">
-          <label for="account-register-password">Password</label>
-          <input id="account-register-password" name="password" type="password"
-            autocomplete="new-password" required minlength="10" maxlength="128"
-            aria-describedby="account-register-password-hint">
-          <p class="hint" id="account-register-password-hint">At least 10 characters, not a common password, without your username.</p>
-        </div>
+        ${field('account-register-username', 'Username', 'username', {
+          autocomplete: 'username',
+          attributes: html`autocapitalize="none" spellcheck="false" minlength="3" maxlength="32"`,
+          hint: '3 to 32 characters: a–z, 0–9, “_”, “.” and “-”.',
+        })}
+        ${emailField('account-register-email', 'Email')}
+        ${passwordField('account-register-password', 'Password', 'password', 'new')}
         <button type="submit" class="btn btn-primary">Create account</button>
       </form>
       <p>Already have an account? <a href="${login}">Log in</a></p>
@@ -331,15 +346,8 @@ class AccountPage extends HTMLElement {
         <form class="form account-form" data-form="email" novalidate>
           <p role="alert" class="form-alert"></p>
           <p role="status" class="success account-status"></p>
-          <div class="field">
-            <label for="account-email-new">New email</label>
-            <input id="account-email-new" name="email" type="email" autocomplete="email" required>
-          </div>
-          <div class="field">
-            <label for="account-email-current">Current password</label>
-            <input id="account-email-current" name="current_password" type="password"
-              autocomplete="current-password" required>
-          </div>
+          ${emailField('account-email-new', 'New email')}
+          ${passwordField('account-email-current', 'Current password', 'current_password', 'current')}
           <button type="submit" class="btn btn-primary">Change email</button>
         </form>
       </section>
@@ -349,21 +357,9 @@ class AccountPage extends HTMLElement {
         <form class="form account-form" data-form="password" novalidate>
           <p role="alert" class="form-alert"></p>
           <p role="status" class="success account-status"></p>
-          <div class="field">
-            <label for="account-password-current">Current password</label>
-            <input id="account-password-current" name="current_password" type="password"
-              autocomplete="current-password" required>
-          </div>
-          <div class="field">
-            <label for="account-password-new">New password</label>
-            <input id="account-password-new" name="password" type="password" autocomplete="new-password"
-              required minlength="10" maxlength="128" aria-describedby="account-password-hint">
-            <p class="hint" id="account-password-hint">At least 10 characters, not a common password, without your username.</p>
-          </div>
-          <div class="field">
-            <label for="account-password-confirm">Confirm password</label>
-            <input id="account-password-confirm" name="confirm" type="password" autocomplete="new-password" required>
-          </div>
+          ${passwordField('account-password-current', 'Current password', 'current_password', 'current')}
+          ${passwordField('account-password-new', 'New password', 'password', 'new')}
+          ${field('account-password-confirm', 'Confirm password', 'confirm', { type: 'password', autocomplete: 'new-password' })}
           <button type="submit" class="btn btn-primary">Change password</button>
         </form>
       </section>`);

@@ -168,6 +168,40 @@ export function query(params) {
   return text ? `?${text}` : '';
 }
 
+/**
+ * One labelled field of an admin form (`<div class="field">`): an `<input>` by default, or a
+ * `<textarea>` (`textarea: true`, `value` its text) or a `<select>` (`options` its markup).
+ * `attributes` is a template of the control's other attributes (`required`, `type="search"`);
+ * a `hint` is shown under the control and tied to it by `aria-describedby`.
+ */
+export function field(id, label, { name = id, value = '', attributes = '', hint, textarea = false, options } = {}) {
+  const described = hint ? html`aria-describedby="${id}-hint"` : '';
+  let control;
+  if (options !== undefined) {
+    control = html`<select id="${id}" name="${name}" ${attributes} ${described}>${options}</select>`;
+  } else if (textarea) {
+    control = html`<textarea id="${id}" name="${name}" ${attributes} ${described}>${value}</textarea>`;
+  } else {
+    control = html`<input id="${id}" name="${name}" value="${value}" ${attributes} ${described}>`;
+  }
+  return html`<div class="field">
+    <label for="${id}">${label}</label>
+    ${control}
+    ${hint ? html`<p id="${id}-hint" class="hint">${hint}</p>` : ''}
+  </div>`;
+}
+
+/**
+ * A list page's search form: one search box named `q` and its button; `action` ("Find products")
+ * is the button's text and the form's accessible name.
+ */
+export function searchForm(id, label, action, value) {
+  return html`<form class="admin-filters" role="search" aria-label="${action}">
+    ${field(id, label, { name: 'q', value: value || '', attributes: html`type="search"` })}
+    <button type="submit" class="btn-primary">${action}</button>
+  </form>`;
+}
+
 /** The standard page frame: a heading, the announcement region, and the page's body. */
 export function frame(heading, body) {
   title(`${heading} · Admin`);

@@ -3,6 +3,7 @@ import { navigate } from 'agora/kit';
 import {
   Page, call, html, render, money, showProblem, showFailure, clearProblem, announce, frame,
   unavailable, isDown, problemText, confirmAction, setFlash, takeFlash, toMajor, toMinor, query, when, downText,
+  field, searchForm,
 } from './lib.js';
 
 /** Every category of the tree, depth first, with its depth. */
@@ -24,19 +25,33 @@ function categoryOptions(list, selected, { none } = {}) {
     ${list.map((c) => html`<option value="${c.slug}" ${c.slug === selected ? html`selected` : ''}>${'— '.repeat(c.depth)}${c.name}</option>`)}`;
 }
 
+/**
+ * The category form's fields, empty for a new category, else `c`'s (its slug read-only);
+ * `parents` are the categories it may go under.
+ */
+function categoryFields(parents, c) {
+  const slug = c
+    ? field('category-slug', 'Slug', { name: 'slug', value: c.slug, attributes: html`readonly` })
+    : field('category-slug', 'Slug', {
+      name: 'slug', attributes: html`required`, hint: 'Lower-case letters, digits and hyphens; used in addresses.',
+    });
+  const name = field('category-name', 'Name', { name: 'name', value: c ? c.name : '', attributes: html`required` });
+  return html`${c ? html`${slug}${name}` : html`${name}${slug}`}
+    ${field('category-description', 'Description', {
+      name: 'description', textarea: true, value: c ? c.description : '', attributes: c ? html`rows="3"` : html`rows="2"`,
+    })}
+    ${field('category-parent', 'Parent', {
+      name: 'parent', options: categoryOptions(parents, c ? c.parent || '' : '', { none: 'None (top level)' }),
+    })}`;
+}
+
 class AdminProducts extends Page {
   async load(cursor) {
     if (!cursor) {
       this.items = [];
       render(this, frame('Products', html`
         <p><a href="/admin/products/new" class="btn btn-primary">New product</a></p>
-        <form class="admin-filters" role="search" aria-label="Find products">
-          <div class="field">
-            <label for="products-q">Product search</label>
-            <input id="products-q" name="q" type="search" value="${this.q || ''}">
-          </div>
-          <button type="submit" class="btn-primary">Find products</button>
-        </form>
+        ${searchForm('products-q', 'Product search', 'Find products', this.q)}
         <div class="admin-results"></div>`));
       const flash = takeFlash();
       if (flash) announce(this, flash);
@@ -116,40 +131,38 @@ class AdminProductForm extends Page {
     render(this, frame(p ? `Edit ${p.name}` : 'New product', html`
       <form class="form admin-form" novalidate>
         <p role="alert" class="form-alert"></p>
-        <div class="field">
-          <label for="product-sku">SKU</label>
-          <input id="product-sku" name="sku" required value="${p ? p.sku : ''}" ${p ? html`readonly aria-describedby="product-sku-hint"` : ''}>
-          ${p ? html`<p id="product-sku-hint" class="hint">A SKU cannot change; create a new product instead.</p>` : ''}
-        </div>
-        <div class="field">
-          <label for="product-name">Name</label>
-          <input id="product-name" name="name" required value="${p ? p.name : ''}">
-        </div>
-        <div class="field">
-          <label for="product-description">Description</label>
-          <textarea id="product-description" name="description" rows="5">${p ? p.description : ''}</textarea>
-        </div>
+        ${field('product-sku', 'SKU', {
+          name: 'sku',
+          value: p ? p.sku : '',
+          attributes: p ? html`required readonly` : html`required`,
+          hint: p ? 'A SKU cannot change; create a new product instead.' : undefined,
+        })}
+        ${field('product-name', 'Name', { name: 'name', value: p ? p.name : '', attributes: html`required` })}
+        ${field('product-description', 'Description', {
+          name: 'description', textarea: true, value: p ? p.description : '', attributes: html`rows="5"`,
+        })}
         <div class="field-row">
-          <div class="field">
-            <label for="product-price">Price</label>
-            <input id="product-price" name="price.amount" inputmode="decimal" required value="${p ? toMajor(p.price.amount, currency) : ''}" aria-describedby="product-price-hint">
-            <p id="product-price-hint" class="hint">In the currency's units, e.g. 19.99</p>
-          </div>
-          <div class="field">
-            <label for="product-currency">Currency</label>
-            <input id="product-currency" name="price.currency" required maxlength="3" size="4" autocapitalize="characters" value="${currency}">
-          </div>
+          ${field('product-price', 'Price', {
+            name: 'price.amount',
+            value: p ? toMajor(p.price.amount, currency) : '',
+            attributes: html`inputmode="decimal" required`,
+            hint: 'In the currency\'s units, e.g. 19.99',
+          })}
+          ${field('product-currency', 'Currency', {
+            name: 'price.currency', value: currency, attributes: html`required maxlength="3" size="4" autocapitalize="characters"`,
+          })}
         </div>
-        <div class="field">
-          <label for="product-category">Category</label>
-          <select id="product-category" name="category" required>
-            ${categoryOptions(list, p ? p.category : '', { none: 'Choose a category' })}
-          </select>
-        </div>
-        <div class="field">
-          <label for="product-attributes">Attributes (JSON object, optional)</label>
-          <textarea id="product-attributes" name="attributes" rows="3">${p && p.attributes && Object.keys(p.attributes).length ? JSON.stringify(p.attributes, null, 2) : ''}</textarea>
-        </div>
+        ${field('product-category', 'Category', {
+          name: 'category',
+          attributes: html`required`,
+          options: categoryOptions(list, p ? p.category : '', { none: 'Choose a category' }),
+        })}
+        ${field('product-attributes', 'Attributes (JSON object, optional)', {
+          name: 'attributes',
+          textarea: true,
+          value: p && p.attributes && Object.keys(p.attributes).length ? JSON.stringify(p.attributes, null, 2) : '',
+          attributes: html`rows="3"`,
+        })}
         <div class="admin-actions">
           <button type="submit" class="btn-primary">${p ? 'Save product' : 'Create product'}</button>
           ${p ? html`<button type="button" class="btn-danger" data-action="delete">Delete product</button>` : ''}
@@ -261,23 +274,7 @@ class AdminCategories extends Page {
       <h2>New category</h2>
       <form class="form admin-form" novalidate aria-label="New category">
         <p role="alert" class="form-alert"></p>
-        <div class="field">
-          <label for="category-name">Name</label>
-          <input id="category-name" name="name" required>
-        </div>
-        <div class="field">
-          <label for="category-slug">Slug</label>
-          <input id="category-slug" name="slug" required aria-describedby="category-slug-hint">
-          <p id="category-slug-hint" class="hint">Lower-case letters, digits and hyphens; used in addresses.</p>
-        </div>
-        <div class="field">
-          <label for="category-description">Description</label>
-          <textarea id="category-description" name="description" rows="2"></textarea>
-        </div>
-        <div class="field">
-          <label for="category-parent">Parent</label>
-          <select id="category-parent" name="parent">${categoryOptions(list, '', { none: 'None (top level)' })}</select>
-        </div>
+        ${categoryFields(list)}
         <button type="submit" class="btn-primary">Create category</button>
       </form>`));
     const flash = takeFlash();
@@ -338,22 +335,7 @@ class AdminCategoryForm extends Page {
     render(this, frame(`Edit category ${c.name}`, html`
       <form class="form admin-form" novalidate>
         <p role="alert" class="form-alert"></p>
-        <div class="field">
-          <label for="category-slug">Slug</label>
-          <input id="category-slug" name="slug" value="${c.slug}" readonly>
-        </div>
-        <div class="field">
-          <label for="category-name">Name</label>
-          <input id="category-name" name="name" required value="${c.name}">
-        </div>
-        <div class="field">
-          <label for="category-description">Description</label>
-          <textarea id="category-description" name="description" rows="3">${c.description}</textarea>
-        </div>
-        <div class="field">
-          <label for="category-parent">Parent</label>
-          <select id="category-parent" name="parent">${categoryOptions(parents, c.parent || '', { none: 'None (top level)' })}</select>
-        </div>
+        ${categoryFields(parents, c)}
         <div class="admin-actions">
           <button type="submit" class="btn-primary">Save category</button>
           <button type="button" class="btn-danger" data-action="delete">Delete category</button>

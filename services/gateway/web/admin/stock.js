@@ -2,7 +2,7 @@
 import { navigate } from 'agora/kit';
 import {
   Page, call, html, render, showFailure, clearProblem, announce, frame, unavailable, isDown,
-  problemText, query, when, takeFlash, setFlash,
+  problemText, query, when, takeFlash, setFlash, field, searchForm,
 } from './lib.js';
 
 const REASONS = ['received', 'damaged', 'correction', 'returned', 'lost'];
@@ -17,19 +17,10 @@ class AdminStock extends Page {
   async load() {
     render(this, frame('Stock', html`
       <form class="admin-filters" data-form="sku" aria-label="Open a SKU">
-        <div class="field">
-          <label for="stock-sku">SKU</label>
-          <input id="stock-sku" name="sku" required>
-        </div>
+        ${field('stock-sku', 'SKU', { name: 'sku', attributes: html`required` })}
         <button type="submit" class="btn-primary">Open SKU</button>
       </form>
-      <form class="admin-filters" role="search" data-form="search" aria-label="Find stock levels">
-        <div class="field">
-          <label for="stock-q">Product search</label>
-          <input id="stock-q" name="q" type="search" value="${this.q || ''}">
-        </div>
-        <button type="submit" class="btn-primary">Find stock levels</button>
-      </form>
+      ${searchForm('stock-q', 'Product search', 'Find stock levels', this.q)}
       <div class="admin-results"></div>`));
     const results = this.querySelector('.admin-results');
     const products = await call(`/products${query({ q: this.q, limit: 25 })}`);

@@ -2,7 +2,7 @@
 import { currentUser } from 'agora/kit';
 import {
   Page, call, html, render, showFailure, clearProblem, announce, frame, unavailable, isDown,
-  problemText, query, when, confirmAction, setFlash, takeFlash, downText,
+  problemText, query, when, confirmAction, setFlash, takeFlash, downText, searchForm,
 } from './lib.js';
 
 const ROLES = ['customer', 'admin'];
@@ -28,13 +28,7 @@ class AdminUsers extends Page {
     if (!cursor) {
       this.items = [];
       render(this, frame('Users', html`
-        <form class="admin-filters" role="search" aria-label="Find users">
-          <div class="field">
-            <label for="users-q">User search (name or email)</label>
-            <input id="users-q" name="q" type="search" value="${this.q || ''}">
-          </div>
-          <button type="submit" class="btn-primary">Find users</button>
-        </form>
+        ${searchForm('users-q', 'User search (name or email)', 'Find users', this.q)}
         <div class="admin-results"></div>`));
       const flash = takeFlash();
       if (flash) announce(this, flash);
