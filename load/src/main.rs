@@ -21,6 +21,7 @@ mod carts;
 mod chart;
 mod checkout;
 mod cpu;
+mod footprint;
 mod open;
 mod stats;
 
@@ -48,7 +49,8 @@ enum Cmd {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         /// Run only the scenarios whose name contains one of these (repeatable); the baseline
-        /// always runs, the availability-delay measurement only without a filter.
+        /// always runs, the availability-delay measurement without a filter or with `--only
+        /// availability` (then alone after the baseline).
         #[arg(long)]
         only: Vec<String>,
         /// Run the scenarios this many times in turn and add up each one's figures, so a drift in
@@ -87,6 +89,9 @@ enum Cmd {
         #[arg(long)]
         charts: Option<PathBuf>,
     },
+    /// Start a fresh `agora up`, time it until every service answers ready, and print each
+    /// process's resident memory once idle (and after a short load with `--load`).
+    Footprint(footprint::Args),
 }
 
 /// The platform a command runs against: always a fresh `agora up` on 127.0.0.1.
@@ -151,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
             };
             open_model(platform, options).await
         }
+        Cmd::Footprint(args) => footprint::run(args).await,
     }
 }
 
@@ -500,7 +506,7 @@ async fn run_scenarios(
         );
     }
     print_memory();
-    if !only.is_empty() {
+    if !wanted("availability") {
         return Ok(());
     }
     let delays = setup.availability_delays(&http, &ids[1], 50).await?;
