@@ -120,6 +120,14 @@ fn runtime(cli: &Cli) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process. Allocators reserve memory in large aligned
+    // regions, and with huge pages the kernel makes each 2 MiB region resident in full as soon as
+    // one byte of it is touched: idle services held 9–28 MiB of heap each, 2–7 MiB without (users
+    // more: argon2's buffers); the platform's Pss 178 → 78 MiB (docs/performance.md, "Memory and
+    // start"). mimalloc is built without its MADV_HUGEPAGE (`no_thp` in Cargo.toml); this also
+    // covers hosts whose THP setting is `always`, and SQLite's allocations (glibc's malloc). Best
+    // effort: a kernel refusing it changes nothing else.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = Cli::parse();
     let runtime = match runtime(&cli) {
         Ok(runtime) => runtime,
