@@ -417,10 +417,28 @@ pub enum Tx {
 }
 
 impl Tx {
+    /// Commits; when the transaction wrote the outbox, then wakes the outbox's readers in this
+    /// process (`events::wake`), now that what they read includes the new entry.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
+        let wakes_outbox = match &self {
+            Self::Sqlite(tx) => tx.wakes_outbox,
+            Self::Postgres(tx) => tx.wakes_outbox,
+        };
+        let committed = match self {
             Self::Sqlite(tx) => tx.end("commit", |tx| tx.commit()).await,
             Self::Postgres(tx) => tx.end("commit", |tx| tx.commit()).await,
+        };
+        if committed.is_ok() && wakes_outbox {
+            crate::events::wake::committed();
+        }
+        committed
+    }
+
+    /// Marks the transaction as one that wrote the outbox ([`Tx::enqueue`]).
+    pub(crate) fn wake_outbox_on_commit(&mut self) {
+        match self {
+            Self::Sqlite(tx) => tx.wakes_outbox = true,
+            Self::Postgres(tx) => tx.wakes_outbox = true,
         }
     }
 
@@ -437,6 +455,8 @@ impl Tx {
 pub struct Traced<T> {
     conn: T,
     span: TxSpan,
+    /// It wrote the outbox: its commit wakes the outbox's readers ([`Tx::commit`]).
+    wakes_outbox: bool,
 }
 
 impl<T> Deref for Traced<T> {
@@ -463,7 +483,7 @@ impl<T> Traced<T> {
     where
         F: Future<Output = Result<(), sqlx::Error>>,
     {
-        let Traced { conn, mut span } = self;
+        let Traced { conn, mut span, .. } = self;
         let result = tracing::Instrument::instrument(finish(conn), span.span.clone()).await;
         span.ended(if result.is_ok() { outcome } else { "error" });
         result
@@ -506,7 +526,11 @@ impl TxSpan {
     ) -> Result<Traced<T>, sqlx::Error> {
         let begun = tracing::Instrument::instrument(begin, self.span.clone()).await;
         match begun {
-            Ok(conn) => Ok(Traced { conn, span: self }),
+            Ok(conn) => Ok(Traced {
+                conn,
+                span: self,
+                wakes_outbox: false,
+            }),
             Err(e) => {
                 let mut span = self;
                 span.ended("error");

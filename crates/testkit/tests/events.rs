@@ -82,13 +82,26 @@ async fn create_applied_table(db: &Database) {
 
 /// Serves `db`'s feed on a random port, as a producer would.
 async fn serve_feed(db: Database, issuer: &TestIssuer) -> String {
+    let fallback_poll = platform::events::wake::fallback_poll(&db);
+    serve_feed_polling_every(db, issuer, fallback_poll).await
+}
+
+/// [`serve_feed`] whose waiting polls read the outbox every `fallback_poll` when nothing wakes
+/// them.
+async fn serve_feed_polling_every(
+    db: Database,
+    issuer: &TestIssuer,
+    fallback_poll: Duration,
+) -> String {
     let verifier = Arc::new(JwtVerifier::remote(
         &format!("{}/.well-known/jwks.json", issuer.users_url),
         testkit::issuer::ISSUER,
         testkit::issuer::AUDIENCE,
     ));
     let (_, stopping) = platform::shutdown::stopping();
-    let (router, _) = platform::events::feed::router(db, verifier, stopping).split_for_parts();
+    let (router, _) =
+        platform::events::feed::router_polling_every(db, verifier, stopping, fallback_poll)
+            .split_for_parts();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -244,15 +257,13 @@ async fn the_feed_needs_a_service_token_with_the_events_scope() {
     assert_eq!(service.status(), 400);
 }
 
-#[tokio::test]
-async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
-    let issuer = TestIssuer::start().await;
-    let db = TestDatabase::sqlite();
-    let producer = connect(&db).await;
-    let feed = serve_feed(producer.clone(), &issuer).await;
+/// Longer than any test waits: a waiter that answers did not wait for its fallback poll.
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// A long poll of `feed` from the start that waits up to 30 s, and what it answered.
+fn long_poll(feed: String, issuer: &TestIssuer) -> tokio::task::JoinHandle<serde_json::Value> {
     let token = issuer.service("inventory", "events:read");
-    // Longer than the test would ever wait: an empty page means the poll missed the event.
-    let waiting = tokio::spawn(async move {
+    tokio::spawn(async move {
         reqwest::Client::new()
             .get(format!("{feed}/events?after=0&wait=30"))
             .bearer_auth(token)
@@ -262,19 +273,29 @@ async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
             .json::<serde_json::Value>()
             .await
             .unwrap()
-    });
-    // The producer records a reader before it starts waiting: then the poll is under way.
-    let Database::Sqlite(pool) = &producer else {
-        panic!("the long-poll test runs on SQLite")
-    };
+    })
+}
+
+/// What a [`long_poll`] answered, if it answered within 20 s of its 30 s wait: at the end of its
+/// wait a poll reads the outbox once more, so only an earlier answer shows it was woken.
+async fn woken(waiting: tokio::task::JoinHandle<serde_json::Value>) -> serde_json::Value {
+    tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("the long poll was not woken by the commit")
+        .unwrap()
+}
+
+/// Waits (bounded) until the producer has recorded a feed reader: it does so before it reads and
+/// waits, so the long poll is under way.
+async fn poll_under_way(producer: &Database) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let (readers,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM agora_feed_readers")
-            .fetch_one(pool)
+        let (readers,): (i64,) = query("SELECT COUNT(*) FROM agora_feed_readers")
+            .fetch_one(producer)
             .await
             .unwrap();
         if readers == 1 {
-            break;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -282,14 +303,119 @@ async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    produce(
-        &producer,
-        &Event::new("test", "thing_happened", "a", json!({"n": 1})),
-        true,
-    )
-    .await;
-    let page = waiting.await.unwrap();
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+}
+
+/// The commit wakes the waiting poll: with the fallback poll an hour away, the answer, well before
+/// its 30 s wait is over, holds the event. (Other tests of this binary committing at the same moment
+/// wake it too; alone, it shows the commit's own wake-up.)
+#[tokio::test]
+async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
+    for db in TestDatabase::all().await {
+        let case = db.backend;
+        let issuer = TestIssuer::start().await;
+        let producer = connect(&db).await;
+        let feed = serve_feed_polling_every(producer.clone(), &issuer, NEVER).await;
+        let waiting = long_poll(feed, &issuer);
+        poll_under_way(&producer).await;
+        produce(
+            &producer,
+            &Event::new("test", "thing_happened", "a", json!({"n": 1})),
+            true,
+        )
+        .await;
+        let page = woken(waiting).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{case}: {page}");
+    }
+}
+
+/// Replicas of a producer share its PostgreSQL database: an entry another process commits wakes
+/// this one's waiting poll through `LISTEN/NOTIFY`, not its fallback poll.
+#[tokio::test]
+async fn another_replicas_commit_wakes_a_long_poll_through_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let producer = connect(&db).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listening = tokio::spawn(platform::events::wake::listen(
+        producer.clone(),
+        Box::pin(async move {
+            let _ = stopped.await;
+        }),
+    ));
+    let feed = serve_feed_polling_every(producer.clone(), &issuer, NEVER).await;
+    let waiting = long_poll(feed, &issuer);
+    poll_under_way(&producer).await;
+    // The other replica: a process of its own that commits one event (subject `crash`).
+    let mut other = tokio::process::Command::new(env!("CARGO_BIN_EXE_outbox-producer"))
+        .args(["commit", &db.url, "", ""])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let page = woken(waiting).await;
+    other.kill().await.unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["event"]["subject"], "crash", "{page}");
+    let _ = stop.send(());
+    listening.await.unwrap();
+}
+
+/// The RabbitMQ relay is woken by the commit: with its fallback poll an hour away, an event
+/// committed while it is idle is still published and applied.
+#[tokio::test]
+async fn an_idle_relay_publishes_an_event_as_soon_as_it_is_committed() {
+    let Some(amqp) = testkit::db::amqp_url() else {
+        return;
+    };
+    for (producer_db, consumer_db) in TestDatabase::all()
+        .await
+        .into_iter()
+        .zip(TestDatabase::all().await)
+    {
+        let case = producer_db.backend;
+        let issuer = TestIssuer::start().await;
+        let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+        let producer = connect(&producer_db).await;
+        let consuming = connect(&consumer_db).await;
+        create_applied_table(&consuming).await;
+        let mut events = platform::events::Events::new(
+            &common(&issuer, "rabbitmq", &amqp, &exchange),
+            "test-consumer",
+            consuming.clone(),
+        );
+        events.follow(
+            "test",
+            "",
+            Arc::new(Recorder {
+                db: consuming.clone(),
+            }),
+        );
+        let consumer = events.spawn();
+        queue_exists(&amqp, &exchange).await;
+        let mut relay = platform::events::Events::new(
+            &common(&issuer, "rabbitmq", &amqp, &exchange),
+            "test",
+            producer.clone(),
+        );
+        relay.poll_every(NEVER);
+        let producing = relay.spawn();
+        // Once the first is applied, the relay has gone back to waiting.
+        for n in 1..=2 {
+            produce(
+                &producer,
+                &Event::new("test", "thing_happened", "a", json!({"n": n})),
+                true,
+            )
+            .await;
+            wait_for(&consuming, n as usize, &format!("{case}: event {n}")).await;
+        }
+        consumer.stop().await;
+        producing.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //!   event id, header [`POSITION_HEADER`] = its outbox position) with publisher confirms; its
 //!   position advances only after the broker confirmed, so an entry left unpublished by a crash is
 //!   published after the restart (at least once). Of a service's replicas only the leader relays
-//!   ([`super::leader`]): they share one outbox and one relay position;
+//!   ([`super::leader`]): they share one outbox and one relay position. An idle relay waits for
+//!   an outbox entry to commit ([`super::wake`]), reading the outbox anyway every fallback poll;
 //! * a **consumer** per consuming service owns one durable queue `<exchange>.<service>` bound to
 //!   `agora.<producer>.#` for each producer it follows. The queue has a single active consumer
 //!   (`x-single-active-consumer`): the replicas of a service all subscribe, the broker delivers to
@@ -31,7 +32,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::consumer::apply;
 use super::leader::{self, Leadership};
-use super::{store, Event, EventHandler};
+use super::{store, wake, Event, EventHandler};
 use crate::db::Database;
 use crate::shutdown::Shutdown;
 
@@ -182,8 +183,14 @@ pub fn relay_name(service: &str) -> String {
 }
 
 /// Runs the relay of `service`'s outbox until `shutdown`, reconnecting as needed, while this
-/// replica leads it.
-pub async fn relay(broker: Broker, service: String, db: Database, mut shutdown: Shutdown) {
+/// replica leads it. Idle, it reads the outbox every `fallback_poll` when no commit wakes it.
+pub async fn relay(
+    broker: Broker,
+    service: String,
+    db: Database,
+    fallback_poll: Duration,
+    mut shutdown: Shutdown,
+) {
     let name = relay_name(&service);
     'lead: loop {
         let Some(mut leadership) = leader::acquire(&db, &name, &mut shutdown).await else {
@@ -196,7 +203,7 @@ pub async fn relay(broker: Broker, service: String, db: Database, mut shutdown: 
                     leadership.release().await;
                     return;
                 }
-                ended = relay_connected(&broker, &service, &db, &mut leadership) => match ended {
+                ended = relay_connected(&broker, &service, &db, fallback_poll, &mut leadership) => match ended {
                     Ok(()) => {
                         tracing::warn!("event relay: lost the lead");
                         continue 'lead;
@@ -222,6 +229,7 @@ async fn relay_connected(
     broker: &Broker,
     service: &str,
     db: &Database,
+    fallback_poll: Duration,
     leadership: &mut Leadership,
 ) -> anyhow::Result<()> {
     let (_connection, channel) = broker.channel().await?;
@@ -232,18 +240,28 @@ async fn relay_connected(
     tracing::info!(exchange = %broker.exchange, "event relay connected");
     let mut confirmed = Instant::now();
     loop {
+        // Taken before the read, so that a commit between the read and the wait still wakes it.
+        let committed = wake::next_commit();
         let position = store::cursor(db, &name, service).await?;
         let entries = store::read_after(db, position, 100).await?;
         let Some(last) = entries.last().map(|e| e.position) else {
-            // Idle, the lead is still kept alive (a SQLite lease must be renewed).
-            if confirmed.elapsed() >= leader::LEASE / 5 {
-                if !leadership.confirm().await {
-                    return Ok(());
+            // Nothing new: wait for a commit, or the fallback poll. Idle, the lead is still kept
+            // alive (a SQLite lease must be renewed), without reading the outbox for it.
+            let poll = tokio::time::sleep(fallback_poll);
+            tokio::pin!(committed, poll);
+            loop {
+                let renewal = (leader::LEASE / 5).saturating_sub(confirmed.elapsed());
+                tokio::select! {
+                    _ = &mut committed => break,
+                    _ = &mut poll => break,
+                    _ = tokio::time::sleep(renewal) => {
+                        if !leadership.confirm().await {
+                            return Ok(());
+                        }
+                        confirmed = Instant::now();
+                    }
                 }
-                confirmed = Instant::now();
             }
-            // Nothing new: look again shortly (the outbox is a table, not a notification).
-            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         // Checked right before publishing, so that a replica that lost the lead stops.

@@ -1,6 +1,7 @@
 //! The producer side of the broker-less transport: `GET /events?after=&limit=&wait=` serves the
-//! outbox in order, long-polling up to `wait` seconds when nothing is new. Only service clients
-//! with the `events:read` scope may read it, and the gateway never routes it.
+//! outbox in order, long-polling up to `wait` seconds when nothing is new; a waiting poll answers
+//! as soon as an outbox entry commits ([`super::wake`]). Only service clients with the
+//! `events:read` scope may read it, and the gateway never routes it.
 //!
 //! Each request tells the producer where that reader (its client id) is, and pruning keeps what a
 //! known reader has not read. A reader that asks from before what was pruned anyway (one never seen
@@ -16,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::{self, FeedEntry};
+use super::wake;
 use crate::auth::{JwtVerifier, ScopeName, Scoped};
 use crate::db::Database;
 use crate::error::Problem;
@@ -32,6 +34,8 @@ pub struct FeedState {
     db: Database,
     verifier: Arc<JwtVerifier>,
     stopping: Stopping,
+    /// How often a waiting poll reads the outbox when no commit wakes it.
+    fallback_poll: Duration,
 }
 
 impl FromRef<FeedState> for Arc<JwtVerifier> {
@@ -67,12 +71,25 @@ pub struct FeedPage {
 /// The feed routes for a producer, with their state applied. Long polls end early once
 /// `stopping` is set, so that shutdown does not wait for them.
 pub fn router(db: Database, verifier: Arc<JwtVerifier>, stopping: Stopping) -> OpenApiRouter {
+    let fallback_poll = wake::fallback_poll(&db);
+    router_polling_every(db, verifier, stopping, fallback_poll)
+}
+
+/// [`router`] whose waiting polls read the outbox every `fallback_poll` when no commit wakes them
+/// (tests set it long to show that the wake-up alone answers).
+pub fn router_polling_every(
+    db: Database,
+    verifier: Arc<JwtVerifier>,
+    stopping: Stopping,
+    fallback_poll: Duration,
+) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(events))
         .with_state(FeedState {
             db,
             verifier,
             stopping,
+            fallback_poll,
         })
 }
 
@@ -122,6 +139,8 @@ async fn events(
     let deadline = Instant::now() + Duration::from_secs(query.wait);
     let mut stopping = state.stopping.clone();
     loop {
+        // Taken before the read, so that a commit between the read and the wait still wakes it.
+        let committed = wake::next_commit();
         let items = store::read_after(&state.db, query.after, limit)
             .await
             .map_err(internal)?;
@@ -133,6 +152,12 @@ async fn events(
                 gap,
             }));
         }
-        stopping.pause(Duration::from_millis(50)).await;
+        let pause = state
+            .fallback_poll
+            .min(deadline.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = committed => {}
+            _ = stopping.pause(pause) => {}
+        }
     }
 }

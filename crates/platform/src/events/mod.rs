@@ -3,7 +3,8 @@
 //! serves the outbox in commit order, and a consumer that applies events through an idempotent inbox
 //! and sets aside, after a bounded number of attempts, an event it cannot apply (dead letters).
 //! With `AGORA_EVENTS=rabbitmq` a relay publishes the outbox to RabbitMQ instead and consumers
-//! read their own queues ([`amqp`]); services start either through [`Events`].
+//! read their own queues ([`amqp`]); services start either through [`Events`]. The feed's long
+//! polls and the relay are woken when an outbox entry commits ([`wake`]), not by polling.
 //!
 //! Every service that produces or consumes events calls [`store::migrate`] at start; the tables are
 //! the platform's own (`agora_outbox`, `agora_inbox`, `agora_cursors`, `agora_dead_letters`,
@@ -17,6 +18,7 @@ pub mod feed;
 pub mod leader;
 pub mod store;
 pub mod transport;
+pub mod wake;
 
 pub use consumer::{EventHandler, FeedConsumer, HandlerError, Running};
 pub use envelope::Event;

@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Event;
+use super::{wake, Event};
 use crate::db::{query, Database, Tx};
 
 const SQLITE_SCHEMA: &str = r#"
@@ -152,9 +152,15 @@ impl Tx {
     /// Call it after the transaction's last row write, just before commit. The lock is one for the
     /// whole database: a transaction that holds it and then waits for a row deadlocks against one
     /// that holds that row and waits for the lock.
+    ///
+    /// The commit wakes the outbox's readers ([`wake`]): this process's once the commit has
+    /// returned, and on PostgreSQL the other replicas' through a `NOTIFY`, which PostgreSQL
+    /// delivers only if the transaction commits (sent with the lock: no extra round trip).
     pub async fn enqueue(&mut self, event: &Event) -> Result<(), sqlx::Error> {
         if let Tx::Postgres(_) = self {
-            query("SELECT pg_advisory_xact_lock(7140002)")
+            query("SELECT pg_advisory_xact_lock(7140002), pg_notify($1, $2)")
+                .bind(wake::CHANNEL)
+                .bind(wake::process())
                 .execute(&mut *self)
                 .await?;
         }
@@ -164,8 +170,9 @@ impl Tx {
             .bind(&event.subject)
             .bind(envelope_json(event)?)
             .bind(event.time)
-            .execute(self)
+            .execute(&mut *self)
             .await?;
+        self.wake_outbox_on_commit();
         Ok(())
     }
 

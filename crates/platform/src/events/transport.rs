@@ -6,13 +6,15 @@
 //!   queue for every producer followed.
 //!
 //! Either way, outbox entries older than the retention period are pruned, but never one a known
-//! feed reader has not read yet nor, with RabbitMQ, one the relay has not published.
+//! feed reader has not read yet nor, with RabbitMQ, one the relay has not published; and on
+//! PostgreSQL a listener wakes this replica's feed polls and relay when another replica commits an
+//! outbox entry ([`wake::listen`]).
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::amqp::{self, Broker};
 use super::consumer::{FeedConsumer, Running};
-use super::{store, EventHandler};
+use super::{store, wake, EventHandler};
 use crate::config::{CommonConfig, EventTransport};
 use crate::db::Database;
 use crate::shutdown::Shutdown;
@@ -22,6 +24,7 @@ pub struct Events {
     service: String,
     db: Database,
     follows: Vec<(String, String, Arc<dyn EventHandler>)>,
+    fallback_poll: Duration,
 }
 
 impl Events {
@@ -29,9 +32,16 @@ impl Events {
         Self {
             common: common.clone(),
             service: service.to_owned(),
+            fallback_poll: wake::fallback_poll(&db),
             db,
             follows: Vec::new(),
         }
+    }
+
+    /// The relay reads the outbox every `every` when no commit wakes it (default
+    /// [`wake::fallback_poll`]; tests set it long to show that the wake-up alone moves events).
+    pub fn poll_every(&mut self, every: Duration) {
+        self.fallback_poll = every;
     }
 
     /// Consumes `producer`'s events (its feed at `url`, or its messages on the broker).
@@ -67,6 +77,7 @@ impl Events {
                     broker.clone(),
                     self.service.clone(),
                     self.db.clone(),
+                    self.fallback_poll,
                     stop,
                 )));
                 if !self.follows.is_empty() {
@@ -85,6 +96,10 @@ impl Events {
                     )));
                 }
             }
+        }
+        if let Database::Postgres(_) = self.db {
+            let stop = running.stop_signal();
+            running.add(tokio::spawn(wake::listen(self.db.clone(), stop)));
         }
         let stop = running.stop_signal();
         running.add(tokio::spawn(prune_forever(
