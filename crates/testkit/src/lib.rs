@@ -7,8 +7,10 @@ pub mod conservation;
 pub mod db;
 pub mod issuer;
 pub mod otlp;
+pub mod ports;
 pub mod wait;
 
 pub use db::{Backend, TestDatabase};
 pub use issuer::TestIssuer;
+pub use ports::free_port;
 pub use wait::eventually;

@@ -7,13 +7,7 @@ use std::time::{Duration, Instant};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
-/// A free TCP port on 127.0.0.1 (free now; the caller binds it soon after).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
+pub use crate::ports::free_port;
 
 /// Waits (bounded) until something accepts connections on `port`.
 fn wait_listening(port: u16, within: Duration) -> bool {

@@ -34,14 +34,6 @@ pub struct Stack {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn database(backend: Backend) -> TestDatabase {
     match backend {
         Backend::Sqlite => TestDatabase::sqlite(),
@@ -73,7 +65,7 @@ pub async fn stack_on(backend: Backend, orders_settings: Value) -> Stack {
     ];
 
     // Each follows the other's events; their ports are picked first.
-    let (products_port, inventory_port) = (free_port(), free_port());
+    let (products_port, inventory_port) = (testkit::free_port(), testkit::free_port());
     let mut config = common(&issuer, &dbs[0], dir.path());
     config.insert("port".into(), json!(products_port));
     config.insert(
@@ -98,7 +90,7 @@ pub async fn stack_on(backend: Backend, orders_settings: Value) -> Stack {
     let inventory_url = format!("http://127.0.0.1:{}", inventory.port());
     tokio::spawn(inventory.run(platform::shutdown::never()));
 
-    let payments_port = free_port();
+    let payments_port = testkit::free_port();
     let mut sim = Map::new();
     sim.insert("port".into(), json!(0));
     sim.insert("psp_api_key".into(), json!(PSP_KEY));

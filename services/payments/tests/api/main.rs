@@ -31,14 +31,6 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub async fn spawn_app(db: TestDatabase) -> TestApp {
     spawn_app_with(db, true).await
 }
@@ -49,7 +41,7 @@ pub async fn spawn_app_with(db: TestDatabase, webhooks: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     // The simulator posts webhooks to payments, and payments calls the simulator: payments' port
     // is picked first.
-    let port = free_port();
+    let port = testkit::free_port();
     let mut sim = Map::new();
     sim.insert("port".into(), json!(0));
     sim.insert("psp_api_key".into(), json!(PSP_KEY));
