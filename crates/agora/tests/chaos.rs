@@ -76,13 +76,7 @@ struct Platform {
 }
 
 fn free_base_port() -> u16 {
-    loop {
-        let base = 20_000 + (rand::random::<u16>() % 20_000);
-        // Carts listens one port past the simulator.
-        if (base..=base + PSP + 1).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return base;
-        }
-    }
+    testkit::free_ports(PSP + 2)
 }
 
 impl Platform {

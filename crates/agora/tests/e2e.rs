@@ -39,12 +39,7 @@ struct Platform {
 }
 
 fn free_base_port() -> u16 {
-    (0..1000)
-        .map(|_| 20_000 + (rand::random::<u16>() % 20_000))
-        .find(|&base| {
-            (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        })
-        .expect("eight free ports in a row")
+    testkit::free_ports(PORTS + 1)
 }
 
 /// How `agora up` is started for one run.

@@ -15,12 +15,7 @@ use tokio::process::{Child, Command};
 const PORTS: u16 = 7;
 
 fn free_base_port() -> u16 {
-    (0..1000)
-        .map(|_| 20_000 + (rand::random::<u16>() % 20_000))
-        .find(|&base| {
-            (base..=base + PORTS).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        })
-        .expect("eight free ports in a row")
+    testkit::free_ports(PORTS + 1)
 }
 
 /// Reads the launcher's output until it says it is up (bounded); returns what it printed.

@@ -12,5 +12,5 @@ pub mod wait;
 
 pub use db::{Backend, TestDatabase};
 pub use issuer::TestIssuer;
-pub use ports::free_port;
+pub use ports::{free_port, free_ports};
 pub use wait::eventually;

@@ -18,19 +18,25 @@ static NEXT: AtomicU16 = AtomicU16::new(0);
 
 /// A port on 127.0.0.1 that nothing holds now and that this process has not handed out before.
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `count` consecutive ports on 127.0.0.1 that nothing holds now and that this
+/// process has not handed out before (`agora up --port base` takes base, base + 1, ...).
+pub fn free_ports(count: u16) -> u16 {
     let _ = NEXT.compare_exchange(0, first(), Ordering::SeqCst, Ordering::SeqCst);
     for _ in 0..2_000 {
-        let mut port = NEXT.fetch_add(1, Ordering::SeqCst);
-        if !(20_000..32_000).contains(&port) {
+        let mut base = NEXT.fetch_add(count, Ordering::SeqCst);
+        if !(20_000..32_000 - count).contains(&base) {
             // Wrapped past the range: start again at its bottom (ports are released by then).
-            NEXT.store(20_001, Ordering::SeqCst);
-            port = 20_000;
+            NEXT.store(20_000 + count, Ordering::SeqCst);
+            base = 20_000;
         }
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        if (base..base + count).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
         }
     }
-    panic!("no free port between 20000 and 32000 after 2000 tries")
+    panic!("no {count} free ports in a row between 20000 and 32000 after 2000 tries")
 }
 
 #[cfg(test)]
@@ -52,5 +58,7 @@ mod tests {
             assert!((20_000..32_000).contains(&port), "{port}");
             std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         }
+        let (a, b) = (free_ports(8), free_ports(8));
+        assert!(a + 8 <= b || b + 8 <= a, "runs overlap: {a}, {b}");
     }
 }
