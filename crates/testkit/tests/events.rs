@@ -734,6 +734,9 @@ async fn an_event_committed_before_a_crash_is_published_after_the_restart() {
             }),
         );
         let consumer = events.spawn();
+        // The consumer's queue must exist before the relay publishes: RabbitMQ drops what an
+        // exchange routes to no queue, and a slow start (CI's coverage run) lost the event so.
+        queue_exists(&amqp, &exchange).await;
 
         let run = |mode: &str| {
             let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_outbox-producer"))
