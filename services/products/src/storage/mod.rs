@@ -698,6 +698,19 @@ impl Scope<'_> {
 /// is read with one `IN` list and sorted.
 const MAX_ARMS: usize = 32;
 
+/// A search's words as a full-text query in the database's syntax: every word must match, the
+/// last may be the start of a word (search as you type). `term` writes one word, told whether it
+/// is that last one; `and` joins them.
+fn every_word(words: &[String], and: &str, term: impl Fn(&str, bool) -> String) -> String {
+    let last = words.len().saturating_sub(1);
+    let terms: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| term(word, i == last))
+        .collect();
+    terms.join(and)
+}
+
 /// The filters of a search, as SQL over `products p`; both dialects share them.
 fn push_filters<'a, DB: sqlx::Database>(
     sql: &mut QueryBuilder<'a, DB>,

@@ -31,19 +31,13 @@ pub(super) async fn search_rows(pool: &PgPool, scope: &Scope<'_>) -> Result<Vec<
     sql.build_query_as().fetch_all(pool).await
 }
 
-/// Every word must match; the last may be the start of a word (search as you type).
+/// `to_tsquery` syntax: `a & b & c:*`.
 fn tsquery_expression(words: &[String]) -> String {
-    let last = words.len().saturating_sub(1);
-    let terms: Vec<String> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if i == last {
-                format!("{w}:*")
-            } else {
-                w.clone()
-            }
-        })
-        .collect();
-    terms.join(" & ")
+    super::every_word(words, " & ", |word, prefix| {
+        if prefix {
+            format!("{word}:*")
+        } else {
+            word.to_owned()
+        }
+    })
 }

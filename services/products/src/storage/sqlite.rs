@@ -61,19 +61,13 @@ pub(super) async fn search_rows(
     sql.build_query_as().fetch_all(pool).await
 }
 
-/// Every word must match; the last may be the start of a word (search as you type).
+/// FTS5 `MATCH` syntax: `"a" "b" "c"*` (each word quoted, so none reads as an operator).
 fn match_expression(words: &[String]) -> String {
-    let last = words.len().saturating_sub(1);
-    let terms: Vec<String> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if i == last {
-                format!("\"{w}\"*")
-            } else {
-                format!("\"{w}\"")
-            }
-        })
-        .collect();
-    terms.join(" ")
+    super::every_word(words, " ", |word, prefix| {
+        if prefix {
+            format!("\"{word}\"*")
+        } else {
+            format!("\"{word}\"")
+        }
+    })
 }
