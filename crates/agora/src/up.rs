@@ -279,37 +279,56 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.ready_timeout);
     let mut shutdown = platform::shutdown::on_signal();
-    // One at a time: replicas of a service share its database, and only the first may migrate it.
+    // In waves, each started together and awaited together: users, whose keys every other
+    // service checks tokens with (asked before users answers, a service waits out its key
+    // refresh back-off); then the first instance of every other service; then the extra replicas,
+    // which share their service's database and must find it migrated by the first; the gateway
+    // last, whose health probe would otherwise take a replica still starting out of rotation.
+    let wave_of = |&(service, replica, _): &(ServiceName, usize, u16)| match (service, replica) {
+        (ServiceName::Gateway, _) => 3,
+        (ServiceName::Users, 0) => 0,
+        (_, 0) => 1,
+        _ => 2,
+    };
     let mut children: Vec<Supervised> = Vec::new();
-    for (service, replica, port) in instances {
-        let child = launch.spawn(service, replica, port)?;
-        children.push(Supervised {
-            service,
-            replica,
-            port,
-            child,
-            restarts: 0,
-        });
-        let Some(entry) = children.last_mut() else {
-            continue;
+    for wave in 0..4 {
+        let first = children.len();
+        for &(service, replica, port) in instances.iter().filter(|i| wave_of(i) == wave) {
+            let child = launch.spawn(service, replica, port)?;
+            children.push(Supervised {
+                service,
+                replica,
+                port,
+                child,
+                restarts: 0,
+            });
+        }
+        let (http, logs) = (&http, &logs);
+        let waiting =
+            futures::future::try_join_all(children[first..].iter_mut().map(|entry| async move {
+                wait_ready(http, entry, logs, deadline).await?;
+                println!(
+                    "  ✓ {:<20} ready after {:.1}s",
+                    entry.name(),
+                    started.elapsed().as_secs_f64()
+                );
+                anyhow::Ok(())
+            }));
+        let outcome = tokio::select! {
+            ready = waiting => Some(ready),
+            _ = &mut shutdown => None,
         };
-        tokio::select! {
-            ready = wait_ready(&http, entry, &logs, deadline) => {
-                if let Err(e) = ready {
-                    stop_all(&mut children).await;
-                    return Err(e);
-                }
+        match outcome {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                stop_all(&mut children).await;
+                return Err(e);
             }
-            _ = &mut shutdown => {
+            None => {
                 stop_all(&mut children).await;
                 return Ok(());
             }
         }
-        println!(
-            "  ✓ {:<12} ready after {:.1}s",
-            entry.name(),
-            started.elapsed().as_secs_f64()
-        );
     }
 
     if args.seed == SeedChoice::Demo {
@@ -498,7 +517,8 @@ async fn wait_ready(
         if Instant::now() > deadline {
             anyhow::bail!("{} did not become ready in time", entry.name());
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Often: a service is up within tens of milliseconds, and the whole start waits on this.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
