@@ -382,20 +382,8 @@ async fn an_idle_relay_publishes_an_event_as_soon_as_it_is_committed() {
         let producer = connect(&producer_db).await;
         let consuming = connect(&consumer_db).await;
         create_applied_table(&consuming).await;
-        let mut events = platform::events::Events::new(
-            &common(&issuer, "rabbitmq", &amqp, &exchange),
-            "test-consumer",
-            consuming.clone(),
-        );
-        events.follow(
-            "test",
-            "",
-            Arc::new(Recorder {
-                db: consuming.clone(),
-            }),
-        );
-        let consumer = events.spawn();
-        queue_exists(&amqp, &exchange).await;
+        let consumer =
+            recording_consumer(&issuer, "rabbitmq", &amqp, &exchange, "", &consuming).await;
         let mut relay = platform::events::Events::new(
             &common(&issuer, "rabbitmq", &amqp, &exchange),
             "test",
@@ -516,6 +504,30 @@ fn common(
     platform::config::load(json!({}), overrides).unwrap()
 }
 
+/// The test consumer ("test-consumer") recording what it applies into `db`, following the
+/// "test" producer over `transport` (the feed at `feed`, or RabbitMQ); started, and with RabbitMQ
+/// its queue declared, so that whatever is published from now on reaches it (ADR 0004).
+async fn recording_consumer(
+    issuer: &TestIssuer,
+    transport: &str,
+    amqp: &str,
+    exchange: &str,
+    feed: &str,
+    db: &Database,
+) -> platform::events::Running {
+    let mut events = platform::events::Events::new(
+        &common(issuer, transport, amqp, exchange),
+        "test-consumer",
+        db.clone(),
+    );
+    events.follow("test", feed, Arc::new(Recorder { db: db.clone() }));
+    let running = events.spawn();
+    if transport == "rabbitmq" {
+        queue_exists(amqp, exchange).await;
+    }
+    running
+}
+
 /// Waits (bounded) until the test consumer's queue is declared.
 async fn queue_exists(amqp: &str, exchange: &str) {
     let broker = platform::events::amqp::Broker::new(amqp.to_owned().into(), exchange);
@@ -617,22 +629,8 @@ async fn the_contract_holds_on_the_feed_and_on_rabbitmq() {
             }
             // The consumer first: a queue receives what is published once it exists (ADR 0004).
             let feed = serve_feed(producer.clone(), &issuer).await;
-            let mut events = platform::events::Events::new(
-                &common(&issuer, transport, &amqp, &exchange),
-                "test-consumer",
-                consuming.clone(),
-            );
-            events.follow(
-                "test",
-                &feed,
-                Arc::new(Recorder {
-                    db: consuming.clone(),
-                }),
-            );
-            let consumer = events.spawn();
-            if transport == "rabbitmq" {
-                queue_exists(&amqp, &exchange).await;
-            }
+            let consumer =
+                recording_consumer(&issuer, transport, &amqp, &exchange, &feed, &consuming).await;
             let producing = platform::events::Events::new(
                 &common(&issuer, transport, &amqp, &exchange),
                 "test",
@@ -721,22 +719,10 @@ async fn an_event_committed_before_a_crash_is_published_after_the_restart() {
         let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
         let consuming = connect(&consumer_db).await;
         create_applied_table(&consuming).await;
-        let mut events = platform::events::Events::new(
-            &common(&issuer, "rabbitmq", &amqp, &exchange),
-            "test-consumer",
-            consuming.clone(),
-        );
-        events.follow(
-            "test",
-            "",
-            Arc::new(Recorder {
-                db: consuming.clone(),
-            }),
-        );
-        let consumer = events.spawn();
         // The consumer's queue must exist before the relay publishes: RabbitMQ drops what an
         // exchange routes to no queue, and a slow start (CI's coverage run) lost the event so.
-        queue_exists(&amqp, &exchange).await;
+        let consumer =
+            recording_consumer(&issuer, "rabbitmq", &amqp, &exchange, "", &consuming).await;
 
         let run = |mode: &str| {
             let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_outbox-producer"))
