@@ -43,6 +43,34 @@ async fn guest_cart(http: &reqwest::Client, carts: &str) -> anyhow::Result<Guest
     })
 }
 
+/// Adds one unit of `product_id` to `cart`, retrying (bounded) while carts has not seen the
+/// product's event yet.
+async fn add_when_known(
+    http: &reqwest::Client,
+    carts: &str,
+    cart: &GuestCart,
+    product_id: &str,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let added = http
+            .post(format!("{carts}/carts/{}/items", cart.id))
+            .header("x-cart-secret", &cart.secret)
+            .json(&json!({"product_id": product_id, "quantity": 1}))
+            .send()
+            .await?;
+        if added.status().is_success() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "carts does not know product {product_id}: {}",
+            added.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 impl Setup {
     /// `carts` is the service's base URL, `gateway` the gateway's `/api`; `ids` the catalog.
     pub async fn new(
@@ -52,26 +80,15 @@ impl Setup {
         ids: &[String],
     ) -> anyhow::Result<Self> {
         let read = guest_cart(http, &carts).await?;
-        // Carts learns the catalog from products' events: wait until it knows the products.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        for product_id in ids.iter().take(3) {
-            loop {
-                let added = http
-                    .post(format!("{carts}/carts/{}/items", read.id))
-                    .header("x-cart-secret", &read.secret)
-                    .json(&json!({"product_id": product_id, "quantity": 1}))
-                    .send()
-                    .await?;
-                if added.status().is_success() {
-                    break;
-                }
-                anyhow::ensure!(
-                    std::time::Instant::now() < deadline,
-                    "carts does not know product {product_id}: {}",
-                    added.status()
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            }
+        // Carts learns the catalog from products' events: wait until it knows every product the
+        // scenarios add (one unit each into a cart of their own), and put three in the read cart.
+        let products: Vec<String> = ids.iter().take(PRODUCTS).cloned().collect();
+        let probe = guest_cart(http, &carts).await?;
+        for product_id in &products {
+            add_when_known(http, &carts, &probe, product_id).await?;
+        }
+        for product_id in products.iter().take(3) {
+            add_when_known(http, &carts, &read, product_id).await?;
         }
         let mut fill = Vec::with_capacity(CARTS);
         for _ in 0..CARTS {
@@ -82,7 +99,32 @@ impl Setup {
             gateway,
             read,
             fill: Arc::new(fill),
-            products: Arc::new(ids.iter().take(PRODUCTS).cloned().collect()),
+            products: Arc::new(products),
+        })
+    }
+
+    /// The shopper mix's cart request, through the gateway as the storefront sends it: every
+    /// other one adds a unit of a product to one of the carts, the others read one of them.
+    pub fn shopper(&self) -> Request {
+        let (gateway, fill, products) = (
+            self.gateway.clone(),
+            self.fill.clone(),
+            self.products.clone(),
+        );
+        Arc::new(move |client, i| {
+            let cart = &fill[(i / 2) % fill.len()];
+            if i % 2 == 0 {
+                // As in the add scenario: each (cart, product) pair is hit rarely.
+                let product = &products[(i / 2 / fill.len()) % products.len()];
+                client
+                    .post(format!("{gateway}/carts/{}/items", cart.id))
+                    .header("x-cart-secret", &cart.secret)
+                    .json(&json!({"product_id": product, "quantity": 1}))
+            } else {
+                client
+                    .get(format!("{gateway}/carts/{}", cart.id))
+                    .header("x-cart-secret", &cart.secret)
+            }
         })
     }
 

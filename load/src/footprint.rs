@@ -281,7 +281,7 @@ async fn ready_times(
 }
 
 /// Reads the launcher's output until [`UP_LINE`], keeps reading (so the pipe never fills) after.
-async fn up_time(
+pub async fn up_time(
     stdout: tokio::process::ChildStdout,
     spawned: Instant,
     deadline: Instant,

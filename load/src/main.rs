@@ -245,6 +245,8 @@ struct Platform {
     children: Vec<Child>,
     /// Every product id of the catalog.
     ids: Vec<String>,
+    /// Those in stock when the run started (a cart refuses a sold-out product).
+    in_stock: Vec<String>,
 }
 
 impl Platform {
@@ -256,28 +258,38 @@ impl Platform {
         let data = tempfile::tempdir()?;
         let port = args.port;
         let baseline_port = port + 50;
+        let mut up = spawn(
+            Command::new(&agora)
+                .args([
+                    "up",
+                    "--port",
+                    &port.to_string(),
+                    "--seed",
+                    "demo",
+                    "--data-dir",
+                ])
+                .arg(data.path())
+                .args(&args.up_args)
+                // One load generator on one address and one customer: lift the gateway's
+                // per-address and per-user limits.
+                .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
+                .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
+                .env("AGORA_RATE_LIMIT_USER_PER_SECOND", "1000000")
+                .env("AGORA_RATE_LIMIT_USER_BURST", "1000000")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped()),
+        )?;
+        let said = up
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no output of agora up"))?;
         let children = vec![
+            up,
             spawn(
-                Command::new(&agora)
-                    .args([
-                        "up",
-                        "--port",
-                        &port.to_string(),
-                        "--seed",
-                        "demo",
-                        "--data-dir",
-                    ])
-                    .arg(data.path())
-                    .args(&args.up_args)
-                    // One load generator on one address and one customer: lift the gateway's
-                    // per-address and per-user limits.
-                    .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
-                    .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
-                    .env("AGORA_RATE_LIMIT_USER_PER_SECOND", "1000000")
-                    .env("AGORA_RATE_LIMIT_USER_BURST", "1000000")
-                    .env("RUST_LOG", "warn"),
+                Command::new(&here)
+                    .args(["baseline", "--port", &baseline_port.to_string()])
+                    .stdout(Stdio::null()),
             )?,
-            spawn(Command::new(&here).args(["baseline", "--port", &baseline_port.to_string()]))?,
         ];
         let mut platform = Self {
             port,
@@ -285,8 +297,9 @@ impl Platform {
             data,
             children,
             ids: Vec::new(),
+            in_stock: Vec::new(),
         };
-        if let Err(e) = platform.prepare(&agora, args.products).await {
+        if let Err(e) = platform.prepare(&agora, args.products, said).await {
             platform.stop().await;
             return Err(e);
         }
@@ -297,14 +310,21 @@ impl Platform {
         format!("http://127.0.0.1:{}{path}", self.port + offset)
     }
 
-    /// Waits until everything answers, seeds the large catalog if asked, lists the product ids.
-    async fn prepare(&mut self, agora: &std::path::Path, products: usize) -> anyhow::Result<()> {
+    /// Waits until `agora up` says it is up (the demo catalog and its stock in: listing earlier
+    /// caught a part of the catalog, some of it not stocked yet) and the baseline answers, seeds
+    /// the large catalog if asked, lists the product ids.
+    async fn prepare(
+        &mut self,
+        agora: &std::path::Path,
+        products: usize,
+        said: tokio::process::ChildStdout,
+    ) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
-        wait_ready(&http, &self.url(2, "/products?limit=1"), true).await?;
+        let now = Instant::now();
+        footprint::up_time(said, now, now + Duration::from_secs(180)).await?;
         wait_ready(
             &http,
             &format!("http://127.0.0.1:{}/products/x", self.baseline_port),
-            false,
         )
         .await?;
         if products > 0 {
@@ -325,6 +345,46 @@ impl Platform {
                 started.elapsed().as_secs_f64()
             );
         }
+        let (ids, _) = self.list_catalog(&http).await?;
+        // The catalog and carts learn stock from inventory's events, in the order it made them:
+        // once the newest product's availability is known, every earlier one's is (a run that
+        // starts before would measure the projections catching up with the seed, not the mix).
+        let newest = ids
+            .iter()
+            .max()
+            .ok_or_else(|| anyhow::anyhow!("the demo catalog is empty"))?;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let product: Value = http
+                .get(self.url(2, &format!("/products/{newest}")))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if product["availability"]["status"] != "unknown" {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the catalog did not learn the stock of {newest} in time"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (ids, mut in_stock) = self.list_catalog(&http).await?;
+        // Newest first: the cart scenarios wait until carts knows the products they add, and
+        // carts knows the newest last.
+        in_stock.sort_unstable_by(|a, b| b.cmp(a));
+        (self.ids, self.in_stock) = (ids, in_stock);
+        anyhow::ensure!(!self.ids.is_empty(), "the demo catalog is empty");
+        Ok(())
+    }
+
+    /// Every product id of the catalog, and those in stock.
+    async fn list_catalog(
+        &self,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let (mut ids, mut in_stock) = (Vec::new(), Vec::new());
         let mut cursor: Option<String> = None;
         loop {
             let mut url = self.url(2, "/products?limit=100");
@@ -334,7 +394,10 @@ impl Platform {
             let page: Value = http.get(url).send().await?.json().await?;
             for item in page["items"].as_array().into_iter().flatten() {
                 if let Some(id) = item["id"].as_str() {
-                    self.ids.push(id.to_owned());
+                    ids.push(id.to_owned());
+                    if item["availability"]["status"] == "in_stock" {
+                        in_stock.push(id.to_owned());
+                    }
                 }
             }
             match page["next_cursor"].as_str() {
@@ -342,8 +405,7 @@ impl Platform {
                 None => break,
             }
         }
-        anyhow::ensure!(!self.ids.is_empty(), "the demo catalog is empty");
-        Ok(())
+        Ok((ids, in_stock))
     }
 
     async fn stop(&mut self) {
@@ -460,7 +522,13 @@ async fn run_scenarios(
             gets_on(&gateway, &filter_paths()),
         ),
     ];
-    let carts = carts::Setup::new(&http, platform.url(7, ""), gateway.clone(), ids).await?;
+    let carts = carts::Setup::new(
+        &http,
+        platform.url(7, ""),
+        gateway.clone(),
+        &platform.in_stock,
+    )
+    .await?;
     scenarios.extend(carts.scenarios());
     let setup = checkout::Setup::new(&http, platform.data.path(), platform.port, &ids[0]).await?;
     scenarios.extend(setup.scenarios());
@@ -540,7 +608,11 @@ struct OpenOptions {
 }
 
 /// The shopper mix of issue 18, every request through the gateway as a shop's clients send them.
-fn shopper_mix(platform: &Platform, setup: &checkout::Setup) -> Vec<open::Scenario> {
+fn shopper_mix(
+    platform: &Platform,
+    setup: &checkout::Setup,
+    carts: &carts::Setup,
+) -> Vec<open::Scenario> {
     let gateway = platform.url(0, "/api");
     let read_slo = Some(Duration::from_millis(50));
     let mut browse = category_paths();
@@ -564,13 +636,12 @@ fn shopper_mix(platform: &Platform, setup: &checkout::Setup) -> Vec<open::Scenar
             slo: read_slo,
             request: Some(gets_on(&gateway, &search_paths())),
         },
-        // No carts service in this platform yet: its 22% is left out and the rest renormalised.
-        // When carts lands, its request (add a line, read the cart) goes here.
+        // Half adding a line, half reading a cart (priced from carts' own projection).
         open::Scenario {
             name: "cart",
             weight: 22.0,
             slo: read_slo,
-            request: None,
+            request: Some(carts.shopper()),
         },
         open::Scenario {
             name: "login",
@@ -604,7 +675,14 @@ async fn open_steps(platform: &Platform, options: &OpenOptions) -> anyhow::Resul
     let http = reqwest::Client::new();
     let setup =
         checkout::Setup::new(&http, platform.data.path(), platform.port, &platform.ids[0]).await?;
-    let mut mix = shopper_mix(platform, &setup);
+    let carts = carts::Setup::new(
+        &http,
+        platform.url(7, ""),
+        platform.url(0, "/api"),
+        &platform.in_stock,
+    )
+    .await?;
+    let mut mix = shopper_mix(platform, &setup, &carts);
     if !options.only.is_empty() {
         for scenario in &mut mix {
             if !options.only.iter().any(|o| o == scenario.name) {
@@ -792,23 +870,17 @@ fn write_charts(
     Ok(())
 }
 
+/// Starts a child that stops with this process; its output goes nowhere unless the caller piped it.
 fn spawn(command: &mut Command) -> anyhow::Result<Child> {
-    Ok(command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?)
+    Ok(command.stderr(Stdio::null()).kill_on_drop(true).spawn()?)
 }
 
-async fn wait_ready(http: &reqwest::Client, url: &str, need_items: bool) -> anyhow::Result<()> {
+async fn wait_ready(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(180);
     while Instant::now() < deadline {
         if let Ok(r) = http.get(url).send().await {
             if r.status().is_success() {
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                if !need_items || body["items"].as_array().is_some_and(|a| !a.is_empty()) {
-                    return Ok(());
-                }
+                return Ok(());
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
