@@ -164,13 +164,7 @@ impl Started {
             .args(["up", "--port", &args.port.to_string(), "--data-dir"])
             .arg(data.path())
             .args(&args.up_args)
-            .env("RUST_LOG", "warn")
-            // One load generator on one address and one customer: lift the gateway's per-address
-            // and per-user limits, as `agora-load run` does.
-            .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
-            .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
-            .env("AGORA_RATE_LIMIT_USER_PER_SECOND", "1000000")
-            .env("AGORA_RATE_LIMIT_USER_BURST", "1000000")
+            .envs(crate::UNDER_LOAD)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -270,13 +270,7 @@ impl Platform {
                 ])
                 .arg(data.path())
                 .args(&args.up_args)
-                // One load generator on one address and one customer: lift the gateway's
-                // per-address and per-user limits.
-                .env("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000")
-                .env("AGORA_RATE_LIMIT_IP_BURST", "1000000")
-                .env("AGORA_RATE_LIMIT_USER_PER_SECOND", "1000000")
-                .env("AGORA_RATE_LIMIT_USER_BURST", "1000000")
-                .env("RUST_LOG", "warn")
+                .envs(UNDER_LOAD)
                 .stdout(Stdio::piped()),
         )?;
         let said = up
@@ -869,6 +863,17 @@ fn write_charts(
     println!("charts written to {}", dir.display());
     Ok(())
 }
+
+/// The environment of an `agora up` under load: one load generator on one address and one
+/// customer, so the gateway's per-address and per-user limits are lifted; services log at `warn`
+/// (the per-request access log is otherwise part of the cost).
+pub const UNDER_LOAD: [(&str, &str); 5] = [
+    ("AGORA_RATE_LIMIT_IP_PER_SECOND", "1000000"),
+    ("AGORA_RATE_LIMIT_IP_BURST", "1000000"),
+    ("AGORA_RATE_LIMIT_USER_PER_SECOND", "1000000"),
+    ("AGORA_RATE_LIMIT_USER_BURST", "1000000"),
+    ("RUST_LOG", "warn"),
+];
 
 /// Starts a child that stops with this process; its output goes nowhere unless the caller piped it.
 fn spawn(command: &mut Command) -> anyhow::Result<Child> {
