@@ -11,11 +11,22 @@ pub(super) async fn index(tx: &mut SqliteConnection, row: &ProductRow) -> Result
         .bind(&row.description)
         .execute(&mut *tx)
         .await?;
+    // The row just inserted, found again by key when the product changes (migration 0003).
+    sqlx::query(
+        "INSERT INTO products_fts_rows (product_id, fts_rowid) VALUES ($1, last_insert_rowid())",
+    )
+    .bind(&row.id)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
 pub(super) async fn unindex(tx: &mut SqliteConnection, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM products_fts WHERE product_id = $1")
+    sqlx::query("DELETE FROM products_fts WHERE rowid = (SELECT fts_rowid FROM products_fts_rows WHERE product_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM products_fts_rows WHERE product_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;

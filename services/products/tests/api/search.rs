@@ -199,3 +199,57 @@ async fn bad_search_parameters_are_400() {
         assert!(page["next_cursor"].is_null());
     }
 }
+
+/// The full-text index follows every change: a renamed product is found by its new words only,
+/// once, and a deleted one not at all; the products around it stay found.
+#[tokio::test]
+async fn search_follows_a_rename_and_a_delete() {
+    use serde_json::json;
+    for app in apps().await {
+        catalog(&app).await;
+        let grinder = app
+            .product("GR-2", "Blade Grinder", "", 2900, "coffee")
+            .await;
+        let path = format!("/products/{}", grinder["id"].as_str().unwrap());
+        assert_eq!(
+            ids(&app, "q=blade").await,
+            ["Blade Grinder"],
+            "{}",
+            app.backend
+        );
+
+        let renamed = app
+            .http
+            .patch(app.url(&path))
+            .bearer_auth(&app.admin)
+            .json(&json!({"name": "Spice Mill"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(renamed.status(), 200, "{}", app.backend);
+        assert!(ids(&app, "q=blade").await.is_empty(), "{}", app.backend);
+        assert_eq!(
+            ids(&app, "q=spice").await,
+            ["Spice Mill"],
+            "{}",
+            app.backend
+        );
+        assert_eq!(
+            ids(&app, "q=grinder").await,
+            ["Burr Grinder"],
+            "{}: the other grinder is still found, the renamed one no longer",
+            app.backend
+        );
+
+        let deleted = app
+            .http
+            .delete(app.url(&path))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert!(ids(&app, "q=spice").await.is_empty(), "{}", app.backend);
+        assert_eq!(ids(&app, "q=coffee").await.len(), 4, "{}", app.backend);
+    }
+}
