@@ -1,9 +1,12 @@
 //! Database pools from a URL: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL, with each
 //! service's migrations run at start; the pool's usage as metrics and each transaction as a span.
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -154,6 +157,21 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<Sqlit
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))
+}
+
+/// The turn of this process's writers to one SQLite file: they take it, first come first served,
+/// before `BEGIN IMMEDIATE` and hold it until the transaction ends ([`Database::begin_write`]).
+/// Without it they queue inside SQLite's busy handler, which sleeps 1, 2, 5 … up to 100 ms between
+/// tries and leaves the lock free while they sleep: under 32 concurrent reservations that wait,
+/// not the writes, set the throughput (docs/performance.md, "Inventory: reservations"). Another
+/// process on the same file (a replica) still queues on the busy timeout. Keyed by the file, as
+/// SQLite's own lock is, so that every pool and store of the process on that file shares it.
+fn writers_turn(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    type Turns = std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>;
+    static TURNS: LazyLock<Turns> = LazyLock::new(Turns::default);
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+    turns.entry(file).or_default().clone()
 }
 
 /// Starts a SQLite write transaction that takes the write lock at once. A deferred transaction
@@ -318,12 +336,17 @@ impl Query {
 }
 
 impl Exec for &Database {
+    /// A statement on its own (a write: reads fetch). On SQLite it takes the writers' turn
+    /// ([`writers_turn`]) like a write transaction, so that the two do not meet in the busy handler.
     async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
         let done = match self {
-            Database::Sqlite(pool) => sqlx::query_with(&query.sql, query.sqlite_args()?)
-                .execute(pool)
-                .await?
-                .rows_affected(),
+            Database::Sqlite(pool) => {
+                let _turn = writers_turn(pool).lock_owned().await;
+                sqlx::query_with(&query.sql, query.sqlite_args()?)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
             Database::Postgres(pool) => sqlx::query_with(&query.sql, query.postgres_args()?)
                 .execute(pool)
                 .await?
@@ -374,7 +397,13 @@ impl Database {
     pub async fn begin_write_named(&self, name: &'static str) -> Result<Tx, sqlx::Error> {
         let span = TxSpan::new(name, self.system(), true);
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(span.begin(sqlite_write(pool)).await?),
+            Self::Sqlite(pool) => {
+                let waiting = writers_turn(pool).lock_owned();
+                let turn = tracing::Instrument::instrument(waiting, span.span.clone()).await;
+                let mut tx = span.begin(sqlite_write(pool)).await?;
+                tx.turn = Some(turn);
+                Tx::Sqlite(tx)
+            }
             Self::Postgres(pool) => Tx::Postgres(span.begin(pool.begin()).await?),
         })
     }
@@ -457,6 +486,9 @@ pub struct Traced<T> {
     span: TxSpan,
     /// It wrote the outbox: its commit wakes the outbox's readers ([`Tx::commit`]).
     wakes_outbox: bool,
+    /// A SQLite write transaction's turn ([`writers_turn`]), given back when it ends: declared
+    /// after `conn`, so dropped after it.
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl<T> Deref for Traced<T> {
@@ -483,9 +515,16 @@ impl<T> Traced<T> {
     where
         F: Future<Output = Result<(), sqlx::Error>>,
     {
-        let Traced { conn, mut span, .. } = self;
+        let Traced {
+            conn,
+            mut span,
+            turn,
+            ..
+        } = self;
         let result = tracing::Instrument::instrument(finish(conn), span.span.clone()).await;
         span.ended(if result.is_ok() { outcome } else { "error" });
+        // The next writer's turn once this one's commit or rollback is done.
+        drop(turn);
         result
     }
 }
@@ -530,6 +569,7 @@ impl TxSpan {
                 conn,
                 span: self,
                 wakes_outbox: false,
+                turn: None,
             }),
             Err(e) => {
                 let mut span = self;
@@ -659,6 +699,51 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite writers of one process are served in the order they came, each once the one before
+    /// has ended: a write transaction, then a statement on its own, then another transaction,
+    /// queued behind a transaction held open. (In SQLite's busy handler they would retry on their
+    /// own backoff, in no particular order.)
+    #[tokio::test]
+    async fn sqlite_writers_take_turns_in_the_order_they_came() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("turns.db").display());
+        let db = Database::connect(&url, 5, &Migrator::DEFAULT, &Migrator::DEFAULT)
+            .await
+            .unwrap();
+        query("CREATE TABLE writes (n INTEGER PRIMARY KEY AUTOINCREMENT, who TEXT NOT NULL)")
+            .execute(&db)
+            .await
+            .unwrap();
+        let insert = |who: &str| query("INSERT INTO writes (who) VALUES ($1)").bind(who.to_owned());
+        let mut first = db.begin_write().await.unwrap();
+        insert("first").execute(&mut first).await.unwrap();
+        let mut waiting = Vec::new();
+        for who in ["second", "third", "fourth"] {
+            let (db, statement) = (db.clone(), insert(who));
+            waiting.push(tokio::spawn(async move {
+                if who == "third" {
+                    statement.execute(&db).await.unwrap();
+                } else {
+                    let mut tx = db.begin_write().await.unwrap();
+                    statement.execute(&mut tx).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }));
+            // Each is queued before the next comes (a pause for ordering, nothing is timed).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        first.commit().await.unwrap();
+        for task in waiting {
+            task.await.unwrap();
+        }
+        let order: Vec<(String,)> = query("SELECT who FROM writes ORDER BY n")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        let order: Vec<String> = order.into_iter().map(|(w,)| w).collect();
+        assert_eq!(order, ["first", "second", "third", "fourth"]);
+    }
 
     #[tokio::test]
     async fn pool_usage_counts_a_transaction_in_use_until_it_ends_and_is_exported() {

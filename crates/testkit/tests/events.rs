@@ -173,6 +173,126 @@ async fn events_are_delivered_in_order_once_and_a_rolled_back_one_never() {
     }
 }
 
+/// A consumer that keeps each subject's latest level (`level_changed`), as products and carts keep
+/// a SKU's stock: a level is applied only when newer by its position, and the type is marked
+/// latest-state. Other test events it records like [`Recorder`].
+struct Levels {
+    db: Database,
+}
+
+const LEVEL_CHANGED: &str = "agora.test.level_changed.v1";
+
+#[async_trait]
+impl EventHandler for Levels {
+    fn wants(&self, event_type: &str) -> bool {
+        event_type.starts_with("agora.test.")
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.handle_at(event, None).await
+    }
+
+    async fn handle_at(&self, event: &Event, position: Option<i64>) -> Result<(), HandlerError> {
+        let fail = |e: sqlx::Error| HandlerError::Retryable(e.to_string());
+        let mut tx = self.db.begin_write().await.map_err(fail)?;
+        let apply = match position {
+            Some(position) if event.event_type == LEVEL_CHANGED => {
+                tx.advance("test-consumer", event, position).await
+            }
+            _ => tx.claim("test-consumer", event).await,
+        }
+        .map_err(fail)?;
+        if apply {
+            query("INSERT INTO applied (event_id, subject, n) VALUES ($1, $2, $3)")
+                .bind(event.id.to_string())
+                .bind(&event.subject)
+                .bind(event.data["n"].as_i64())
+                .execute(&mut tx)
+                .await
+                .map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(())
+    }
+
+    fn latest_state(&self, event_type: &str) -> bool {
+        event_type == LEVEL_CHANGED
+    }
+}
+
+/// Of a subject's latest-state events in one page only the newest is applied; events of other
+/// subjects, and events that are not latest-state, are each applied in order; the cursor ends
+/// after the page, and the next page's newer level still applies.
+#[tokio::test]
+async fn of_a_subjects_levels_in_one_page_only_the_newest_is_applied() {
+    for (producer_db, consumer_db) in TestDatabase::all()
+        .await
+        .into_iter()
+        .zip(TestDatabase::all().await)
+    {
+        let backend = producer_db.backend;
+        let issuer = TestIssuer::start().await;
+        let producer = connect(&producer_db).await;
+        let consuming = connect(&consumer_db).await;
+        create_applied_table(&consuming).await;
+        let events = [
+            ("level_changed", "a", 0),
+            ("level_changed", "a", 1),
+            ("level_changed", "b", 2),
+            ("thing_happened", "a", 3),
+            ("thing_happened", "a", 4),
+            ("level_changed", "a", 5),
+        ];
+        for (name, subject, n) in events {
+            produce(
+                &producer,
+                &Event::new("test", name, subject, json!({"n": n})),
+                true,
+            )
+            .await;
+        }
+        let feed = serve_feed(producer.clone(), &issuer).await;
+        let consumer = FeedConsumer {
+            handler: Arc::new(Levels {
+                db: consuming.clone(),
+            }),
+            ..consumer(&feed, &issuer, consuming.clone())
+        };
+        assert_eq!(consumer.poll_once(0).await.unwrap(), 6, "{backend}");
+        assert_eq!(
+            applied(&consuming).await,
+            vec![
+                ("b".into(), 2),
+                ("a".into(), 3),
+                ("a".into(), 4),
+                ("a".into(), 5)
+            ],
+            "{backend}: levels 0 and 1 of `a` were superseded by 5 in the same page"
+        );
+        let head = store::head(&producer).await.unwrap();
+        assert_eq!(
+            store::cursor(&consuming, "test-consumer", "producer")
+                .await
+                .unwrap(),
+            head,
+            "{backend}"
+        );
+
+        produce(
+            &producer,
+            &Event::new("test", "level_changed", "a", json!({"n": 6})),
+            true,
+        )
+        .await;
+        consumer.poll_once(0).await.unwrap();
+        assert_eq!(
+            applied(&consuming).await.last(),
+            Some(&("a".into(), 6)),
+            "{backend}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_event_that_keeps_failing_is_dead_lettered_and_the_rest_flow_on() {
     for (producer_db, consumer_db) in TestDatabase::all()

@@ -50,6 +50,11 @@ impl EventHandler for Reactions {
         self.handle_at(event, None).await
     }
 
+    /// A level is the SKU's whole state: of a hot SKU's levels in one page, the newest is enough.
+    fn latest_state(&self, event_type: &str) -> bool {
+        event_type == STOCK_CHANGED
+    }
+
     async fn handle_at(&self, event: &Event, position: Option<i64>) -> Result<(), HandlerError> {
         let d = &event.data;
         let applied = match event.event_type.as_str() {

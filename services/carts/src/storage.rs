@@ -614,12 +614,15 @@ impl Store for DbStore {
         position: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().await?;
-        // A SKU's latest level wins, whatever order the transport delivered levels in.
-        let newer = match position {
+        // A SKU's latest level wins, whatever order the transport delivered levels in. With the
+        // event's position, the SKU's position alone decides, and a redelivery is not newer than
+        // itself, so the inbox claim (one more statement and kept row) is only for an event
+        // without one, as in products.
+        let apply = match position {
             Some(position) => tx.advance(crate::NAME, event, position).await?,
-            None => true,
+            None => tx.claim(crate::NAME, event).await?,
         };
-        if tx.claim(crate::NAME, event).await? && newer {
+        if apply {
             query(UPSERT_STOCK)
                 .bind(sku)
                 .bind(available)

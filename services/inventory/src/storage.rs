@@ -256,23 +256,15 @@ fn count_expired() {
     metrics::counter!("inventory_reservations_expired_total").increment(1);
 }
 
-/// The one store, over either database: every statement is the same in both dialects.
+/// The one store, over either database: every statement is the same in both dialects. On SQLite
+/// its writers take turns in `platform::db::Database::begin_write`.
 pub struct DbStore {
     db: Database,
-    /// On SQLite, where one writer at a time holds the database, this process's writers queue
-    /// here (first come, first served) before `BEGIN IMMEDIATE`. Without it they queue inside
-    /// SQLite's busy handler, which sleeps 1, 2, 5 ... up to 100 ms between tries and so leaves
-    /// the lock free while they sleep: under 32 concurrent reservations that wait, not the
-    /// writes, set the throughput (docs/performance.md, "Inventory: reservations"). Another
-    /// process on the same file still queues on the busy timeout. `None` on PostgreSQL, whose
-    /// writers wait on row locks instead.
-    writers: Option<tokio::sync::Mutex<()>>,
 }
 
 /// The store over a connected, migrated database.
 pub fn open(db: Database) -> Arc<dyn Store> {
-    let writers = matches!(db, Database::Sqlite(_)).then(|| tokio::sync::Mutex::new(()));
-    Arc::new(DbStore { db, writers })
+    Arc::new(DbStore { db })
 }
 
 /// A time as the databases keep it (PostgreSQL to the microsecond), so that what a write answers
@@ -282,15 +274,6 @@ fn stored(time: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl DbStore {
-    /// This process's turn to write (see `writers`); hold it until the transaction has ended:
-    /// declared before the transaction, so that it is dropped after it.
-    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.writers {
-            Some(writers) => Some(writers.lock().await),
-            None => None,
-        }
-    }
-
     async fn read_stock(on: impl Exec, sku: &str) -> Result<Option<StockRow>, sqlx::Error> {
         query(format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = $1"))
             .bind(sku)
@@ -424,7 +407,6 @@ impl Store for DbStore {
         reason: &str,
         threshold: Option<Option<i64>>,
     ) -> Result<StockRow, StoreError> {
-        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         // A new SKU starts at 0. `ON CONFLICT DO NOTHING`, not read-then-insert: products'
         // `product_created` may create the row at the same moment (on PostgreSQL this waits
@@ -473,7 +455,6 @@ impl Store for DbStore {
     }
 
     async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
-        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         query(LOCK_STOCK).bind(sku).execute(&mut tx).await?;
         let before = Self::read_stock(&mut tx, sku)
@@ -534,7 +515,6 @@ impl Store for DbStore {
         expires_at: DateTime<Utc>,
     ) -> Result<Reserved, StoreError> {
         let (now, expires_at) = (stored(Utc::now()), stored(expires_at));
-        let turn = self.turn().await;
         let mut tx = self.db.begin_write_named("reserve").await?;
         let claimed = query(INSERT_RESERVATION)
             .bind(id)
@@ -597,7 +577,6 @@ impl Store for DbStore {
         }
         if !short.is_empty() {
             tx.rollback().await?;
-            drop(turn);
             // What is available now, for the answer; a SKU discontinued since its line was
             // inserted is unknown after all.
             let mut gone = Vec::new();
@@ -632,7 +611,6 @@ impl Store for DbStore {
     }
 
     async fn commit(&self, id: &str) -> Result<Reservation, StoreError> {
-        let _turn = self.turn().await;
         let mut tx = self.db.begin_write_named("commit_reservation").await?;
         let now = Utc::now();
         // The usual case first: pending and in time, committed by this one statement.
@@ -693,7 +671,6 @@ impl Store for DbStore {
     }
 
     async fn release(&self, id: &str, expired: bool) -> Result<Reservation, StoreError> {
-        let _turn = self.turn().await;
         let mut tx = self.db.begin_write_named("release_reservation").await?;
         let mut reservation = Self::load_for_update(&mut tx, id)
             .await?
@@ -723,7 +700,6 @@ impl Store for DbStore {
     }
 
     async fn give_back_sold(&self, id: &str) -> Result<Reservation, StoreError> {
-        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         let mut reservation = Self::load_for_update(&mut tx, id)
             .await?
@@ -788,7 +764,6 @@ impl Store for DbStore {
         sku: &str,
         deleted: bool,
     ) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
         let mut tx = self.db.begin_write().await?;
         if tx.claim(crate::NAME, event).await? {
             let now = Utc::now();

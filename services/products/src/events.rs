@@ -29,6 +29,11 @@ impl EventHandler for InventoryEvents {
         self.handle_at(event, None).await
     }
 
+    /// A level is the SKU's whole state: of a hot SKU's levels in one page, the newest is enough.
+    fn latest_state(&self, event_type: &str) -> bool {
+        event_type == STOCK_CHANGED
+    }
+
     /// The position keeps the latest level per SKU when deliveries come out of order.
     async fn handle_at(&self, event: &Event, position: Option<i64>) -> Result<(), HandlerError> {
         let (Some(sku), Some(available)) =

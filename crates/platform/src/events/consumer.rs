@@ -42,6 +42,15 @@ pub trait EventHandler: Send + Sync {
     async fn handle_at(&self, event: &Event, _position: Option<i64>) -> Result<(), HandlerError> {
         self.handle(event).await
     }
+
+    /// Whether an event of this type carries its subject's whole latest state and is applied only
+    /// when newer ([`Tx::advance`](crate::db::Tx::advance) with its position), so that applying
+    /// the newest of a subject leaves what applying each in turn would. Of such events in one page
+    /// of the feed only the newest of each subject is applied (a hot SKU's stock levels, say: one
+    /// transaction for the page instead of one per level). Default: none.
+    fn latest_state(&self, _event_type: &str) -> bool {
+        false
+    }
 }
 
 #[derive(Deserialize)]
@@ -176,13 +185,18 @@ impl FeedConsumer {
             gap.report(&self.consumer, &self.db).await?;
         }
         let count = page.items.len();
-        for entry in page.items {
-            if self.handler.wants(&entry.event.event_type) {
+        let superseded = superseded(&page.items, self.handler.as_ref());
+        for (entry, superseded) in page.items.iter().zip(superseded) {
+            if superseded {
+                metrics::counter!("events_superseded_total", "consumer" => self.consumer.clone())
+                    .increment(1);
+            } else if self.handler.wants(&entry.event.event_type) {
                 self.apply(&entry.event, entry.position).await?;
             }
-            store::set_cursor(&self.db, &self.consumer, &self.producer, entry.position).await?;
         }
-        if count == 0 && page.last_position > position {
+        // Once for the page: a crash before this line redelivers the page, and every handler
+        // claims or advances in its own transaction, so what it applied already changes nothing.
+        if page.last_position > position {
             store::set_cursor(&self.db, &self.consumer, &self.producer, page.last_position).await?;
         }
         Ok(count)
@@ -199,6 +213,23 @@ impl FeedConsumer {
         )
         .await
     }
+}
+
+/// For each entry of a page, whether a newer entry of the page carries the same subject's latest
+/// state ([`EventHandler::latest_state`]), so that it need not be applied.
+fn superseded(items: &[Entry], handler: &dyn EventHandler) -> Vec<bool> {
+    let mut newest = std::collections::HashSet::new();
+    let mut superseded: Vec<bool> = items
+        .iter()
+        .rev()
+        .map(|entry| {
+            let event = &entry.event;
+            handler.latest_state(&event.event_type)
+                && !newest.insert((event.event_type.as_str(), event.subject.as_str()))
+        })
+        .collect();
+    superseded.reverse();
+    superseded
 }
 
 /// Events a consumer can never get: the producer pruned them before it read them.
