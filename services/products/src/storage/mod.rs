@@ -21,6 +21,9 @@ pub struct DbStore {
     db: Database,
     /// The category tree, so that a listing of a category does not walk it in SQL every time.
     tree: Mutex<TreeCache>,
+    /// The order of recent searches' hits, so that a repeated search does not rank every hit
+    /// again (`rankings.rs`).
+    rankings: Mutex<Rankings>,
 }
 
 /// The store over a connected, migrated database.
@@ -28,6 +31,7 @@ pub fn open(db: Database) -> Arc<dyn Store> {
     Arc::new(DbStore {
         db,
         tree: Mutex::new(TreeCache::default()),
+        rankings: Mutex::new(Rankings::default()),
     })
 }
 
@@ -81,6 +85,80 @@ impl DbStore {
     fn tree_cache(&self) -> std::sync::MutexGuard<'_, TreeCache> {
         // The cache holds no invariant a panicking holder could break: a poisoned lock is usable.
         self.tree.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn rankings(&self) -> std::sync::MutexGuard<'_, Rankings> {
+        // As the tree's: nothing a panicking holder could leave half-done.
+        self.rankings.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A page of a search by relevance with nothing but words, from the kept ranking of its words
+    /// (ranked once, then kept for [`RANKING_TTL`]) and the page's products read fresh by key;
+    /// `None` when the page lies past what a ranking keeps, for the database to rank.
+    async fn ranked_page(&self, q: &SearchQuery) -> Result<Option<Vec<Hit>>, StoreError> {
+        let words = q.words.join(" ");
+        let kept = self.rankings().get(&words);
+        let ranking = match kept {
+            Ok(ranking) => ranking,
+            Err(generation) => {
+                let limit = MAX_RANKED as i64 + 1;
+                let hits = match &self.db {
+                    Database::Sqlite(pool) => sqlite::ranking(pool, &q.words, limit).await?,
+                    Database::Postgres(pool) => postgres::ranking(pool, &q.words, limit).await?,
+                };
+                let ranking = Arc::new(Ranking::new(hits));
+                self.rankings().put(words, generation, ranking.clone());
+                ranking
+            }
+        };
+        let after = match &q.after {
+            Some(Position::Rank(rank, id)) => Some((*rank, id.as_str())),
+            _ => None,
+        };
+        let wanted = usize::try_from(q.fetch).unwrap_or(0);
+        let Some(rest) = ranking.after(after, wanted) else {
+            return Ok(None);
+        };
+        let mut page = Vec::with_capacity(wanted);
+        // Usually one read; more only when products deleted since the ranking leave gaps.
+        for chunk in rest.chunks(wanted.max(1)) {
+            let mut rows: HashMap<String, ProductRow> = Self::live_products(&self.db, chunk)
+                .await?
+                .into_iter()
+                .map(|row| (row.id.clone(), row))
+                .collect();
+            for (rank, id) in chunk {
+                let Some(product) = rows.remove(id) else {
+                    continue;
+                };
+                page.push(Hit {
+                    sort_name: product.name.to_lowercase(),
+                    product,
+                    rank: *rank,
+                });
+                if page.len() == wanted {
+                    return Ok(Some(page));
+                }
+            }
+        }
+        // Ran out of kept hits: the rest are the database's to rank, unless there are none.
+        Ok(ranking.complete().then_some(page))
+    }
+
+    /// The products of `hits` that are not deleted, in no particular order.
+    async fn live_products(
+        db: &Database,
+        hits: &[(f64, String)],
+    ) -> Result<Vec<ProductRow>, sqlx::Error> {
+        let marks: Vec<String> = (1..=hits.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE deleted_at IS NULL AND id IN ({})",
+            marks.join(", ")
+        );
+        let read = hits
+            .iter()
+            .fold(query(sql), |read, (_, id)| read.bind(id.clone()));
+        read.fetch_all(db).await
     }
 
     /// Drops the cached tree; called after a category change commits.
@@ -139,6 +217,11 @@ impl DbStore {
     }
 
     async fn search_rows(&self, q: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
+        if !q.words.is_empty() && q.sort == Sort::Relevance && !q.narrowed() {
+            if let Some(page) = self.ranked_page(q).await? {
+                return Ok(page);
+            }
+        }
         let categories = match &q.category {
             None => None,
             // An unknown category matches nothing.
@@ -306,6 +389,7 @@ impl Store for DbStore {
         Self::index(&mut tx, &row).await?;
         tx.enqueue(&product_event("product_created", &row)).await?;
         tx.commit().await?;
+        self.rankings().forget();
         Ok(row)
     }
 
@@ -374,6 +458,7 @@ impl Store for DbStore {
             tx.enqueue(&product_event("price_changed", &row)).await?;
         }
         tx.commit().await?;
+        self.rankings().forget();
         Ok(row)
     }
 
@@ -390,6 +475,7 @@ impl Store for DbStore {
         Self::unindex(&mut tx, id).await?;
         tx.enqueue(&product_event("product_deleted", &row)).await?;
         tx.commit().await?;
+        self.rankings().forget();
         Ok(())
     }
 
@@ -442,7 +528,11 @@ fn map_write_error(e: sqlx::Error, what: &str) -> StoreError {
 }
 
 mod postgres;
+mod rankings;
 mod sqlite;
+
+pub use rankings::RANKING_TTL;
+use rankings::{Ranking, Rankings, MAX_RANKED};
 
 /// The service's schema per dialect, and the platform's event tables.
 pub static MIGRATIONS: Migrations = Migrations {
@@ -687,10 +777,17 @@ pub(crate) struct Scope<'a> {
 impl Scope<'_> {
     /// Whether anything but the words narrows the search.
     fn filtered(&self) -> bool {
-        self.categories.is_some()
-            || self.q.min_price.is_some()
-            || self.q.max_price.is_some()
-            || self.q.in_stock.is_some()
+        self.q.narrowed()
+    }
+}
+
+impl SearchQuery {
+    /// Whether anything but the words narrows the search: a category, a price band, stock.
+    fn narrowed(&self) -> bool {
+        self.category.is_some()
+            || self.min_price.is_some()
+            || self.max_price.is_some()
+            || self.in_stock.is_some()
     }
 }
 

@@ -31,6 +31,23 @@ pub(super) async fn search_rows(pool: &PgPool, scope: &Scope<'_>) -> Result<Vec<
     sql.build_query_as().fetch_all(pool).await
 }
 
+/// The first `limit` hits of `words` as (rank, product id), best first (the query parsed once, as
+/// in [`search_rows`]).
+pub(super) async fn ranking(
+    pool: &PgPool,
+    words: &[String],
+    limit: i64,
+) -> Result<Vec<(f64, String)>, sqlx::Error> {
+    let rows: Vec<(String, f64)> = sqlx::query_as(
+        "WITH w AS MATERIALIZED (SELECT to_tsquery('simple', $1) AS q) SELECT p.id, -ts_rank(p.search, w.q)::float8 AS rank FROM products p, w WHERE p.deleted_at IS NULL AND p.search @@ w.q ORDER BY rank, p.id LIMIT $2",
+    )
+    .bind(tsquery_expression(words))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id, rank)| (rank, id)).collect())
+}
+
 /// `to_tsquery` syntax: `a & b & c:*`.
 fn tsquery_expression(words: &[String]) -> String {
     super::every_word(words, " & ", |word, prefix| {

@@ -72,6 +72,22 @@ pub(super) async fn search_rows(
     sql.build_query_as().fetch_all(pool).await
 }
 
+/// The first `limit` hits of `words` as (rank, product id), best first.
+pub(super) async fn ranking(
+    pool: &SqlitePool,
+    words: &[String],
+    limit: i64,
+) -> Result<Vec<(f64, String)>, sqlx::Error> {
+    let rows: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT product_id, bm25(products_fts, 0.0, 10.0, 1.0) AS rank FROM products_fts WHERE products_fts MATCH $1 ORDER BY rank, product_id LIMIT $2",
+    )
+    .bind(match_expression(words))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id, rank)| (rank, id)).collect())
+}
+
 /// FTS5 `MATCH` syntax: `"a" "b" "c"*` (each word quoted, so none reads as an operator).
 fn match_expression(words: &[String]) -> String {
     super::every_word(words, " ", |word, prefix| {

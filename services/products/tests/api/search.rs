@@ -253,3 +253,103 @@ async fn search_follows_a_rename_and_a_delete() {
         assert_eq!(ids(&app, "q=coffee").await.len(), 4, "{}", app.backend);
     }
 }
+
+/// Another replica keeps the order of a search's hits for a while (`products::storage::RANKING_TTL`)
+/// but reads the page's products fresh: a product it has ranked shows a new price at once, a
+/// deleted one is gone at once, and a new product is found within the ranking's lifetime.
+#[tokio::test]
+async fn another_replicas_search_shows_changes_at_once_and_new_products_within_the_rankings_lifetime(
+) {
+    use serde_json::json;
+    use std::time::Duration;
+    for app in apps().await {
+        catalog(&app).await;
+        let replica = crate::spawn_replica(&app).await;
+        let search = |query: &'static str| {
+            let (http, base) = (app.http.clone(), replica.base.clone());
+            async move {
+                let page: Value = http
+                    .get(format!("{base}/products?{query}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        let name = p["name"].as_str().unwrap().to_owned();
+                        (name, p["price"]["amount"].as_i64().unwrap())
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        // The replica ranks "grinder" now, before the changes.
+        let before = search("q=grinder").await;
+        assert_eq!(
+            before,
+            [("Burr Grinder".to_owned(), 12900)],
+            "{}",
+            app.backend
+        );
+
+        let burr = app
+            .get("/products?q=burr")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+        let burr = format!("/products/{}", burr["items"][0]["id"].as_str().unwrap());
+        let repriced = app
+            .http
+            .patch(app.url(&burr))
+            .bearer_auth(&app.admin)
+            .json(&json!({"price": {"amount": 9900, "currency": "EUR"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(repriced.status(), 200, "{}", app.backend);
+        assert_eq!(
+            search("q=grinder").await,
+            [("Burr Grinder".to_owned(), 9900)],
+            "{}: the price is read fresh",
+            app.backend
+        );
+
+        app.product("GR-3", "Hand Grinder", "", 3900, "coffee")
+            .await;
+        let within = products::storage::RANKING_TTL + Duration::from_secs(10);
+        testkit::eventually(within, || async {
+            let names: Vec<String> = search("q=grinder")
+                .await
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            if names.len() == 2 && names.contains(&"Hand Grinder".to_owned()) {
+                Ok(())
+            } else {
+                Err(format!("{names:?}"))
+            }
+        })
+        .await;
+
+        // The replica ranks "grinder" again (both), then the burr grinder is deleted here.
+        let deleted = app
+            .http
+            .delete(app.url(&burr))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(
+            search("q=grinder").await,
+            [("Hand Grinder".to_owned(), 3900)],
+            "{}: a deleted product is gone at once",
+            app.backend
+        );
+    }
+}
