@@ -89,22 +89,22 @@ enum SeedKind {
     Demo,
 }
 
-/// The async runtime of this process, with `AGORA_WORKER_THREADS` worker threads; by default one
-/// per core, except the gateway's, which runs on one thread: a proxied request hops between the
-/// client's connection, the upstream connection and back, and on a second worker thread each hop
-/// wakes the other thread. On the 2-core benchmark one thread cut the gateway's CPU per request
-/// by about a fifth (docs/performance.md); run more gateway replicas (or set the variable) to use
-/// more cores.
+/// The async runtime of this process, with `AGORA_WORKER_THREADS` worker threads. A service
+/// (`agora serve`) runs on one thread by default: its work is short steps between waits (a
+/// connection, a SQLite statement on the connection's own thread, an upstream call), and with a
+/// second worker thread each of those wake-ups could wake the other thread too. On the 2-core
+/// benchmark one thread per service cut a checkout's CPU by a fifth, a reservation's by a tenth
+/// and a product read's by a quarter (docs/performance.md, "Event work, one thread, search
+/// rankings"); argon2 runs on the blocking pool either way. A service uses more cores as more
+/// replicas (`agora up --replicas`, Kubernetes), or with the variable set. Other commands (`up`,
+/// `seed`) use one thread per core.
 fn runtime(cli: &Cli) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = std::env::var("AGORA_WORKER_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
         .or(match cli.command {
-            Command::Serve {
-                service: ServiceName::Gateway,
-                ..
-            } => Some(1),
+            Command::Serve { .. } => Some(1),
             _ => None,
         });
     match threads {
