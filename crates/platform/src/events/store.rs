@@ -363,7 +363,6 @@ pub async fn remove_dead_letter(
 }
 
 const SAW_READER: &str = "INSERT INTO agora_feed_readers (reader, position, seen_at) VALUES ($1, $2, $3) ON CONFLICT (reader) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at";
-const PRUNED: &str = "SELECT up_to FROM agora_outbox_pruned WHERE id = 1";
 
 /// Records where a reader of this producer's feed is (the `after` of its latest request), so that
 /// pruning keeps what it has not read.
@@ -378,6 +377,7 @@ pub async fn saw_reader(db: &Database, reader: &str, position: i64) -> Result<()
 }
 
 const HEAD: &str = "SELECT COALESCE(MAX(seq), 0) FROM agora_outbox";
+const BOUNDS: &str = "SELECT COALESCE((SELECT up_to FROM agora_outbox_pruned WHERE id = 1), 0), COALESCE((SELECT MAX(seq) FROM agora_outbox), 0)";
 
 /// The newest outbox position (0 when the outbox is empty).
 pub async fn head(db: &Database) -> Result<i64, sqlx::Error> {
@@ -388,11 +388,11 @@ pub async fn head(db: &Database) -> Result<i64, sqlx::Error> {
     Ok(head)
 }
 
-/// The last outbox position pruning has deleted (0 when none): a reader after an earlier position
-/// has missed events.
-pub async fn pruned_up_to(db: &Database) -> Result<i64, sqlx::Error> {
-    let row: Option<(i64,)> = query(PRUNED).fetch_optional(db).await?;
-    Ok(row.map_or(0, |(p,)| p))
+/// The last outbox position pruning has deleted (0 when none: a reader after an earlier position
+/// has missed events) and the newest position (0 when the outbox is empty), in one read: the feed
+/// asks for both on every poll.
+pub async fn bounds(db: &Database) -> Result<(i64, i64), sqlx::Error> {
+    query(BOUNDS).fetch_one(db).await
 }
 
 /// Deletes the outbox's oldest entries: those up to the newest one created before `before`, at or

@@ -97,6 +97,7 @@ impl DbStore {
     /// `None` when the page lies past what a ranking keeps, for the database to rank.
     async fn ranked_page(&self, q: &SearchQuery) -> Result<Option<Vec<Hit>>, StoreError> {
         let words = q.words.join(" ");
+        // Bound first: the guard must be gone before the await below.
         let kept = self.rankings().get(&words);
         let ranking = match kept {
             Ok(ranking) => ranking,
