@@ -3,11 +3,10 @@
 //! as soon as an outbox entry commits ([`super::wake`]). Only service clients with the
 //! `events:read` scope may read it, and the gateway never routes it.
 //!
-//! Each request tells the producer where that reader (its client id) is (recorded at most once a
-//! second: [`READER_RECORD_INTERVAL`]), and pruning keeps what a known reader has not read. A reader that asks from before what was pruned anyway (one never seen
+//! Each request tells the producer where that reader (its client id) is, and pruning keeps what a
+//! known reader has not read. A reader that asks from before what was pruned anyway (one never seen
 //! before, or a restored database) is told of the gap (`gap`), and the producer counts it in
 //! `events_gap_total` and logs it as an error: events are never lost silently.
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,12 +29,6 @@ impl ScopeName for EventsRead {
     const SCOPE: &'static str = "events:read";
 }
 
-/// How often this process records a reader's position at most. Every poll writing it cost the
-/// producer a write per poll, and a consumer that keeps up polls after every commit; a position
-/// up to this old only makes pruning keep a little more. A reader this process has not recorded
-/// yet is recorded at once.
-pub const READER_RECORD_INTERVAL: Duration = Duration::from_secs(1);
-
 #[derive(Clone)]
 pub struct FeedState {
     db: Database,
@@ -43,26 +36,6 @@ pub struct FeedState {
     stopping: Stopping,
     /// How often a waiting poll reads the outbox when no commit wakes it.
     fallback_poll: Duration,
-    /// When this process last recorded each reader's position.
-    recorded: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
-}
-
-impl FeedState {
-    /// Whether `reader`'s position is due to be recorded (see [`READER_RECORD_INTERVAL`]); if so,
-    /// it counts as recorded now.
-    fn record_due(&self, reader: &str) -> bool {
-        let mut recorded = self
-            .recorded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match recorded.get(reader) {
-            Some(at) if at.elapsed() < READER_RECORD_INTERVAL => false,
-            _ => {
-                recorded.insert(reader.to_owned(), Instant::now());
-                true
-            }
-        }
-    }
 }
 
 impl FromRef<FeedState> for Arc<JwtVerifier> {
@@ -117,7 +90,6 @@ pub fn router_polling_every(
             verifier,
             stopping,
             fallback_poll,
-            recorded: Arc::default(),
         })
 }
 
@@ -145,11 +117,9 @@ async fn events(
         tracing::error!(error = %e, "reading the outbox failed");
         Problem::internal()
     };
-    if state.record_due(&caller.sub) {
-        if let Err(e) = store::saw_reader(&state.db, &caller.sub, query.after).await {
-            // The gap check below is the backstop if pruning misses this request.
-            tracing::warn!(error = %e, reader = %caller.sub, "recording a feed reader's position failed");
-        }
+    if let Err(e) = store::saw_reader(&state.db, &caller.sub, query.after).await {
+        // The gap check below is the backstop if pruning misses this request.
+        tracing::warn!(error = %e, reader = %caller.sub, "recording a feed reader's position failed");
     }
     let (pruned, head) = store::bounds(&state.db).await.map_err(internal)?;
     let gap = (query.after < pruned).then_some(pruned);
