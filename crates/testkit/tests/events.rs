@@ -48,21 +48,35 @@ impl EventHandler for Recorder {
         if event.data["poison"] == true {
             return Err(HandlerError::Retryable("cannot apply this one".into()));
         }
-        let fail = |e: sqlx::Error| HandlerError::Retryable(e.to_string());
-        let sql = "INSERT INTO applied (event_id, subject, n) VALUES ($1, $2, $3)";
-        let mut tx = self.db.begin_write().await.map_err(fail)?;
-        if tx.claim("test-consumer", event).await.map_err(fail)? {
-            query(sql)
-                .bind(event.id.to_string())
-                .bind(&event.subject)
-                .bind(event.data["n"].as_i64())
-                .execute(&mut tx)
-                .await
-                .map_err(fail)?;
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(())
+        record_once(&self.db, event, None).await
     }
+}
+
+/// Writes `event`'s row in `applied` in the transaction that claims it in the inbox, or, given a
+/// position, that advances its subject to it: a redelivered or older event writes nothing.
+async fn record_once(
+    db: &Database,
+    event: &Event,
+    position: Option<i64>,
+) -> Result<(), HandlerError> {
+    let fail = |e: sqlx::Error| HandlerError::Retryable(e.to_string());
+    let mut tx = db.begin_write().await.map_err(fail)?;
+    let apply = match position {
+        Some(position) => tx.advance("test-consumer", event, position).await,
+        None => tx.claim("test-consumer", event).await,
+    }
+    .map_err(fail)?;
+    if apply {
+        query("INSERT INTO applied (event_id, subject, n) VALUES ($1, $2, $3)")
+            .bind(event.id.to_string())
+            .bind(&event.subject)
+            .bind(event.data["n"].as_i64())
+            .execute(&mut tx)
+            .await
+            .map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)?;
+    Ok(())
 }
 
 async fn applied(db: &Database) -> Vec<(String, i64)> {
@@ -193,26 +207,8 @@ impl EventHandler for Levels {
     }
 
     async fn handle_at(&self, event: &Event, position: Option<i64>) -> Result<(), HandlerError> {
-        let fail = |e: sqlx::Error| HandlerError::Retryable(e.to_string());
-        let mut tx = self.db.begin_write().await.map_err(fail)?;
-        let apply = match position {
-            Some(position) if event.event_type == LEVEL_CHANGED => {
-                tx.advance("test-consumer", event, position).await
-            }
-            _ => tx.claim("test-consumer", event).await,
-        }
-        .map_err(fail)?;
-        if apply {
-            query("INSERT INTO applied (event_id, subject, n) VALUES ($1, $2, $3)")
-                .bind(event.id.to_string())
-                .bind(&event.subject)
-                .bind(event.data["n"].as_i64())
-                .execute(&mut tx)
-                .await
-                .map_err(fail)?;
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(())
+        let level = position.filter(|_| event.event_type == LEVEL_CHANGED);
+        record_once(&self.db, event, level).await
     }
 
     fn latest_state(&self, event_type: &str) -> bool {
