@@ -265,7 +265,7 @@ async fn of_a_subjects_levels_in_one_page_only_the_newest_is_applied() {
             ],
             "{backend}: levels 0 and 1 of `a` were superseded by 5 in the same page"
         );
-        let head = store::head(&producer).await.unwrap();
+        let (_, head) = store::bounds(&producer).await.unwrap();
         assert_eq!(
             store::cursor(&consuming, "test-consumer", "producer")
                 .await
@@ -286,6 +286,92 @@ async fn of_a_subjects_levels_in_one_page_only_the_newest_is_applied() {
             Some(&("a".into(), 6)),
             "{backend}"
         );
+    }
+}
+
+/// The RabbitMQ consumer applies the deliveries it holds as one batch: whatever the broker's
+/// batches, each subject ends at its newest level, the other events are applied once each and in
+/// order, and a superseded level is never applied after a newer one.
+#[tokio::test]
+async fn a_rabbitmq_consumer_applies_a_subjects_newest_level_last() {
+    let Some(amqp) = testkit::db::amqp_url() else {
+        return;
+    };
+    for db in TestDatabase::all().await {
+        let backend = db.backend;
+        let issuer = TestIssuer::start().await;
+        let exchange = fresh_exchange();
+        let consuming = connect(&db).await;
+        create_applied_table(&consuming).await;
+        // The queue first, then every event in it, then the consumer: it finds them all waiting.
+        let broker = platform::events::amqp::Broker::new(amqp.clone().into(), &exchange);
+        let (_connection, channel) = broker.channel().await.unwrap();
+        let test = ["test".to_owned()];
+        broker
+            .declare_queue(&channel, "test-consumer", &test)
+            .await
+            .unwrap();
+        let events = [
+            ("level_changed", "a", 0),
+            ("level_changed", "a", 1),
+            ("level_changed", "b", 2),
+            ("thing_happened", "a", 3),
+            ("thing_happened", "a", 4),
+            ("level_changed", "a", 5),
+        ];
+        for (position, (name, subject, n)) in (1..).zip(events) {
+            let event = Event::new("test", name, subject, json!({"n": n}));
+            platform::events::amqp::publish(&channel, &exchange, &event, Some(position))
+                .await
+                .unwrap();
+        }
+        let mut following = platform::events::Events::new(
+            &common(&issuer, "rabbitmq", &amqp, &exchange),
+            "test-consumer",
+            consuming.clone(),
+        );
+        following.follow(
+            "test",
+            "",
+            Arc::new(Levels {
+                db: consuming.clone(),
+            }),
+        );
+        let running = following.spawn();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let seen = loop {
+            let seen = applied(&consuming).await;
+            if seen.last() == Some(&("a".into(), 5)) {
+                break seen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: level 5 of `a` never applied: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        running.stop().await;
+        let kept: Vec<(String, i64)> = seen
+            .iter()
+            .filter(|(subject, n)| !(subject == "a" && *n < 2))
+            .cloned()
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("b".into(), 2),
+                ("a".into(), 3),
+                ("a".into(), 4),
+                ("a".into(), 5)
+            ],
+            "{backend}: {seen:?}"
+        );
+        let older: Vec<i64> = seen
+            .iter()
+            .filter(|(subject, n)| subject == "a" && *n < 2)
+            .map(|(_, n)| *n)
+            .collect();
+        assert!(older.windows(2).all(|w| w[0] < w[1]), "{backend}: {seen:?}");
     }
 }
 
@@ -494,7 +580,7 @@ async fn an_idle_relay_publishes_an_event_as_soon_as_it_is_committed() {
     {
         let case = producer_db.backend;
         let issuer = TestIssuer::start().await;
-        let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+        let exchange = fresh_exchange();
         let producer = connect(&producer_db).await;
         let consuming = connect(&consumer_db).await;
         create_applied_table(&consuming).await;
@@ -664,6 +750,11 @@ async fn queue_exists(amqp: &str, exchange: &str) {
     panic!("the consumer's queue was never declared");
 }
 
+/// An exchange of its own for one test, so that tests running at once never see each other's events.
+fn fresh_exchange() -> String {
+    format!("agora.test.{}", uuid::Uuid::now_v7().simple())
+}
+
 /// The transports to run the contract over: the feed always, RabbitMQ when configured.
 fn transports() -> Vec<(&'static str, String)> {
     let mut all = vec![("feed", String::new())];
@@ -718,7 +809,7 @@ async fn the_contract_holds_on_the_feed_and_on_rabbitmq() {
         {
             let case = format!("{transport}/{}", producer_db.backend);
             let issuer = TestIssuer::start().await;
-            let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+            let exchange = fresh_exchange();
             let producer = connect(&producer_db).await;
             let consuming = connect(&consumer_db).await;
             create_applied_table(&consuming).await;
@@ -832,7 +923,7 @@ async fn an_event_committed_before_a_crash_is_published_after_the_restart() {
     {
         let case = producer_db.backend;
         let issuer = TestIssuer::start().await;
-        let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+        let exchange = fresh_exchange();
         let consuming = connect(&consumer_db).await;
         create_applied_table(&consuming).await;
         // The consumer's queue must exist before the relay publishes: RabbitMQ drops what an
@@ -947,7 +1038,7 @@ async fn three_replicas_relay_each_event_once_and_apply_each_subject_in_order() 
         {
             let case = format!("{transport}/{}", producer_db.backend);
             let issuer = TestIssuer::start().await;
-            let exchange = format!("agora.test.{}", uuid::Uuid::now_v7().simple());
+            let exchange = fresh_exchange();
             let producer = connect(&producer_db).await;
             let consuming = connect(&consumer_db).await;
             create_applied_table(&consuming).await;

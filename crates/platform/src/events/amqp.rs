@@ -10,27 +10,29 @@
 //! * a **consumer** per consuming service owns one durable queue `<exchange>.<service>` bound to
 //!   `agora.<producer>.#` for each producer it follows. The queue has a single active consumer
 //!   (`x-single-active-consumer`): the replicas of a service all subscribe, the broker delivers to
-//!   one of them and fails over to the next, so deliveries never run side by side. It applies one
-//!   delivery at a time (so order per subject holds) through the same inbox-claiming handler as the
-//!   feed, and acks only after the handler's transaction committed or the event went to the dead
-//!   letters. A message that is not even an event is rejected to the dead-letter exchange
-//!   `<exchange>.dlx`.
+//!   one of them and fails over to the next, so deliveries never run side by side. It applies the
+//!   deliveries it holds (up to [`PREFETCH`]) one after the other in the queue's order (so order per
+//!   subject holds) through the same inbox-claiming handler as the feed, of a subject's
+//!   latest-state events only the newest ([`EventHandler::latest_state`]), and acks them only after
+//!   the handlers' transactions committed or the events went to the dead letters. A message that is
+//!   not even an event is rejected to the dead-letter exchange `<exchange>.dlx`.
 //!
 //! Both reconnect with backoff when the broker goes away.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::publisher_confirm::Confirmation;
+use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::consumer::apply;
+use super::consumer::{apply, superseded};
 use super::leader::{self, Leadership};
 use super::{store, wake, Event, EventHandler};
 use crate::db::Database;
@@ -151,6 +153,16 @@ pub async fn publish(
     event: &Event,
     position: Option<i64>,
 ) -> anyhow::Result<()> {
+    accepted(send(channel, exchange, event, position).await?, event).await
+}
+
+/// Sends one event without waiting for the broker's confirm, which the returned future brings.
+async fn send(
+    channel: &Channel,
+    exchange: &str,
+    event: &Event,
+    position: Option<i64>,
+) -> anyhow::Result<PublisherConfirm> {
     let payload = serde_json::to_vec(event)?;
     let mut properties = BasicProperties::default()
         .with_message_id(event.id.to_string().into())
@@ -161,7 +173,7 @@ pub async fn publish(
         headers.insert(POSITION_HEADER.into(), AMQPValue::LongLongInt(position));
         properties = properties.with_headers(headers);
     }
-    let confirm = channel
+    Ok(channel
         .basic_publish(
             exchange,
             &event.event_type,
@@ -169,9 +181,12 @@ pub async fn publish(
             &payload,
             properties,
         )
-        .await?
-        .await?;
-    match confirm {
+        .await?)
+}
+
+/// Waits for the broker's confirm of `event`; an error when it refused it.
+async fn accepted(confirm: PublisherConfirm, event: &Event) -> anyhow::Result<()> {
+    match confirm.await? {
         Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
         Confirmation::Nack(_) => anyhow::bail!("the broker refused event {}", event.id),
     }
@@ -269,18 +284,74 @@ async fn relay_connected(
             return Ok(());
         }
         confirmed = Instant::now();
+        // The page goes out at once and its confirms are awaited after: one round trip to the
+        // broker for the page instead of one per entry. The position moves only once every
+        // entry is confirmed; a failure re-sends the page (at least once).
+        let mut sent = Vec::with_capacity(entries.len());
         for entry in &entries {
-            publish(
-                &channel,
-                &broker.exchange,
-                &entry.event,
-                Some(entry.position),
-            )
-            .await?;
+            let position = Some(entry.position);
+            sent.push(send(&channel, &broker.exchange, &entry.event, position).await?);
+        }
+        for (entry, confirm) in entries.iter().zip(sent) {
+            accepted(confirm, &entry.event).await?;
             metrics::counter!("events_published_total", "type" => entry.event.event_type.clone())
                 .increment(1);
         }
         store::set_cursor(db, &name, service, last).await?;
+    }
+}
+
+/// The most deliveries a consumer holds unacked, and so applies as one batch.
+const PREFETCH: u16 = 64;
+
+/// A delivery that is an event, with the handler of its producer when that handler wants it.
+struct Received {
+    delivery: Delivery,
+    event: Event,
+    handler: Option<Arc<dyn EventHandler>>,
+}
+
+impl Received {
+    /// `None` for a message that is not even an event: rejected to the dead-letter exchange.
+    async fn of(
+        delivery: Delivery,
+        handlers: &[(String, Arc<dyn EventHandler>)],
+    ) -> anyhow::Result<Option<Self>> {
+        let event: Event = match serde_json::from_slice(&delivery.data) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(error = %e, "not an event; rejected to the dead-letter exchange");
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let handler = handlers
+            .iter()
+            .find(|(producer, _)| event.event_type.starts_with(&format!("agora.{producer}.")))
+            .map(|(_, h)| h.clone())
+            .filter(|h| h.wants(&event.event_type));
+        Ok(Some(Self {
+            delivery,
+            event,
+            handler,
+        }))
+    }
+
+    /// The event's position in its producer's outbox, from the relay's header.
+    fn position(&self) -> Option<i64> {
+        self.delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|headers| headers.inner().get(POSITION_HEADER))
+            .and_then(|value| match value {
+                AMQPValue::LongLongInt(position) => Some(*position),
+                AMQPValue::LongInt(position) => Some(i64::from(*position)),
+                AMQPValue::LongUInt(position) => Some(i64::from(*position)),
+                _ => None,
+            })
     }
 }
 
@@ -320,8 +391,13 @@ async fn consume_connected(
     let (_connection, channel) = broker.channel().await?;
     let producers: Vec<String> = handlers.iter().map(|(p, _)| p.clone()).collect();
     let queue = broker.declare_queue(&channel, service, &producers).await?;
-    // One at a time, acked after it is applied: the queue's order is the order of application.
-    channel.basic_qos(1, BasicQosOptions::default()).await?;
+    // The broker sends up to PREFETCH unacked deliveries; they are applied one after the other in
+    // the queue's order (a single active consumer: nobody else applies meanwhile), and acked
+    // together once every one is applied or dead-lettered. One at a time cost a round trip to the
+    // broker per event, and a hot SKU's stock levels piled up in the queue under a checkout load.
+    channel
+        .basic_qos(PREFETCH, BasicQosOptions::default())
+        .await?;
     let mut deliveries = channel
         .basic_consume(
             &queue,
@@ -331,37 +407,40 @@ async fn consume_connected(
         )
         .await?;
     tracing::info!(%queue, "event consumer connected");
-    while let Some(delivery) = deliveries.next().await {
-        let delivery = delivery?;
-        let event: Event = match serde_json::from_slice(&delivery.data) {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::error!(error = %e, "not an event; rejected to the dead-letter exchange");
-                delivery
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await?;
-                continue;
+    while let Some(first) = deliveries.next().await {
+        // What has arrived already joins the batch; nothing is waited for.
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(delivery) = next {
+            if let Some(received) = Received::of(delivery?, handlers).await? {
+                batch.push(received);
             }
-        };
-        let handler = handlers
-            .iter()
-            .find(|(producer, _)| event.event_type.starts_with(&format!("agora.{producer}.")))
-            .map(|(_, h)| h.clone());
-        if let Some(handler) = handler.filter(|h| h.wants(&event.event_type)) {
-            let position = delivery
-                .properties
-                .headers()
-                .as_ref()
-                .and_then(|headers| headers.inner().get(POSITION_HEADER))
-                .and_then(|value| match value {
-                    AMQPValue::LongLongInt(position) => Some(*position),
-                    AMQPValue::LongInt(position) => Some(i64::from(*position)),
-                    AMQPValue::LongUInt(position) => Some(i64::from(*position)),
-                    _ => None,
-                });
-            apply(service, db, handler.as_ref(), 5, &event, position).await?;
+            next = if batch.len() < usize::from(PREFETCH) {
+                deliveries.next().now_or_never().flatten()
+            } else {
+                None
+            };
         }
-        delivery.ack(BasicAckOptions::default()).await?;
+        let superseded = superseded(batch.iter().map(|r| {
+            let latest = r
+                .handler
+                .as_ref()
+                .is_some_and(|h| h.latest_state(&r.event.event_type));
+            (&r.event, latest)
+        }));
+        for (received, superseded) in batch.iter().zip(superseded) {
+            if superseded {
+                metrics::counter!("events_superseded_total", "consumer" => service.to_owned())
+                    .increment(1);
+            } else if let Some(handler) = &received.handler {
+                let position = received.position();
+                apply(service, db, handler.as_ref(), 5, &received.event, position).await?;
+            }
+        }
+        if let Some(last) = batch.last() {
+            let every = BasicAckOptions { multiple: true };
+            last.delivery.ack(every).await?;
+        }
     }
     anyhow::bail!("the broker closed the consumer")
 }

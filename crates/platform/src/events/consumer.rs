@@ -209,7 +209,10 @@ impl FeedConsumer {
             gap.report(&self.consumer, &self.db).await?;
         }
         let count = page.items.len();
-        let superseded = superseded(&page.items, self.handler.as_ref());
+        let superseded = superseded(page.items.iter().map(|entry| {
+            let event = &entry.event;
+            (event, self.handler.latest_state(&event.event_type))
+        }));
         for (entry, superseded) in page.items.iter().zip(superseded) {
             if superseded {
                 metrics::counter!("events_superseded_total", "consumer" => self.consumer.clone())
@@ -239,17 +242,18 @@ impl FeedConsumer {
     }
 }
 
-/// For each entry of a page, whether a newer entry of the page carries the same subject's latest
-/// state ([`EventHandler::latest_state`]), so that it need not be applied.
-fn superseded(items: &[Entry], handler: &dyn EventHandler) -> Vec<bool> {
+/// For each event of a batch in delivery order (a page of the feed, the deliveries a RabbitMQ
+/// consumer holds), given with whether its type carries its subject's latest state
+/// ([`EventHandler::latest_state`]): whether a later event of the batch carries the same subject's
+/// latest state, so that it need not be applied. Both transports use it.
+pub(crate) fn superseded<'a>(
+    events: impl DoubleEndedIterator<Item = (&'a Event, bool)>,
+) -> Vec<bool> {
     let mut newest = std::collections::HashSet::new();
-    let mut superseded: Vec<bool> = items
-        .iter()
+    let mut superseded: Vec<bool> = events
         .rev()
-        .map(|entry| {
-            let event = &entry.event;
-            handler.latest_state(&event.event_type)
-                && !newest.insert((event.event_type.as_str(), event.subject.as_str()))
+        .map(|(event, latest_state)| {
+            latest_state && !newest.insert((event.event_type.as_str(), event.subject.as_str()))
         })
         .collect();
     superseded.reverse();

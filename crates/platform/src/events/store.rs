@@ -376,17 +376,7 @@ pub async fn saw_reader(db: &Database, reader: &str, position: i64) -> Result<()
     Ok(())
 }
 
-const HEAD: &str = "SELECT COALESCE(MAX(seq), 0) FROM agora_outbox";
 const BOUNDS: &str = "SELECT COALESCE((SELECT up_to FROM agora_outbox_pruned WHERE id = 1), 0), COALESCE((SELECT MAX(seq) FROM agora_outbox), 0)";
-
-/// The newest outbox position (0 when the outbox is empty).
-pub async fn head(db: &Database) -> Result<i64, sqlx::Error> {
-    let (head,): (i64,) = match db {
-        Database::Sqlite(pool) => sqlx::query_as(HEAD).fetch_one(pool).await?,
-        Database::Postgres(pool) => sqlx::query_as(HEAD).fetch_one(pool).await?,
-    };
-    Ok(head)
-}
 
 /// The last outbox position pruning has deleted (0 when none: a reader after an earlier position
 /// has missed events) and the newest position (0 when the outbox is empty), in one read: the feed
