@@ -9,7 +9,6 @@
 //!   processes run the same `agora` binary, so their `RssFile` is mostly the same page-cache pages
 //!   counted nine times, and only the sum of `Pss` is the memory the platform takes together.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -23,15 +22,8 @@ use crate::{checkout, drive, gets_on, product_paths, search_paths, Request};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The `agora` binary (default: next to this one).
-    #[arg(long)]
-    agora_bin: Option<PathBuf>,
-    /// Base port for `agora up` (the services take base+1, base+2, ...).
-    #[arg(long, default_value_t = 18080)]
-    port: u16,
-    /// Extra arguments for `agora up`, e.g. `--up=--seed --up=none`.
-    #[arg(long = "up", allow_hyphen_values = true)]
-    up_args: Vec<String>,
+    #[command(flatten)]
+    up: crate::UpArgs,
     /// Start a fresh platform this many times, one after the other, and give each start time
     /// (memory is read on the last one).
     #[arg(long, default_value_t = 1)]
@@ -61,10 +53,7 @@ const SERVICES: [(&str, u16); 8] = [
 const UP_LINE: &str = "Agora is up.";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let agora = match &args.agora_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("agora"),
-    };
+    let agora = args.up.agora()?;
     let starts = args.starts.clamp(1, 20);
     println!(
         "| start | every service ready, s | `{UP_LINE}` (demo data in), s | slowest service |"
@@ -161,9 +150,9 @@ impl Started {
         let data = tempfile::tempdir()?;
         let spawned = Instant::now();
         let mut child = Command::new(agora)
-            .args(["up", "--port", &args.port.to_string(), "--data-dir"])
+            .args(["up", "--port", &args.up.port.to_string(), "--data-dir"])
             .arg(data.path())
-            .args(&args.up_args)
+            .args(&args.up.up_args)
             .envs(crate::UNDER_LOAD)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -179,13 +168,13 @@ impl Started {
             .ok_or_else(|| anyhow::anyhow!("no output of agora up"))?;
         let deadline = spawned + Duration::from_secs(120);
         let (ready, up) = tokio::join!(
-            ready_times(args.port, spawned, deadline),
+            ready_times(args.up.port, spawned, deadline),
             up_time(stdout, spawned, deadline)
         );
         let mut started = Self {
             child,
             launcher,
-            port: args.port,
+            port: args.up.port,
             data,
             times: Times::default(),
         };

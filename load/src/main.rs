@@ -94,18 +94,35 @@ enum Cmd {
     Footprint(footprint::Args),
 }
 
-/// The platform a command runs against: always a fresh `agora up` on 127.0.0.1.
+/// How `agora up` is started: by `run` and `open` (through [`PlatformArgs`]) and by `footprint`.
 #[derive(clap::Args)]
-struct PlatformArgs {
+pub(crate) struct UpArgs {
     /// The `agora` binary (default: next to this one).
     #[arg(long)]
     agora_bin: Option<PathBuf>,
     /// Base port for `agora up` (the services take base+1, base+2, ...).
     #[arg(long, default_value_t = 18080)]
-    port: u16,
+    pub(crate) port: u16,
     /// Extra arguments for `agora up`, e.g. `--up=--events --up=rabbitmq`.
     #[arg(long = "up", allow_hyphen_values = true)]
-    up_args: Vec<String>,
+    pub(crate) up_args: Vec<String>,
+}
+
+impl UpArgs {
+    /// The `agora` binary to start: `--agora-bin`, or the one next to this program.
+    pub(crate) fn agora(&self) -> std::io::Result<PathBuf> {
+        match &self.agora_bin {
+            Some(path) => Ok(path.clone()),
+            None => Ok(std::env::current_exe()?.with_file_name("agora")),
+        }
+    }
+}
+
+/// The platform a command runs against: always a fresh `agora up` on 127.0.0.1.
+#[derive(clap::Args)]
+struct PlatformArgs {
+    #[command(flatten)]
+    up: UpArgs,
     /// Products in the catalog: the demo catalog, then `agora seed demo --products N`.
     #[arg(long, default_value_t = 0)]
     products: usize,
@@ -252,11 +269,9 @@ struct Platform {
 impl Platform {
     async fn start(args: PlatformArgs) -> anyhow::Result<Self> {
         let here = std::env::current_exe()?;
-        let agora = args
-            .agora_bin
-            .unwrap_or_else(|| here.with_file_name("agora"));
+        let agora = args.up.agora()?;
         let data = tempfile::tempdir()?;
-        let port = args.port;
+        let port = args.up.port;
         let baseline_port = port + 50;
         let mut up = spawn(
             Command::new(&agora)
@@ -269,7 +284,7 @@ impl Platform {
                     "--data-dir",
                 ])
                 .arg(data.path())
-                .args(&args.up_args)
+                .args(&args.up.up_args)
                 .envs(UNDER_LOAD)
                 .stdout(Stdio::piped()),
         )?;
