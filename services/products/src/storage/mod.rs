@@ -775,13 +775,6 @@ pub(crate) struct Scope<'a> {
     categories: Option<&'a [String]>,
 }
 
-impl Scope<'_> {
-    /// Whether anything but the words narrows the search.
-    fn filtered(&self) -> bool {
-        self.q.narrowed()
-    }
-}
-
 impl SearchQuery {
     /// Whether anything but the words narrows the search: a category, a price band, stock.
     fn narrowed(&self) -> bool {
@@ -853,7 +846,10 @@ fn by_price(scope: &Scope<'_>) -> bool {
 /// A category's listing by price, one subcategory at a time: each arm reads its own first page
 /// from `products_category_price` (category, price, id) in order, and only those few rows are
 /// merged and sorted. One `IN` list over the tree would read every product of every subcategory
-/// in the band and sort them all to keep a page. `zero` is the dialect's `0.0` as a float.
+/// in the band and sort them all to keep a page. The arms and the merge carry (price, id) alone;
+/// the page's rows are read whole at the end: sorting whole rows of every arm (descriptions and
+/// attributes copied into SQLite's sorter) was most of a listing's cost in the database.
+/// `zero` is the dialect's `0.0` as a float.
 fn push_by_price<'a, DB: sqlx::Database>(
     sql: &mut QueryBuilder<'a, DB>,
     scope: &Scope<'_>,
@@ -869,14 +865,18 @@ fn push_by_price<'a, DB: sqlx::Database>(
     } else {
         (">", "")
     };
-    sql.push("SELECT * FROM (");
+    sql.push("SELECT p.");
+    sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
+    sql.push(format!(
+        ", lower(p.name) AS sort_name, {zero} AS rank FROM (SELECT * FROM ("
+    ));
     for (i, slug) in scope.categories.unwrap_or_default().iter().enumerate() {
         if i > 0 {
             sql.push(" UNION ALL ");
         }
-        sql.push("SELECT * FROM (SELECT p.");
-        sql.push(PRODUCT_COLUMNS.replace(", ", ", p."));
-        sql.push(format!(", lower(p.name) AS sort_name, {zero} AS rank FROM products p WHERE p.deleted_at IS NULL"));
+        sql.push(
+            "SELECT * FROM (SELECT p.id, p.price_amount FROM products p WHERE p.deleted_at IS NULL",
+        );
         push_filters(sql, q, Some(std::slice::from_ref(slug)));
         if let Some(Position::Price(amount, id)) = &q.after {
             // A row value, so the index's range starts at the cursor.
@@ -894,6 +894,9 @@ fn push_by_price<'a, DB: sqlx::Database>(
     }
     sql.push(") t");
     push_keyset(sql, q, "t");
+    sql.push(format!(
+        ") k JOIN products p ON p.id = k.id ORDER BY k.price_amount{direction}, k.id{direction}"
+    ));
 }
 
 /// Where the page starts and how it is ordered, over the derived table `alias`. Every order ends

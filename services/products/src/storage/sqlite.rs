@@ -49,7 +49,7 @@ pub(super) async fn search_rows(
         sql.push(
             ", lower(p.name) AS sort_name, 0.0 AS rank FROM products p WHERE p.deleted_at IS NULL",
         );
-    } else if q.sort == Sort::Relevance && !scope.filtered() {
+    } else if q.sort == Sort::Relevance && !q.narrowed() {
         // Only the search index until the page is known: the rank and the id of every hit are
         // sorted, and the products table is read for the page's rows alone (reading every hit's
         // row and sorting whole rows cost about twice as much on 10,000 products).
