@@ -216,6 +216,27 @@ impl EventHandler for Levels {
     }
 }
 
+/// Two levels of `a` superseded by a third, a level of `b`, and two events of `a` that are not
+/// levels, in this order: what a batch of one page (or of one consumer's deliveries) holds.
+const LEVELS_BATCH: [(&str, &str, i64); 6] = [
+    ("level_changed", "a", 0),
+    ("level_changed", "a", 1),
+    ("level_changed", "b", 2),
+    ("thing_happened", "a", 3),
+    ("thing_happened", "a", 4),
+    ("level_changed", "a", 5),
+];
+
+/// What applying [`LEVELS_BATCH`] leaves when `a`'s superseded levels 0 and 1 are skipped.
+fn newest_of_levels_batch() -> Vec<(String, i64)> {
+    vec![
+        ("b".into(), 2),
+        ("a".into(), 3),
+        ("a".into(), 4),
+        ("a".into(), 5),
+    ]
+}
+
 /// Of a subject's latest-state events in one page only the newest is applied; events of other
 /// subjects, and events that are not latest-state, are each applied in order; the cursor ends
 /// after the page, and the next page's newer level still applies.
@@ -231,15 +252,7 @@ async fn of_a_subjects_levels_in_one_page_only_the_newest_is_applied() {
         let producer = connect(&producer_db).await;
         let consuming = connect(&consumer_db).await;
         create_applied_table(&consuming).await;
-        let events = [
-            ("level_changed", "a", 0),
-            ("level_changed", "a", 1),
-            ("level_changed", "b", 2),
-            ("thing_happened", "a", 3),
-            ("thing_happened", "a", 4),
-            ("level_changed", "a", 5),
-        ];
-        for (name, subject, n) in events {
+        for (name, subject, n) in LEVELS_BATCH {
             produce(
                 &producer,
                 &Event::new("test", name, subject, json!({"n": n})),
@@ -257,12 +270,7 @@ async fn of_a_subjects_levels_in_one_page_only_the_newest_is_applied() {
         assert_eq!(consumer.poll_once(0).await.unwrap(), 6, "{backend}");
         assert_eq!(
             applied(&consuming).await,
-            vec![
-                ("b".into(), 2),
-                ("a".into(), 3),
-                ("a".into(), 4),
-                ("a".into(), 5)
-            ],
+            newest_of_levels_batch(),
             "{backend}: levels 0 and 1 of `a` were superseded by 5 in the same page"
         );
         let (_, head) = store::bounds(&producer).await.unwrap();
@@ -311,15 +319,7 @@ async fn a_rabbitmq_consumer_applies_a_subjects_newest_level_last() {
             .declare_queue(&channel, "test-consumer", &test)
             .await
             .unwrap();
-        let events = [
-            ("level_changed", "a", 0),
-            ("level_changed", "a", 1),
-            ("level_changed", "b", 2),
-            ("thing_happened", "a", 3),
-            ("thing_happened", "a", 4),
-            ("level_changed", "a", 5),
-        ];
-        for (position, (name, subject, n)) in (1..).zip(events) {
+        for (position, (name, subject, n)) in (1..).zip(LEVELS_BATCH) {
             let event = Event::new("test", name, subject, json!({"n": n}));
             platform::events::amqp::publish(&channel, &exchange, &event, Some(position))
                 .await
@@ -356,16 +356,7 @@ async fn a_rabbitmq_consumer_applies_a_subjects_newest_level_last() {
             .filter(|(subject, n)| !(subject == "a" && *n < 2))
             .cloned()
             .collect();
-        assert_eq!(
-            kept,
-            vec![
-                ("b".into(), 2),
-                ("a".into(), 3),
-                ("a".into(), 4),
-                ("a".into(), 5)
-            ],
-            "{backend}: {seen:?}"
-        );
+        assert_eq!(kept, newest_of_levels_batch(), "{backend}: {seen:?}");
         let older: Vec<i64> = seen
             .iter()
             .filter(|(subject, n)| subject == "a" && *n < 2)
