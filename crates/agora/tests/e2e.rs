@@ -716,7 +716,20 @@ async fn crash_mid_saga(p: &Platform) {
         // Kill once a saga is in flight: an order is written and still pending, its payment held
         // up by the slow gateway.
         eventually(Duration::from_secs(30), || async {
-            let mine = p.get(buyer, "/api/orders?limit=100").await;
+            // Asked again on any answer but 200: with payments held up, the gateway may shed
+            // orders' routes for a moment (its breaker), which is not what this waits for.
+            let r = p
+                .http
+                .get(p.gateway("/api/orders?limit=100"))
+                .bearer_auth(buyer)
+                .send()
+                .await
+                .map_err(|e| format!("order history: {e}"))?;
+            let status = r.status();
+            let mine: Value = r.json().await.unwrap_or_default();
+            if status != 200 {
+                return Err(format!("order history answered {status}: {mine}"));
+            }
             match mine["items"]
                 .as_array()
                 .is_some_and(|o| o.iter().any(|o| o["status"] == "pending"))
