@@ -342,15 +342,25 @@ impl Platform {
     }
 
     async fn get(&self, token: &str, path: &str) -> Value {
+        self.try_get(token, path).await.unwrap()
+    }
+
+    /// A GET through the gateway whose failure (no answer, an answer other than 200) is the
+    /// caller's to judge, e.g. to ask again while a service is down.
+    async fn try_get(&self, token: &str, path: &str) -> Result<Value, String> {
         let r = self
             .http
             .get(self.gateway(path))
             .bearer_auth(token)
             .send()
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.json().await.unwrap()
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or_default();
+        match status.as_u16() {
+            200 => Ok(body),
+            _ => Err(format!("GET {path} answered {status}: {body}")),
+        }
     }
 
     async fn post(&self, token: &str, path: &str) -> reqwest::Response {
@@ -473,17 +483,9 @@ impl Platform {
                     _ => Err("orders was not restarted".to_owned()),
                 };
             }
-            let r = self
-                .http
-                .get(self.gateway("/api/orders?limit=1"))
-                .bearer_auth(&self.admin)
-                .send()
+            self.try_get(&self.admin, "/api/orders?limit=1")
                 .await
-                .map_err(|e| e.to_string())?;
-            match r.status().as_u16() {
-                200 => Ok(()),
-                status => Err(format!("orders answers {status}")),
-            }
+                .map(|_| ())
         })
         .await;
     }
@@ -718,18 +720,7 @@ async fn crash_mid_saga(p: &Platform) {
         eventually(Duration::from_secs(30), || async {
             // Asked again on any answer but 200: with payments held up, the gateway may shed
             // orders' routes for a moment (its breaker), which is not what this waits for.
-            let r = p
-                .http
-                .get(p.gateway("/api/orders?limit=100"))
-                .bearer_auth(buyer)
-                .send()
-                .await
-                .map_err(|e| format!("order history: {e}"))?;
-            let status = r.status();
-            let mine: Value = r.json().await.unwrap_or_default();
-            if status != 200 {
-                return Err(format!("order history answered {status}: {mine}"));
-            }
+            let mine = p.try_get(buyer, "/api/orders?limit=100").await?;
             match mine["items"]
                 .as_array()
                 .is_some_and(|o| o.iter().any(|o| o["status"] == "pending"))
@@ -755,17 +746,7 @@ async fn crash_mid_saga(p: &Platform) {
     // Every order that was written (all those answered, maybe some cut off) ends confirmed.
     let answered = answers.iter().filter(|(s, _)| *s < 500).count();
     let history = eventually(Duration::from_secs(60), || async {
-        let r = p
-            .http
-            .get(p.gateway("/api/orders?limit=100"))
-            .bearer_auth(buyer)
-            .send()
-            .await
-            .map_err(|e| format!("orders did not come back: {e}"))?;
-        if r.status() != 200 {
-            return Err(format!("orders did not come back: {}", r.status()));
-        }
-        let v: Value = r.json().await.unwrap();
+        let v = p.try_get(buyer, "/api/orders?limit=100").await?;
         match v["items"].as_array() {
             Some(items) if !items.is_empty() => Ok(items.clone()),
             _ => Err(format!("no orders in the history: {v}")),

@@ -97,19 +97,29 @@ impl DbStore {
     /// `None` when the page lies past what a ranking keeps, for the database to rank.
     async fn ranked_page(&self, q: &SearchQuery) -> Result<Option<Vec<Hit>>, StoreError> {
         let words = q.words.join(" ");
-        // Bound first: the guard must be gone before the await below.
-        let kept = self.rankings().get(&words);
-        let ranking = match kept {
-            Ok(ranking) => ranking,
-            Err(generation) => {
-                let limit = MAX_RANKED as i64 + 1;
-                let hits = match &self.db {
-                    Database::Sqlite(pool) => sqlite::ranking(pool, &q.words, limit).await?,
-                    Database::Postgres(pool) => postgres::ranking(pool, &q.words, limit).await?,
-                };
-                let ranking = Arc::new(Ranking::new(hits));
-                self.rankings().put(words, generation, ranking.clone());
-                ranking
+        // Each turn either ends or follows a search that gave up ranking these words.
+        let ranking = loop {
+            // Bound first: the guard must be gone before the awaits below.
+            let lookup = self.rankings().get(&words);
+            match lookup {
+                Lookup::Kept(ranking) => break ranking,
+                Lookup::Wait(made) => {
+                    if let Some(ranking) = Lookup::wait(made).await {
+                        break ranking;
+                    }
+                }
+                Lookup::Rank(ticket) => {
+                    let limit = MAX_RANKED as i64 + 1;
+                    let hits = match &self.db {
+                        Database::Sqlite(pool) => sqlite::ranking(pool, &q.words, limit).await?,
+                        Database::Postgres(pool) => {
+                            postgres::ranking(pool, &q.words, limit).await?
+                        }
+                    };
+                    let ranking = Arc::new(Ranking::new(hits));
+                    self.rankings().put(words, ticket, ranking.clone());
+                    break ranking;
+                }
             }
         };
         let after = match &q.after {
@@ -533,7 +543,7 @@ mod rankings;
 mod sqlite;
 
 pub use rankings::RANKING_TTL;
-use rankings::{Ranking, Rankings, MAX_RANKED};
+use rankings::{Lookup, Ranking, Rankings, MAX_RANKED};
 
 /// The service's schema per dialect, and the platform's event tables.
 pub static MIGRATIONS: Migrations = Migrations {

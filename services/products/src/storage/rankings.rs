@@ -55,48 +55,113 @@ impl Ranking {
     }
 }
 
+/// What is sent to the searches waiting for a ranking in the making: `None` until it is made.
+type Made = tokio::sync::watch::Receiver<Option<Arc<Ranking>>>;
+
+/// A search's ranking as one process keeps it.
+enum Kept {
+    /// Made at that instant.
+    Ranked(Instant, Arc<Ranking>),
+    /// Being made by one search; the others of the same words wait for it.
+    Ranking(Made),
+}
+
+/// What a search does about its words' ranking ([`Rankings::get`]).
+pub enum Lookup {
+    /// Use this one.
+    Kept(Arc<Ranking>),
+    /// Another search is ranking the same words: wait for its ranking ([`Lookup::wait`]).
+    Wait(Made),
+    /// Rank them, and hand the ranking over with [`Rankings::put`].
+    Rank(Ticket),
+}
+
+impl Lookup {
+    /// The ranking another search was making, or `None` when it gave up (its database read failed
+    /// or its client hung up): then ask again, and this search may be the one to rank.
+    pub async fn wait(mut made: Made) -> Option<Arc<Ranking>> {
+        made.wait_for(Option::is_some).await.ok()?.clone()
+    }
+}
+
+/// The right to rank some words, held by one search: dropped without [`Rankings::put`], it tells
+/// the searches waiting for it to ask again.
+pub struct Ticket {
+    generation: u64,
+    made: tokio::sync::watch::Sender<Option<Arc<Ranking>>>,
+}
+
 /// The rankings of one process, keyed by the search's words, with a generation that every change
 /// of a product's words bumps, so that a ranking read before a change is not kept after it.
 #[derive(Default)]
 pub struct Rankings {
     generation: u64,
-    by_words: HashMap<String, (Instant, Arc<Ranking>)>,
+    by_words: HashMap<String, Kept>,
 }
 
 impl Rankings {
-    /// The ranking of `words` if one is kept, or the generation to rank them under. The first
-    /// search to find its ranking past [`RANKING_TTL`] ranks again, and meanwhile the others keep
-    /// the old one for another lifetime: without that, every search of those words arriving while
-    /// it was ranked again ranked too (at 1,000 searches a second of six words, a burst every
-    /// 2 s that set the p99).
-    pub fn get(&mut self, words: &str) -> Result<Arc<Ranking>, u64> {
+    /// What to do about the ranking of `words`. One search ranks, the others of the same words
+    /// use what is kept: the first to find the ranking past [`RANKING_TTL`] ranks again while the
+    /// others keep the old one for another lifetime, and while words never ranked (or dropped by a
+    /// change) are ranked, the others wait for that ranking. Without that, every search arriving
+    /// meanwhile ranked too: at 1,000 searches a second of six words, a burst at the start and
+    /// every 2 s that set the p99.
+    pub fn get(&mut self, words: &str) -> Lookup {
+        let generation = self.generation;
+        let ticket = || {
+            let (sender, made) = tokio::sync::watch::channel(None);
+            (
+                made,
+                Ticket {
+                    generation,
+                    made: sender,
+                },
+            )
+        };
         match self.by_words.get_mut(words) {
-            Some((loaded, ranking)) => {
+            Some(Kept::Ranked(loaded, ranking)) => {
                 if loaded.elapsed() < RANKING_TTL {
-                    return Ok(ranking.clone());
+                    return Lookup::Kept(ranking.clone());
                 }
                 *loaded = Instant::now();
-                Err(self.generation)
+                return Lookup::Rank(ticket().1);
             }
-            None => Err(self.generation),
+            // Its maker is still at it.
+            Some(Kept::Ranking(waiting)) if !waiting.is_closed() => {
+                return Lookup::Wait(waiting.clone())
+            }
+            _ => {}
         }
+        let (made, ticket) = ticket();
+        self.by_words.insert(words.to_owned(), Kept::Ranking(made));
+        Lookup::Rank(ticket)
     }
 
-    /// Keeps `ranking`, read at `generation`, unless a product's words changed since.
-    pub fn put(&mut self, words: String, generation: u64, ranking: Arc<Ranking>) {
-        if generation != self.generation {
+    /// Hands `ranking` to the searches waiting for it, and keeps it unless a product's words
+    /// changed since the ticket was taken.
+    pub fn put(&mut self, words: String, ticket: Ticket, ranking: Arc<Ranking>) {
+        ticket.made.send_replace(Some(ranking.clone()));
+        if ticket.generation != self.generation {
             return;
         }
         if self.by_words.len() >= MAX_SEARCHES {
-            let mut ages: Vec<Instant> = self.by_words.values().map(|(at, _)| *at).collect();
+            let now = Instant::now();
+            let age = |kept: &Kept| match kept {
+                Kept::Ranked(at, _) => *at,
+                Kept::Ranking(_) => now,
+            };
+            let mut ages: Vec<Instant> = self.by_words.values().map(age).collect();
             ages.sort_unstable();
             let cut = ages[ages.len() / 2];
-            self.by_words.retain(|_, (at, _)| *at > cut);
+            self.by_words.retain(|_, kept| age(kept) > cut);
         }
-        self.by_words.insert(words, (Instant::now(), ranking));
+        self.by_words
+            .insert(words, Kept::Ranked(Instant::now(), ranking));
     }
 
-    /// Drops every ranking: a product was created, renamed, described anew or deleted.
+    /// Drops every ranking: a product was created, renamed, described anew or deleted. Searches
+    /// waiting for a ranking in the making still get it (read before the change, as their own
+    /// would have been had they arrived a moment earlier).
     pub fn forget(&mut self) {
         self.generation += 1;
         self.by_words.clear();
@@ -145,44 +210,89 @@ mod tests {
         );
     }
 
+    fn rank(rankings: &mut Rankings, words: &str) -> Ticket {
+        match rankings.get(words) {
+            Lookup::Rank(ticket) => ticket,
+            _ => panic!("{words} should be this search's to rank"),
+        }
+    }
+
+    fn kept(rankings: &mut Rankings, words: &str) -> bool {
+        matches!(rankings.get(words), Lookup::Kept(_))
+    }
+
     #[test]
     fn a_ranking_read_before_a_change_is_not_kept_after_it() {
         let mut rankings = Rankings::default();
-        let Err(generation) = rankings.get("coffee") else {
-            panic!("nothing is kept yet")
-        };
+        let before = rank(&mut rankings, "coffee");
         rankings.forget();
-        rankings.put("coffee".into(), generation, Arc::new(Ranking::new(hits(3))));
-        let Err(now) = rankings.get("coffee") else {
-            panic!("a stale ranking was kept")
-        };
+        rankings.put("coffee".into(), before, Arc::new(Ranking::new(hits(3))));
+        let now = rank(&mut rankings, "coffee");
         rankings.put("coffee".into(), now, Arc::new(Ranking::new(hits(3))));
-        assert!(rankings.get("coffee").is_ok());
+        assert!(kept(&mut rankings, "coffee"));
         rankings.forget();
-        assert!(rankings.get("coffee").is_err());
+        rank(&mut rankings, "coffee");
     }
 
     #[test]
     fn one_search_ranks_again_past_the_lifetime_while_the_others_keep_the_old_ranking() {
         let mut rankings = Rankings::default();
-        rankings.put("tea".into(), 0, Arc::new(Ranking::new(hits(3))));
-        if let Some((loaded, _)) = rankings.by_words.get_mut("tea") {
+        let first = rank(&mut rankings, "tea");
+        rankings.put("tea".into(), first, Arc::new(Ranking::new(hits(3))));
+        if let Some(Kept::Ranked(loaded, _)) = rankings.by_words.get_mut("tea") {
             *loaded -= RANKING_TTL;
         }
-        assert_eq!(rankings.get("tea").err(), Some(0), "the first ranks again");
-        assert!(
-            rankings.get("tea").is_ok(),
-            "the next keeps the old ranking"
-        );
+        let again = rank(&mut rankings, "tea");
+        assert!(kept(&mut rankings, "tea"), "the next keeps the old ranking");
+        rankings.put("tea".into(), again, Arc::new(Ranking::new(hits(5))));
+        match rankings.get("tea") {
+            Lookup::Kept(ranking) => assert_eq!(ranking.hits.len(), 5),
+            _ => panic!("the new ranking is kept"),
+        }
+    }
+
+    #[tokio::test]
+    async fn searches_of_words_being_ranked_wait_for_that_ranking() {
+        let mut rankings = Rankings::default();
+        let ticket = rank(&mut rankings, "mug");
+        let waiting = [rankings.get("mug"), rankings.get("mug")].map(|lookup| match lookup {
+            Lookup::Wait(made) => tokio::spawn(Lookup::wait(made)),
+            _ => panic!("a second search of the same words ranks them too"),
+        });
+        rank(&mut rankings, "cup");
+        rankings.put("mug".into(), ticket, Arc::new(Ranking::new(hits(4))));
+        for waiter in waiting {
+            let ranking = waiter.await.unwrap().expect("the ranking made");
+            assert_eq!(ranking.hits.len(), 4);
+        }
+        assert!(kept(&mut rankings, "mug"));
+    }
+
+    #[tokio::test]
+    async fn when_the_ranking_search_gives_up_the_next_one_ranks() {
+        let mut rankings = Rankings::default();
+        let ticket = rank(&mut rankings, "kettle");
+        let Lookup::Wait(made) = rankings.get("kettle") else {
+            panic!("the second search waits")
+        };
+        let waiter = tokio::spawn(Lookup::wait(made));
+        // Its database read failed, or its client hung up.
+        drop(ticket);
+        assert!(waiter.await.unwrap().is_none(), "the waiter is told");
+        let next = rank(&mut rankings, "kettle");
+        rankings.put("kettle".into(), next, Arc::new(Ranking::new(hits(2))));
+        assert!(kept(&mut rankings, "kettle"));
     }
 
     #[test]
     fn the_oldest_half_goes_when_full() {
         let mut rankings = Rankings::default();
         for i in 0..MAX_SEARCHES + 1 {
-            rankings.put(format!("w{i}"), 0, Arc::new(Ranking::new(hits(1))));
+            let words = format!("w{i}");
+            let ticket = rank(&mut rankings, &words);
+            rankings.put(words, ticket, Arc::new(Ranking::new(hits(1))));
         }
         assert!(rankings.by_words.len() <= MAX_SEARCHES);
-        assert!(rankings.get(&format!("w{MAX_SEARCHES}")).is_ok());
+        assert!(kept(&mut rankings, &format!("w{MAX_SEARCHES}")));
     }
 }
