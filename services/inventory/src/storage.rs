@@ -177,12 +177,13 @@ pub async fn connect(
 }
 
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
-const SET_STOCK: &str =
-    "UPDATE stock SET on_hand = $2, low_stock_threshold = $3, updated_at = $4 WHERE sku = $1";
-/// Row-locks a stock row before it is read (on PostgreSQL), so that what a write computes from the
-/// row (the ledger's delta, whether it goes below what is reserved) is still true when it writes.
-const LOCK_STOCK: &str = "UPDATE stock SET updated_at = updated_at WHERE sku = $1";
-const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved AND on_hand + $2 <= $4";
+const SET_STOCK: &str = "UPDATE stock SET on_hand = $2, low_stock_threshold = $3, updated_at = $4 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+/// Row-locks a stock row (on PostgreSQL; SQLite's write transaction holds the whole database) and
+/// reads it in one statement, so that what a write computes from the row (the ledger's delta,
+/// whether it goes below what is reserved) is still true when it writes.
+const LOCK_STOCK: &str = "UPDATE stock SET updated_at = updated_at WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+/// No row: the change would leave less on hand than is reserved, or more than the most allowed.
+const ADJUST: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 AND on_hand + $2 >= reserved AND on_hand + $2 <= $4 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 const RESTOCK: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 /// Takes a line's units if they are available and the SKU is on sale; answers the new level (no row:
 /// short, or discontinued meanwhile). The condition and the write are one statement, so two
@@ -274,6 +275,15 @@ fn stored(time: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl DbStore {
+    /// The stock row, locked for the rest of the write transaction (see `LOCK_STOCK`).
+    async fn lock_stock(tx: &mut Tx, sku: &str) -> Result<StockRow, StoreError> {
+        query(LOCK_STOCK)
+            .bind(sku)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
     async fn read_stock(on: impl Exec, sku: &str) -> Result<Option<StockRow>, sqlx::Error> {
         query(format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = $1"))
             .bind(sku)
@@ -416,10 +426,7 @@ impl Store for DbStore {
             .bind(Utc::now())
             .execute(&mut tx)
             .await?;
-        query(LOCK_STOCK).bind(sku).execute(&mut tx).await?;
-        let before = Self::read_stock(&mut tx, sku)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let before = Self::lock_stock(&mut tx, sku).await?;
         if on_hand < before.reserved {
             return Err(StoreError::Conflict(format!(
                 "{} units of {sku} are reserved; on_hand cannot go below that",
@@ -427,14 +434,12 @@ impl Store for DbStore {
             )));
         }
         let threshold = threshold.unwrap_or(before.low_stock_threshold);
-        query(SET_STOCK)
+        let after: StockRow = query(SET_STOCK)
             .bind(sku)
             .bind(on_hand)
             .bind(threshold)
             .bind(Utc::now())
-            .execute(&mut tx)
-            .await?;
-        let after = Self::read_stock(&mut tx, sku)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(StoreError::NotFound)?;
         let mut events = Vec::new();
@@ -456,26 +461,20 @@ impl Store for DbStore {
 
     async fn adjust(&self, sku: &str, delta: i64, reason: &str) -> Result<StockRow, StoreError> {
         let mut tx = self.db.begin_write().await?;
-        query(LOCK_STOCK).bind(sku).execute(&mut tx).await?;
-        let before = Self::read_stock(&mut tx, sku)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let done = query(ADJUST)
+        let before = Self::lock_stock(&mut tx, sku).await?;
+        let after: Option<StockRow> = query(ADJUST)
             .bind(sku)
             .bind(delta)
             .bind(Utc::now())
             .bind(MAX_ON_HAND)
-            .execute(&mut tx)
+            .fetch_optional(&mut tx)
             .await?;
-        if done == 0 {
+        let Some(after) = after else {
             return Err(StoreError::Conflict(format!(
                         "{sku} has {} on hand and {} reserved; a change of {delta} would leave less than is reserved or more than {MAX_ON_HAND} on hand",
                         before.on_hand, before.reserved
                     )));
-        }
-        let after = Self::read_stock(&mut tx, sku)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        };
         let mut events = Vec::new();
         Self::record(
             &mut tx,
