@@ -508,7 +508,7 @@ async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
         let issuer = TestIssuer::start().await;
         let producer = connect(&db).await;
         let feed = serve_feed_polling_every(producer.clone(), &issuer, NEVER).await;
-        let waiting = long_poll(feed, &issuer);
+        let waiting = long_poll(feed.clone(), &issuer);
         poll_under_way(&producer).await;
         produce(
             &producer,
@@ -518,6 +518,16 @@ async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
         .await;
         let page = woken(waiting).await;
         assert_eq!(page["items"].as_array().unwrap().len(), 1, "{case}: {page}");
+        // It says it waited (its reader had caught up, and need not linger before polling
+        // again); a poll that finds the event already there says it did not.
+        assert_eq!(page["waited"], true, "{case}: {page}");
+        let again = long_poll(feed, &issuer).await.unwrap();
+        assert_eq!(
+            again["items"].as_array().unwrap().len(),
+            1,
+            "{case}: {again}"
+        );
+        assert_eq!(again["waited"], false, "{case}: {again}");
     }
 }
 

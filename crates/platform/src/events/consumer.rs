@@ -60,6 +60,10 @@ struct Page {
     /// Set when events after our position were pruned before we read them.
     #[serde(default)]
     gap: Option<i64>,
+    /// The producer had nothing new when asked and answered a commit it waited for (a producer
+    /// that does not say is taken to have had events waiting).
+    #[serde(default)]
+    waited: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,9 +77,26 @@ const PAGE: usize = 100;
 
 /// How long a consumer waits after a page that was not full before it polls again, so that what
 /// commits meanwhile comes in one page: a bound on the polls a busy producer serves, and a page in
-/// which a hot subject's newer level supersedes the older ones. An event that comes alone still
-/// arrives at once (the wait is after a page, not before an answer).
+/// which a hot subject's newer level supersedes the older ones. Only after a page whose events
+/// were already waiting when it was asked: a page that answered a wait means the consumer had
+/// caught up, and the next change, alone, should not wait for company (it arrives at once).
 const LINGER: Duration = Duration::from_millis(2);
+
+/// What one poll of the feed went through.
+struct Polled {
+    /// Events in the page (applied, superseded or not wanted).
+    read: usize,
+    /// Whether the producer answered a commit it had waited for (see [`LINGER`]).
+    waited: bool,
+}
+
+impl Polled {
+    /// Whether to wait [`LINGER`] before the next poll: events were piling up, and more are likely
+    /// on their way; a full page means more are waiting already.
+    fn linger(&self) -> bool {
+        (1..PAGE).contains(&self.read) && !self.waited
+    }
+}
 
 /// Follows one producer's feed for one consumer.
 pub struct FeedConsumer {
@@ -157,14 +178,13 @@ impl FeedConsumer {
                     leadership.release().await;
                     return;
                 }
-                done = self.poll_once(10) => match done {
-                    Ok(read) => {
+                done = self.poll(10) => match done {
+                    Ok(polled) => {
                         backoff = Duration::from_millis(200);
-                        // Events came one page short of full: more are likely on their way, and
-                        // a page read a moment later holds them too. Polling again at once made
-                        // pages of one event under load, each a poll the producer serves and an
-                        // apply no newer level supersedes (docs/performance.md).
-                        if (1..PAGE).contains(&read) {
+                        // Polling again at once under load made pages of one event, each a poll
+                        // the producer serves and an apply no newer level supersedes
+                        // (docs/performance.md).
+                        if polled.linger() {
                             tokio::select! {
                                 _ = &mut shutdown => {
                                     leadership.release().await;
@@ -193,6 +213,10 @@ impl FeedConsumer {
     /// Fetches and applies one page (waiting up to `wait` seconds for one); returns how many events
     /// it went through.
     pub async fn poll_once(&self, wait: u64) -> anyhow::Result<usize> {
+        Ok(self.poll(wait).await?.read)
+    }
+
+    async fn poll(&self, wait: u64) -> anyhow::Result<Polled> {
         let position = store::cursor(&self.db, &self.consumer, &self.producer).await?;
         let path = format!("/events?after={position}&limit={PAGE}&wait={wait}");
         let response = self.client.send(Method::GET, &path, None, |r| r).await?;
@@ -226,7 +250,10 @@ impl FeedConsumer {
         if page.last_position > position {
             store::set_cursor(&self.db, &self.consumer, &self.producer, page.last_position).await?;
         }
-        Ok(count)
+        Ok(Polled {
+            read: count,
+            waited: page.waited,
+        })
     }
 
     async fn apply(&self, event: &Event, position: i64) -> anyhow::Result<()> {
@@ -385,5 +412,22 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Polled, PAGE};
+
+    /// A consumer lingers only while events pile up: after a page of events that were already
+    /// waiting, not after one that answered a wait (it had caught up), an empty or a full one.
+    #[test]
+    fn lingers_only_after_a_page_of_events_that_were_waiting() {
+        let linger = |read, waited| Polled { read, waited }.linger();
+        assert!(linger(1, false));
+        assert!(linger(PAGE - 1, false));
+        assert!(!linger(1, true), "caught up: the next change comes at once");
+        assert!(!linger(0, false), "nothing came");
+        assert!(!linger(PAGE, false), "more are waiting");
     }
 }

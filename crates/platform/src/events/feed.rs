@@ -66,6 +66,9 @@ pub struct FeedPage {
     /// position pruned. Those events are gone; `items` go on from the oldest one kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gap: Option<i64>,
+    /// Whether this poll found nothing new when it came and answered a commit it waited for:
+    /// the reader had caught up, and its next poll need not wait for more to pile up.
+    pub waited: bool,
 }
 
 /// The feed routes for a producer, with their state applied. Long polls end early once
@@ -136,6 +139,7 @@ async fn events(
     }
     let deadline = Instant::now() + Duration::from_secs(query.wait);
     let mut stopping = state.stopping.clone();
+    let mut waited = false;
     loop {
         // Taken before the read, so that a commit between the read and the wait still wakes it.
         let committed = wake::next_commit();
@@ -148,6 +152,7 @@ async fn events(
                 items,
                 last_position,
                 gap,
+                waited,
             }));
         }
         let pause = state
@@ -157,5 +162,6 @@ async fn events(
             _ = committed => {}
             _ = stopping.pause(pause) => {}
         }
+        waited = true;
     }
 }
