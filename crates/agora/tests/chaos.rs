@@ -72,7 +72,7 @@ struct Platform {
     http: reqwest::Client,
     admin: String,
     psp_key: String,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 fn free_base_port() -> u16 {
@@ -141,7 +141,7 @@ impl Platform {
             http,
             admin: String::new(),
             psp_key,
-            _data: data,
+            data,
         };
         platform.admin = platform.login("admin", &password).await.unwrap();
         platform
@@ -298,6 +298,10 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
+        // A failing test drops its platform while it panics: what the services said goes with it.
+        if std::thread::panicking() {
+            testkit::logs::print_trouble(self.data.path());
+        }
         if let Some(pid) = self.child.id() {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
         }

@@ -35,7 +35,7 @@ struct Platform {
     orders_control: Option<(String, String)>,
     /// The PostgreSQL database prefix of this run, dropped when it ends.
     db_prefix: Option<String>,
-    _data: Option<tempfile::TempDir>,
+    data: Option<tempfile::TempDir>,
 }
 
 fn free_base_port() -> u16 {
@@ -203,7 +203,7 @@ impl Platform {
                 .position(|a| a == "--db-prefix")
                 .and_then(|i| stack.args.get(i + 1))
                 .cloned(),
-            _data: Some(data),
+            data: Some(data),
         };
         platform.admin = platform.login("admin", &password).await;
         platform
@@ -238,7 +238,7 @@ impl Platform {
             psp_key: var("AGORA_E2E_PSP_API_KEY"),
             orders_control: var("AGORA_E2E_KILL_ORDERS").zip(var("AGORA_E2E_START_ORDERS")),
             db_prefix: None,
-            _data: None,
+            data: None,
         };
         platform.admin = platform.login("admin", &password).await;
         Some(platform)
@@ -493,6 +493,10 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
+        // A failing test drops its platform while it panics: what the services said goes with it.
+        if let (true, Some(data)) = (std::thread::panicking(), &self.data) {
+            testkit::logs::print_trouble(data.path());
+        }
         if let Some(pid) = self.child.as_ref().and_then(Child::id) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
         }
@@ -1000,7 +1004,7 @@ async fn cart_journey(p: &Platform) {
     assert_eq!(status, 409, "{again}");
 
     // The demo seed left its shopper with a cart.
-    if let Some(data) = &p._data {
+    if let Some(data) = &p.data {
         let text = std::fs::read_to_string(data.path().join("demo-credentials")).unwrap();
         let password = text
             .lines()

@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod conservation;
 pub mod db;
 pub mod issuer;
+pub mod logs;
 pub mod otlp;
 pub mod ports;
 pub mod wait;
