@@ -15,9 +15,10 @@ use sqlx::Arguments;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+use sqlx::ConnectOptions;
 
 use crate::error::Problem;
 use crate::telemetry::{otel, TraceContext};
@@ -30,7 +31,8 @@ pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// A connected, migrated database of one of the two kinds Agora supports.
 #[derive(Debug, Clone)]
 pub enum Database {
-    Sqlite(SqlitePool),
+    /// Reads run on the pool; writes on the one [`Writer`] connection.
+    Sqlite(SqlitePool, Writer),
     Postgres(PgPool),
 }
 
@@ -48,7 +50,10 @@ impl Database {
                 .run(&pool)
                 .await
                 .map_err(|e| anyhow::anyhow!("migrating {}: {e}", redact(url)))?;
-            Ok(Self::Sqlite(pool))
+            let writer = Writer::open(&pool)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))?;
+            Ok(Self::Sqlite(pool, writer))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| anyhow::anyhow!("invalid database URL {}: {e}", redact(url)))?;
@@ -74,7 +79,7 @@ impl Database {
     pub async fn ping(&self) -> bool {
         let probe = async {
             match self {
-                Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+                Self::Sqlite(pool, _) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
                 Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
             }
         };
@@ -85,15 +90,16 @@ impl Database {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(pool, _) => pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }
 
-    /// The pool's connections now: in use, idle, and the most it opens.
+    /// The pool's connections now: in use, idle, and the most it opens (on SQLite the readers'
+    /// pool; the [`Writer`] is one more connection).
     pub fn pool_usage(&self) -> PoolUsage {
         let (size, idle, max) = match self {
-            Self::Sqlite(pool) => (
+            Self::Sqlite(pool, _) => (
                 pool.size(),
                 pool.num_idle(),
                 pool.options().get_max_connections(),
@@ -154,6 +160,10 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<Sqlit
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection before lending it out, to find one the server has dropped: for
+        // a file on this machine there is no such thing, and each ping is a round trip to the
+        // connection's thread (two thread wake-ups) on every query and transaction.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("opening {url}: {e}"))
@@ -174,13 +184,157 @@ fn writers_turn(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
     turns.entry(file).or_default().clone()
 }
 
-/// Starts a SQLite write transaction that takes the write lock at once. A deferred transaction
-/// that reads first and writes later can fail with SQLITE_BUSY without waiting; `IMMEDIATE`
-/// makes concurrent writers queue on the busy timeout instead.
-pub async fn sqlite_write(
-    pool: &SqlitePool,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+/// The connection a [`Database`] writes its SQLite file through, one for all its writers, who take
+/// turns on it first come first served (and on [`writers_turn`] first, with any other `Database`
+/// of the process on the same file).
+///
+/// Why not a pooled connection per write, as before (docs/performance.md, "One writer
+/// connection"): writes are serial on SQLite anyway, and a pooled one cost twice over. sqlx pings a
+/// pooled connection when it goes back to the pool (a round trip to its thread per transaction,
+/// which cannot be turned off), and in WAL mode a connection drops its whole page cache when
+/// another connection has written since its last transaction, so each write on a connection other
+/// than the last writer's read the tables' pages back from the file. One writer keeps its pages:
+/// its own writes do not invalidate them.
+#[derive(Clone)]
+pub struct Writer(Arc<tokio::sync::Mutex<WriterConnection>>);
+
+struct WriterConnection {
+    conn: SqliteConnection,
+    /// A transaction was begun and has not ended: its [`WriteTx`] was dropped, or its commit
+    /// failed. Whoever has the connection next rolls it back first.
+    open: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    /// Opens the writer on the pool's file, with the pool's settings (WAL, synchronous, foreign
+    /// keys, busy timeout).
+    async fn open(pool: &SqlitePool) -> Result<Self, sqlx::Error> {
+        let conn = pool.connect_options().connect().await?;
+        Ok(Self(Arc::new(tokio::sync::Mutex::new(WriterConnection {
+            conn,
+            open: false,
+        }))))
+    }
+
+    /// Waits for the connection, with no transaction open on it.
+    async fn take(&self) -> Result<tokio::sync::OwnedMutexGuard<WriterConnection>, sqlx::Error> {
+        let mut writer = Arc::clone(&self.0).lock_owned().await;
+        writer.settle().await?;
+        Ok(writer)
+    }
+}
+
+impl WriterConnection {
+    /// Rolls back what a dropped transaction left open.
+    async fn settle(&mut self) -> Result<(), sqlx::Error> {
+        if self.open {
+            sqlx::query("ROLLBACK").execute(&mut self.conn).await?;
+            self.open = false;
+        }
+        Ok(())
+    }
+}
+
+/// A write transaction on the [`Writer`]: `BEGIN IMMEDIATE` takes SQLite's write lock at once (a
+/// deferred transaction that reads first and writes later can fail with SQLITE_BUSY without
+/// waiting, where `IMMEDIATE` makes another process's writers queue on the busy timeout). Derefs to
+/// the connection, for statements.
+pub struct WriteTx(tokio::sync::OwnedMutexGuard<WriterConnection>);
+
+impl WriteTx {
+    async fn begin(writer: &Writer) -> Result<Self, sqlx::Error> {
+        let mut writer = writer.take().await?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut writer.conn)
+            .await?;
+        writer.open = true;
+        Ok(Self(writer))
+    }
+
+    async fn end(mut self, statement: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(statement).execute(&mut self.0.conn).await?;
+        self.0.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    /// A transaction dropped open (an early return) is rolled back at once rather than by the next
+    /// writer, so that SQLite's write lock, which another process may be waiting for, goes now.
+    fn drop(&mut self) {
+        if self.0.open {
+            let writer = Arc::clone(tokio::sync::OwnedMutexGuard::mutex(&self.0));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    // Failing, it stays open, and the next writer tries again.
+                    let _ = writer.lock().await.settle().await;
+                });
+            }
+        }
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.0.conn
+    }
+}
+
+/// A SQLite transaction: a read on a pooled connection, or a write on the [`Writer`]. Derefs to
+/// the connection either way.
+pub enum SqliteTx {
+    Read(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Write(WriteTx),
+}
+
+impl SqliteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Read(tx) => tx.commit().await,
+            Self::Write(tx) => tx.end("COMMIT").await,
+        }
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Read(tx) => tx.rollback().await,
+            Self::Write(tx) => tx.end("ROLLBACK").await,
+        }
+    }
+}
+
+impl Deref for SqliteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            Self::Read(tx) => tx,
+            Self::Write(tx) => tx,
+        }
+    }
+}
+
+impl DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Self::Read(tx) => &mut *tx,
+            Self::Write(tx) => &mut *tx,
+        }
+    }
 }
 
 /// Dialect-neutral queries: a statement is written once (both dialects share `$1` parameters) and
@@ -340,10 +494,11 @@ impl Exec for &Database {
     /// ([`writers_turn`]) like a write transaction, so that the two do not meet in the busy handler.
     async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
         let done = match self {
-            Database::Sqlite(pool) => {
+            Database::Sqlite(pool, writer) => {
                 let _turn = writers_turn(pool).lock_owned().await;
+                let mut writer = writer.take().await?;
                 sqlx::query_with(&query.sql, query.sqlite_args()?)
-                    .execute(pool)
+                    .execute(&mut writer.conn)
                     .await?
                     .rows_affected()
             }
@@ -357,7 +512,7 @@ impl Exec for &Database {
 
     async fn fetch_all<T: FromRow>(self, query: Query) -> Result<Vec<T>, sqlx::Error> {
         match self {
-            Database::Sqlite(pool) => {
+            Database::Sqlite(pool, _) => {
                 sqlx::query_as_with(&query.sql, query.sqlite_args()?)
                     .fetch_all(pool)
                     .await
@@ -372,7 +527,7 @@ impl Exec for &Database {
 
     async fn fetch_optional<T: FromRow>(self, query: Query) -> Result<Option<T>, sqlx::Error> {
         match self {
-            Database::Sqlite(pool) => {
+            Database::Sqlite(pool, _) => {
                 sqlx::query_as_with(&query.sql, query.sqlite_args()?)
                     .fetch_optional(pool)
                     .await
@@ -387,8 +542,8 @@ impl Exec for &Database {
 }
 
 impl Database {
-    /// Starts a write transaction: on SQLite `BEGIN IMMEDIATE` (see [`sqlite_write`]), on
-    /// PostgreSQL a plain `BEGIN`. Its span is named `tx`; [`Database::begin_write_named`] names it.
+    /// Starts a write transaction: on SQLite `BEGIN IMMEDIATE` on the [`Writer`] ([`WriteTx`]),
+    /// on PostgreSQL a plain `BEGIN`. Its span is named `tx`; [`Database::begin_write_named`] names it.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         self.begin_write_named("").await
     }
@@ -397,10 +552,11 @@ impl Database {
     pub async fn begin_write_named(&self, name: &'static str) -> Result<Tx, sqlx::Error> {
         let span = TxSpan::new(name, self.system(), true);
         Ok(match self {
-            Self::Sqlite(pool) => {
+            Self::Sqlite(pool, writer) => {
                 let waiting = writers_turn(pool).lock_owned();
                 let turn = tracing::Instrument::instrument(waiting, span.span.clone()).await;
-                let mut tx = span.begin(sqlite_write(pool)).await?;
+                let begin = async { WriteTx::begin(writer).await.map(SqliteTx::Write) };
+                let mut tx = span.begin(begin).await?;
                 tx.turn = Some(turn);
                 Tx::Sqlite(tx)
             }
@@ -417,7 +573,10 @@ impl Database {
     pub async fn begin_named(&self, name: &'static str) -> Result<Tx, sqlx::Error> {
         let span = TxSpan::new(name, self.system(), false);
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(span.begin(pool.begin()).await?),
+            Self::Sqlite(pool, _) => {
+                let begin = async { pool.begin().await.map(SqliteTx::Read) };
+                Tx::Sqlite(span.begin(begin).await?)
+            }
             Self::Postgres(pool) => Tx::Postgres(span.begin(pool.begin()).await?),
         })
     }
@@ -425,7 +584,7 @@ impl Database {
     /// The OpenTelemetry `db.system` of this database.
     fn system(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "sqlite",
+            Self::Sqlite(..) => "sqlite",
             Self::Postgres(_) => "postgresql",
         }
     }
@@ -441,7 +600,7 @@ impl Database {
 /// to write). Otherwise it has none, and costs
 /// nothing: the span is `Span::none()`.
 pub enum Tx {
-    Sqlite(Traced<sqlx::Transaction<'static, sqlx::Sqlite>>),
+    Sqlite(Traced<SqliteTx>),
     Postgres(Traced<sqlx::Transaction<'static, sqlx::Postgres>>),
 }
 
@@ -745,6 +904,44 @@ mod tests {
         assert_eq!(order, ["first", "second", "third", "fourth"]);
     }
 
+    /// A write transaction dropped without a commit (an early return) leaves nothing behind, and
+    /// the writer connection goes on to serve the next writes; what they commit, the pool reads.
+    #[tokio::test]
+    async fn a_dropped_sqlite_write_transaction_rolls_back_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("writer.db").display());
+        let db = Database::connect(&url, 3, &Migrator::DEFAULT, &Migrator::DEFAULT)
+            .await
+            .unwrap();
+        query("CREATE TABLE writes (who TEXT NOT NULL)")
+            .execute(&db)
+            .await
+            .unwrap();
+        let insert = |who: &str| query("INSERT INTO writes (who) VALUES ($1)").bind(who.to_owned());
+        {
+            let mut tx = db.begin_write().await.unwrap();
+            insert("dropped").execute(&mut tx).await.unwrap();
+        }
+        insert("alone").execute(&db).await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        insert("rolled back").execute(&mut tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        insert("committed").execute(&mut tx).await.unwrap();
+        // A failing statement inside a transaction does not end it.
+        let failed = query("INSERT INTO missing (who) VALUES (1)")
+            .execute(&mut tx)
+            .await;
+        assert!(failed.is_err());
+        tx.commit().await.unwrap();
+        let rows: Vec<(String,)> = query("SELECT who FROM writes ORDER BY rowid")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        let rows: Vec<String> = rows.into_iter().map(|(w,)| w).collect();
+        assert_eq!(rows, ["alone", "committed"]);
+    }
+
     #[tokio::test]
     async fn pool_usage_counts_a_transaction_in_use_until_it_ends_and_is_exported() {
         let dir = tempfile::tempdir().unwrap();
@@ -757,7 +954,8 @@ mod tests {
         // build (coverage) may not have run yet: start from a settled pool.
         let usage = settled(&db).await;
         assert_eq!(usage.in_use, 0, "{usage:?}");
-        let mut tx = db.begin_write_named("test").await.unwrap();
+        // A read transaction: writes run on the writer, not on the pool.
+        let mut tx = db.begin_named("test").await.unwrap();
         query("SELECT 1").execute(&mut tx).await.unwrap();
         let held = db.pool_usage();
         assert_eq!(held.in_use, 1, "{held:?}");

@@ -82,14 +82,14 @@ async fn record_once(
 async fn applied(db: &Database) -> Vec<(String, i64)> {
     let sql = "SELECT subject, n FROM applied ORDER BY id";
     match db {
-        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        Database::Sqlite(pool, _) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
         Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
     }
 }
 
 async fn create_applied_table(db: &Database) {
     match db {
-        Database::Sqlite(pool) => sqlx::query("CREATE TABLE applied (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, subject TEXT NOT NULL, n BIGINT NOT NULL)").execute(pool).await.map(|_| ()).unwrap(),
+        Database::Sqlite(pool, _) => sqlx::query("CREATE TABLE applied (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, subject TEXT NOT NULL, n BIGINT NOT NULL)").execute(pool).await.map(|_| ()).unwrap(),
         Database::Postgres(pool) => sqlx::query("CREATE TABLE applied (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, subject TEXT NOT NULL, n BIGINT NOT NULL)").execute(pool).await.map(|_| ()).unwrap(),
     }
 }

@@ -195,7 +195,7 @@ pub async fn spray_login_failures(
 ) -> Result<u64, sqlx::Error> {
     // The only statement that differs per dialect: a series of numbers.
     let sql = match db {
-        Database::Sqlite(_) => {
+        Database::Sqlite(..) => {
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $4) \
              INSERT INTO login_failures (kind, subject, failed_at) SELECT $1, $2 || i, $3 FROM n"
         }

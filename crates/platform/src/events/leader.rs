@@ -67,7 +67,7 @@ pub async fn try_acquire(db: &Database, name: &str) -> Result<Option<Leadership>
                 Ok(None)
             }
         }
-        Database::Sqlite(pool) => {
+        Database::Sqlite(pool, _) => {
             let owner = uuid::Uuid::now_v7().to_string();
             let now = now_ms();
             let claimed = sqlx::query(CLAIM_LEASE)

@@ -112,7 +112,7 @@ CREATE TABLE IF NOT EXISTS agora_outbox_pruned (
 /// start, after its own migrations.
 pub async fn migrate(db: &Database) -> Result<(), sqlx::Error> {
     match db {
-        Database::Sqlite(pool) => {
+        Database::Sqlite(pool, _) => {
             sqlx::raw_sql(SQLITE_SCHEMA).execute(pool).await?;
             // Dead letters kept before they had a position gain the column (SQLite has no
             // `ADD COLUMN IF NOT EXISTS`).

@@ -37,7 +37,7 @@ static PROCESS: LazyLock<String> = LazyLock::new(|| uuid::Uuid::now_v7().to_stri
 /// wake-up (the interval every waiter used before notifications).
 pub fn fallback_poll(db: &Database) -> Duration {
     match db {
-        Database::Sqlite(_) => Duration::from_millis(50),
+        Database::Sqlite(..) => Duration::from_millis(50),
         Database::Postgres(_) => Duration::from_secs(1),
     }
 }

@@ -111,7 +111,7 @@ impl DbStore {
                 Lookup::Rank(ticket) => {
                     let limit = MAX_RANKED as i64 + 1;
                     let hits = match &self.db {
-                        Database::Sqlite(pool) => sqlite::ranking(pool, &q.words, limit).await?,
+                        Database::Sqlite(pool, _) => sqlite::ranking(pool, &q.words, limit).await?,
                         Database::Postgres(pool) => {
                             postgres::ranking(pool, &q.words, limit).await?
                         }
@@ -246,7 +246,7 @@ impl DbStore {
             categories: categories.as_deref(),
         };
         Ok(match &self.db {
-            Database::Sqlite(pool) => sqlite::search_rows(pool, &scope).await?,
+            Database::Sqlite(pool, _) => sqlite::search_rows(pool, &scope).await?,
             Database::Postgres(pool) => postgres::search_rows(pool, &scope).await?,
         })
     }
