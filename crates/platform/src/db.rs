@@ -608,10 +608,7 @@ impl Tx {
     /// Commits; when the transaction wrote the outbox, then wakes the outbox's readers in this
     /// process (`events::wake`), now that what they read includes the new entry.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let wakes_outbox = match &self {
-            Self::Sqlite(tx) => tx.wakes_outbox,
-            Self::Postgres(tx) => tx.wakes_outbox,
-        };
+        let wakes_outbox = self.wrote_outbox();
         let committed = match self {
             Self::Sqlite(tx) => tx.end("commit", |tx| tx.commit()).await,
             Self::Postgres(tx) => tx.end("commit", |tx| tx.commit()).await,
@@ -620,6 +617,14 @@ impl Tx {
             crate::events::wake::committed();
         }
         committed
+    }
+
+    /// True once the transaction has written the outbox ([`Tx::enqueue`]).
+    pub(crate) fn wrote_outbox(&self) -> bool {
+        match self {
+            Self::Sqlite(tx) => tx.wakes_outbox,
+            Self::Postgres(tx) => tx.wakes_outbox,
+        }
     }
 
     /// Marks the transaction as one that wrote the outbox ([`Tx::enqueue`]).
@@ -866,15 +871,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_writers_take_turns_in_the_order_they_came() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("turns.db").display());
-        let db = Database::connect(&url, 5, &Migrator::DEFAULT, &Migrator::DEFAULT)
-            .await
-            .unwrap();
-        query("CREATE TABLE writes (n INTEGER PRIMARY KEY AUTOINCREMENT, who TEXT NOT NULL)")
-            .execute(&db)
-            .await
-            .unwrap();
-        let insert = |who: &str| query("INSERT INTO writes (who) VALUES ($1)").bind(who.to_owned());
+        let db = writes_table(&dir).await;
         let mut first = db.begin_write().await.unwrap();
         insert("first").execute(&mut first).await.unwrap();
         let mut waiting = Vec::new();
@@ -896,12 +893,33 @@ mod tests {
         for task in waiting {
             task.await.unwrap();
         }
-        let order: Vec<(String,)> = query("SELECT who FROM writes ORDER BY n")
-            .fetch_all(&db)
+        assert_eq!(written(&db).await, ["first", "second", "third", "fourth"]);
+    }
+
+    /// A SQLite database in `dir` with a table `writes`, for [`insert`] and [`written`].
+    async fn writes_table(dir: &tempfile::TempDir) -> Database {
+        let url = format!("sqlite:{}", dir.path().join("writes.db").display());
+        let db = Database::connect(&url, 5, &Migrator::DEFAULT, &Migrator::DEFAULT)
             .await
             .unwrap();
-        let order: Vec<String> = order.into_iter().map(|(w,)| w).collect();
-        assert_eq!(order, ["first", "second", "third", "fourth"]);
+        query("CREATE TABLE writes (n INTEGER PRIMARY KEY AUTOINCREMENT, who TEXT NOT NULL)")
+            .execute(&db)
+            .await
+            .unwrap();
+        db
+    }
+
+    fn insert(who: &str) -> Query {
+        query("INSERT INTO writes (who) VALUES ($1)").bind(who.to_owned())
+    }
+
+    /// What `writes` holds, in the order it was written, read on the pool.
+    async fn written(db: &Database) -> Vec<String> {
+        let rows: Vec<(String,)> = query("SELECT who FROM writes ORDER BY n")
+            .fetch_all(db)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(w,)| w).collect()
     }
 
     /// A write transaction dropped without a commit (an early return) leaves nothing behind, and
@@ -909,15 +927,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_sqlite_write_transaction_rolls_back_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("writer.db").display());
-        let db = Database::connect(&url, 3, &Migrator::DEFAULT, &Migrator::DEFAULT)
-            .await
-            .unwrap();
-        query("CREATE TABLE writes (who TEXT NOT NULL)")
-            .execute(&db)
-            .await
-            .unwrap();
-        let insert = |who: &str| query("INSERT INTO writes (who) VALUES ($1)").bind(who.to_owned());
+        let db = writes_table(&dir).await;
         {
             let mut tx = db.begin_write().await.unwrap();
             insert("dropped").execute(&mut tx).await.unwrap();
@@ -934,12 +944,7 @@ mod tests {
             .await;
         assert!(failed.is_err());
         tx.commit().await.unwrap();
-        let rows: Vec<(String,)> = query("SELECT who FROM writes ORDER BY rowid")
-            .fetch_all(&db)
-            .await
-            .unwrap();
-        let rows: Vec<String> = rows.into_iter().map(|(w,)| w).collect();
-        assert_eq!(rows, ["alone", "committed"]);
+        assert_eq!(written(&db).await, ["alone", "committed"]);
     }
 
     #[tokio::test]

@@ -141,6 +141,10 @@ pub async fn migrate(db: &Database) -> Result<(), sqlx::Error> {
 }
 
 const INSERT_OUTBOX: &str = "INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) VALUES ($1, $2, $3, $4, $5)";
+/// PostgreSQL, a transaction's first entry: the lock and the `NOTIFY` (see [`Tx::enqueue`]) in the
+/// same statement as the insert, one round trip instead of two. The row is selected from the
+/// `locked` CTE, so it exists, and its `seq` is drawn, only once the lock is held.
+const LOCK_AND_INSERT_OUTBOX: &str = "WITH locked AS (SELECT pg_advisory_xact_lock(7140002), pg_notify($6, $7)) INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) SELECT $1, $2, $3, $4, $5 FROM locked";
 
 impl Tx {
     /// Writes `event` to the outbox inside this transaction.
@@ -157,21 +161,24 @@ impl Tx {
     /// returned, and on PostgreSQL the other replicas' through a `NOTIFY`, which PostgreSQL
     /// delivers only if the transaction commits (sent with the lock: no extra round trip).
     pub async fn enqueue(&mut self, event: &Event) -> Result<(), sqlx::Error> {
-        if let Tx::Postgres(_) = self {
-            query("SELECT pg_advisory_xact_lock(7140002), pg_notify($1, $2)")
-                .bind(wake::CHANNEL)
-                .bind(wake::process())
-                .execute(&mut *self)
-                .await?;
-        }
-        query(INSERT_OUTBOX)
-            .bind(event.id.to_string())
-            .bind(&event.event_type)
-            .bind(&event.subject)
-            .bind(envelope_json(event)?)
-            .bind(event.time)
-            .execute(&mut *self)
-            .await?;
+        // The lock is held to the transaction's end: its later entries only insert.
+        let lock = matches!(self, Tx::Postgres(_)) && !self.wrote_outbox();
+        let insert = query(if lock {
+            LOCK_AND_INSERT_OUTBOX
+        } else {
+            INSERT_OUTBOX
+        })
+        .bind(event.id.to_string())
+        .bind(&event.event_type)
+        .bind(&event.subject)
+        .bind(envelope_json(event)?)
+        .bind(event.time);
+        let insert = if lock {
+            insert.bind(wake::CHANNEL).bind(wake::process())
+        } else {
+            insert
+        };
+        insert.execute(&mut *self).await?;
         self.wake_outbox_on_commit();
         Ok(())
     }
