@@ -200,8 +200,9 @@ pub struct Writer(Arc<tokio::sync::Mutex<WriterConnection>>);
 
 struct WriterConnection {
     conn: SqliteConnection,
-    /// A transaction was begun and has not ended: its [`WriteTx`] was dropped, or its commit
-    /// failed. Whoever has the connection next rolls it back first.
+    /// A transaction may be open on the connection: it was begun (or its `BEGIN` was under way
+    /// when the caller gave up) and has not ended, because its [`WriteTx`] was dropped or its
+    /// commit failed or was given up. Whoever has the connection next rolls back first.
     open: bool,
 }
 
@@ -223,21 +224,23 @@ impl Writer {
     }
 
     /// Waits for the connection, with no transaction open on it.
-    async fn take(&self) -> Result<tokio::sync::OwnedMutexGuard<WriterConnection>, sqlx::Error> {
+    async fn take(&self) -> tokio::sync::OwnedMutexGuard<WriterConnection> {
         let mut writer = Arc::clone(&self.0).lock_owned().await;
-        writer.settle().await?;
-        Ok(writer)
+        writer.settle().await;
+        writer
     }
 }
 
 impl WriterConnection {
-    /// Rolls back what a dropped transaction left open.
-    async fn settle(&mut self) -> Result<(), sqlx::Error> {
+    /// Rolls back what a dropped transaction left open. The `ROLLBACK` fails when nothing was
+    /// (a `BEGIN` given up before it ran, a `COMMIT` given up after): either way nothing is open
+    /// after it. Were something still open, the next `BEGIN` would fail, mark it open again, and
+    /// the writer after would roll back once more.
+    async fn settle(&mut self) {
         if self.open {
-            sqlx::query("ROLLBACK").execute(&mut self.conn).await?;
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
             self.open = false;
         }
-        Ok(())
     }
 }
 
@@ -249,11 +252,13 @@ pub struct WriteTx(tokio::sync::OwnedMutexGuard<WriterConnection>);
 
 impl WriteTx {
     async fn begin(writer: &Writer) -> Result<Self, sqlx::Error> {
-        let mut writer = writer.take().await?;
+        let mut writer = writer.take().await;
+        // Marked before the `BEGIN` runs: a caller that gives up meanwhile (a request cancelled)
+        // drops the future while the connection's thread may still begin the transaction.
+        writer.open = true;
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut writer.conn)
             .await?;
-        writer.open = true;
         Ok(Self(writer))
     }
 
@@ -272,8 +277,7 @@ impl Drop for WriteTx {
             let writer = Arc::clone(tokio::sync::OwnedMutexGuard::mutex(&self.0));
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
-                    // Failing, it stays open, and the next writer tries again.
-                    let _ = writer.lock().await.settle().await;
+                    writer.lock().await.settle().await;
                 });
             }
         }
@@ -496,7 +500,7 @@ impl Exec for &Database {
         let done = match self {
             Database::Sqlite(pool, writer) => {
                 let _turn = writers_turn(pool).lock_owned().await;
-                let mut writer = writer.take().await?;
+                let mut writer = writer.take().await;
                 sqlx::query_with(&query.sql, query.sqlite_args()?)
                     .execute(&mut writer.conn)
                     .await?
@@ -945,6 +949,37 @@ mod tests {
         assert!(failed.is_err());
         tx.commit().await.unwrap();
         assert_eq!(written(&db).await, ["alone", "committed"]);
+    }
+
+    /// A caller that gives up while its `BEGIN` or `COMMIT` runs leaves the writer marked open
+    /// whether or not a transaction is: either way the next writes go through.
+    #[tokio::test]
+    async fn a_writer_marked_open_with_nothing_open_serves_the_next_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writes_table(&dir).await;
+        let Database::Sqlite(_, writer) = &db else {
+            unreachable!()
+        };
+        // A COMMIT given up after it ran: nothing open, marked open.
+        writer.take().await.open = true;
+        insert("after a commit").execute(&db).await.unwrap();
+        // A BEGIN given up after it ran: open, and marked open.
+        {
+            let mut conn = writer.take().await;
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn.conn)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO writes (who) VALUES ('never')")
+                .execute(&mut conn.conn)
+                .await
+                .unwrap();
+            conn.open = true;
+        }
+        let mut tx = db.begin_write().await.unwrap();
+        insert("after a begin").execute(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(written(&db).await, ["after a commit", "after a begin"]);
     }
 
     #[tokio::test]
