@@ -15,6 +15,8 @@ mod routes;
 pub mod storage;
 
 pub use config::Config;
+/// How long a listing or search page is kept (`routes/pages.rs`).
+pub use routes::pages::PAGE_TTL;
 
 /// The `catalog` micro frontend (docs/frontend.md), served at `/ui/catalog/`.
 #[derive(rust_embed::RustEmbed)]
@@ -27,6 +29,8 @@ pub const DEFAULT_PORT: u16 = 8082;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Arc<dyn storage::Store>,
+    /// Listing and search pages, kept for a moment (`routes/pages.rs`).
+    pub pages: Arc<routes::pages::Pages>,
     pub verifier: Arc<JwtVerifier>,
 }
 
@@ -60,6 +64,10 @@ impl Service for Products {
             }))
             .follow("inventory", &config.settings.inventory_url);
         let verifier = service.verifier();
-        Ok(service.serve(router(AppState { store, verifier })))
+        Ok(service.serve(router(AppState {
+            store,
+            pages: Arc::default(),
+            verifier,
+        })))
     }
 }

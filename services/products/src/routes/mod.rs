@@ -1,2 +1,3 @@
 pub mod categories;
+pub mod pages;
 pub mod products;

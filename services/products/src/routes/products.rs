@@ -1,7 +1,9 @@
 //! `/products`: the catalog and its search. Reads are public; writes need an admin.
 use std::collections::BTreeMap;
+use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -121,14 +123,42 @@ pub struct SearchParams {
     cursor: Option<String>,
 }
 
-/// Searches the catalog; every match appears exactly once across pages.
+/// Searches the catalog; every match appears exactly once across pages. A page shows a change
+/// made through the replica that serves it at once, and one made through another replica within
+/// a second (pages are kept that long); a product by id is always read fresh.
 #[utoipa::path(get, path = "/products", tag = "products", params(SearchParams),
     responses((status = 200, body = Paginated<ProductView>),
         (status = 400, body = Problem, content_type = "application/problem+json")))]
 async fn search(
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     Query(params): Query<SearchParams>,
-) -> Result<Json<Paginated<ProductView>>, ApiError> {
+) -> Result<Response, ApiError> {
+    // Taken before the read: a change committed while it runs leaves the page stale (`pages.rs`).
+    let (changes, read_at) = (state.store.changes(), Instant::now());
+    let key = raw.unwrap_or_default();
+    let body = match state.pages.get(&key, changes) {
+        Some(body) => body,
+        None => {
+            let page = search_page(&state, params).await?;
+            // Strings, numbers and string maps always serialize; a failure would be a bug here.
+            let body = serde_json::to_vec(&page).map_err(|e| {
+                tracing::error!(error = %e, "a page of products did not serialize");
+                Problem::internal()
+            })?;
+            let body = Bytes::from(body);
+            state.pages.put(key, changes, read_at, body.clone());
+            body
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A page of a search, read from the store.
+async fn search_page(
+    state: &AppState,
+    params: SearchParams,
+) -> Result<Paginated<ProductView>, ApiError> {
     let words = params.q.as_deref().map(search_words).unwrap_or_default();
     let sort = match params.sort.as_deref() {
         None if words.is_empty() => Sort::Newest,
@@ -176,10 +206,10 @@ async fn search(
         Some(slug) => match Slug::parse(slug) {
             Ok(slug) => Some(slug),
             Err(_) => {
-                return Ok(Json(Paginated {
+                return Ok(Paginated {
                     items: Vec::new(),
                     next_cursor: None,
-                }))
+                })
             }
         },
     };
@@ -197,10 +227,10 @@ async fn search(
             fetch,
         })
         .await?;
-    Ok(Json(
+    Ok(
         Paginated::from_rows(hits, page.limit, |hit| hit.position(sort))
             .map(|hit| ProductView::from(hit.product)),
-    ))
+    )
 }
 
 /// One product, with its version as `ETag`.

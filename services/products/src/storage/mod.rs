@@ -2,6 +2,7 @@
 //! SQL lives in this module; SQL that both dialects accept is written once here, search per
 //! dialect in `sqlite.rs` and `postgres.rs`.
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct DbStore {
     /// The order of recent searches' hits, so that a repeated search does not rank every hit
     /// again (`rankings.rs`).
     rankings: Mutex<Rankings>,
+    /// Catalog changes this process has committed (`Store::changes`).
+    changes: AtomicU64,
 }
 
 /// The store over a connected, migrated database.
@@ -32,6 +35,7 @@ pub fn open(db: Database) -> Arc<dyn Store> {
         db,
         tree: Mutex::new(TreeCache::default()),
         rankings: Mutex::new(Rankings::default()),
+        changes: AtomicU64::new(0),
     })
 }
 
@@ -177,6 +181,14 @@ impl DbStore {
         let mut cache = self.tree_cache();
         cache.generation += 1;
         cache.tree = None;
+        drop(cache);
+        self.changed();
+    }
+
+    /// Counts a committed catalog change; called after the commit, so that a reader that took
+    /// the count before it cannot have read the state before the change under the new count.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
     }
 
     /// The slugs a listing of `slug` covers, from the cached tree (read again when older than
@@ -401,6 +413,7 @@ impl Store for DbStore {
         tx.enqueue(&product_event("product_created", &row)).await?;
         tx.commit().await?;
         self.rankings().forget();
+        self.changed();
         Ok(row)
     }
 
@@ -470,6 +483,7 @@ impl Store for DbStore {
         }
         tx.commit().await?;
         self.rankings().forget();
+        self.changed();
         Ok(row)
     }
 
@@ -487,6 +501,7 @@ impl Store for DbStore {
         tx.enqueue(&product_event("product_deleted", &row)).await?;
         tx.commit().await?;
         self.rankings().forget();
+        self.changed();
         Ok(())
     }
 
@@ -520,7 +535,14 @@ impl Store for DbStore {
                 .await?;
         }
         tx.commit().await?;
+        if apply {
+            self.changed();
+        }
         Ok(())
+    }
+
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 }
 
@@ -716,6 +738,10 @@ pub trait Store: Send + Sync {
     ) -> Result<ProductRow, StoreError>;
     async fn delete_product(&self, id: &str) -> Result<(), StoreError>;
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
+    /// How many catalog changes (products, categories, availability) this process has committed
+    /// since it started: what a reader kept from before a change is stale once this has moved.
+    /// Changes committed by other replicas over the same database are not counted.
+    fn changes(&self) -> u64;
 
     /// Applies an inventory `stock_changed` event when no newer level of that SKU (by its outbox
     /// position; without one, the inbox) was applied before it, so a redelivery changes nothing.

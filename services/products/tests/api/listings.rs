@@ -208,3 +208,100 @@ async fn another_replicas_category_change_shows_within_the_trees_lifetime() {
         );
     }
 }
+
+/// (name, price) of each item of the first page of `query` on `app`, and the answer's type.
+async fn names_and_prices(app: &TestApp, query: &str) -> (Vec<(String, i64)>, String) {
+    let r = app.get(&format!("/products?{query}")).await;
+    assert_eq!(r.status(), 200, "{query}");
+    let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+    let page: Value = r.json().await.unwrap();
+    let items = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap().to_owned();
+            (name, p["price"]["amount"].as_i64().unwrap())
+        })
+        .collect();
+    (items, kind)
+}
+
+/// Listing and search pages are kept for a moment (`products::PAGE_TTL`), yet a change made
+/// through the process that keeps them shows on the next read: a new price, a rename, a deletion,
+/// a new product, a product moved to another category.
+#[tokio::test]
+async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
+    for app in apps().await {
+        app.category("mugs", None).await;
+        app.category("cups", None).await;
+        let mug = app.product("M-1", "Mug", "stoneware", 500, "mugs").await;
+        app.product("M-2", "Beaker", "stoneware", 700, "mugs").await;
+        let mug = format!("/products/{}", mug["id"].as_str().unwrap());
+        let listing = "category=mugs&sort=price";
+        let owned = |items: &[(&str, i64)]| -> Vec<(String, i64)> {
+            items.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect()
+        };
+        let first = names_and_prices(&app, listing).await;
+        assert_eq!(
+            first.0,
+            owned(&[("Mug", 500), ("Beaker", 700)]),
+            "{}",
+            app.backend
+        );
+        assert_eq!(first.1, "application/json");
+        // Read again (now from the kept page): the same bytes' worth.
+        assert_eq!(names_and_prices(&app, listing).await, first);
+        assert_eq!(
+            names_and_prices(&app, "q=stoneware&sort=price").await.0,
+            first.0
+        );
+
+        let patch = |body: Value| {
+            let (http, url, admin) = (app.http.clone(), app.url(&mug), app.admin.clone());
+            async move {
+                let r = http.patch(url).bearer_auth(admin).json(&body).send().await;
+                assert_eq!(r.unwrap().status(), 200);
+            }
+        };
+        patch(json!({"price": {"amount": 900, "currency": "EUR"}, "name": "Big Mug"})).await;
+        let expected = owned(&[("Beaker", 700), ("Big Mug", 900)]);
+        assert_eq!(
+            names_and_prices(&app, listing).await.0,
+            expected,
+            "{}",
+            app.backend
+        );
+        assert_eq!(
+            names_and_prices(&app, "q=stoneware&sort=price").await.0,
+            expected,
+            "{}",
+            app.backend
+        );
+
+        patch(json!({"category": "cups"})).await;
+        assert_eq!(
+            names_and_prices(&app, listing).await.0,
+            owned(&[("Beaker", 700)])
+        );
+        assert_eq!(
+            names_and_prices(&app, "category=cups&sort=price").await.0,
+            owned(&[("Big Mug", 900)])
+        );
+
+        app.product("M-3", "Espresso Cup", "stoneware", 300, "mugs")
+            .await;
+        let deleted = app.delete_as_admin(&mug).await;
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(
+            names_and_prices(&app, listing).await.0,
+            owned(&[("Espresso Cup", 300), ("Beaker", 700)]),
+            "{}",
+            app.backend
+        );
+        assert_eq!(
+            names_and_prices(&app, "category=cups&sort=price").await.0,
+            owned(&[])
+        );
+    }
+}

@@ -96,6 +96,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `DELETE path` as the admin.
+    pub async fn delete_as_admin(&self, path: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn category(&self, slug: &str, parent: Option<&str>) {
         let r = self
             .post_as(

@@ -57,13 +57,7 @@ async fn a_product_is_created_read_changed_and_deleted() {
         assert_eq!(changed["category"], "video");
         assert_eq!(changed["attributes"]["color"], "black");
 
-        let deleted = app
-            .http
-            .delete(app.url(&location))
-            .bearer_auth(&app.admin)
-            .send()
-            .await
-            .unwrap();
+        let deleted = app.delete_as_admin(&location).await;
         assert_eq!(deleted.status(), 204);
         problem(app.get(&location).await, 404).await;
         assert_eq!(app.count_products().await, 0);
