@@ -123,9 +123,10 @@ pub struct SearchParams {
     cursor: Option<String>,
 }
 
-/// Searches the catalog; every match appears exactly once across pages. A page shows a change
-/// made through the replica that serves it at once, and one made through another replica within
-/// a second (pages are kept that long); a product by id is always read fresh.
+/// Searches the catalog; every match appears exactly once across pages. A page shows a product
+/// or category change made through the replica that serves it at once; one made through another
+/// replica, and availability, within a second (pages are kept that long). A product by id is
+/// always read fresh.
 #[utoipa::path(get, path = "/products", tag = "products", params(SearchParams),
     responses((status = 200, body = Paginated<ProductView>),
         (status = 400, body = Problem, content_type = "application/problem+json")))]

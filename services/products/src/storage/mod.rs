@@ -534,10 +534,9 @@ impl Store for DbStore {
                 .execute(&mut tx)
                 .await?;
         }
+        // Not counted as a change (`Store::changes`): with every sale moving a level, kept pages
+        // would never outlive the next checkout; a listing shows a level within `PAGE_TTL`.
         tx.commit().await?;
-        if apply {
-            self.changed();
-        }
         Ok(())
     }
 
@@ -738,9 +737,10 @@ pub trait Store: Send + Sync {
     ) -> Result<ProductRow, StoreError>;
     async fn delete_product(&self, id: &str) -> Result<(), StoreError>;
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError>;
-    /// How many catalog changes (products, categories, availability) this process has committed
-    /// since it started: what a reader kept from before a change is stale once this has moved.
-    /// Changes committed by other replicas over the same database are not counted.
+    /// How many catalog changes (products, categories) this process has committed since it
+    /// started: what a reader kept from before a change is stale once this has moved. Stock
+    /// levels applied from inventory's events and changes committed by other replicas over the
+    /// same database are not counted.
     fn changes(&self) -> u64;
 
     /// Applies an inventory `stock_changed` event when no newer level of that SKU (by its outbox

@@ -100,17 +100,12 @@ async fn an_older_stock_level_delivered_after_a_newer_one_changes_nothing() {
         };
         let (first, second, third) = (level(5), level(0), level(7));
         // Committed in the order first, second, third; delivered first, third, second, then the
-        // first again. Only a level applied counts as a change (it makes kept pages stale).
-        for (event, position, counted) in [
-            (&first, 1, 1),
-            (&third, 3, 1),
-            (&second, 2, 0),
-            (&first, 1, 0),
-        ] {
-            let before = store.changes();
+        // first again. A stock level is not a catalog change: kept pages stay (`routes/pages.rs`).
+        let changes = store.changes();
+        for (event, position) in [(&first, 1), (&third, 3), (&second, 2), (&first, 1)] {
             handler.handle_at(event, Some(position)).await.unwrap();
-            assert_eq!(store.changes() - before, counted, "{backend}: {position}");
         }
+        assert_eq!(store.changes(), changes, "{backend}");
         let row = store.product(&product.id).await.unwrap().unwrap();
         assert_eq!(row.available, Some(7), "{backend}");
         assert_eq!(row.availability_status, "in_stock", "{backend}");
