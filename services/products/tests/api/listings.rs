@@ -210,21 +210,12 @@ async fn another_replicas_category_change_shows_within_the_trees_lifetime() {
 }
 
 /// (name, price) of each item of the first page of `query` on `app`, and the answer's type.
-async fn names_and_prices(app: &TestApp, query: &str) -> (Vec<(String, i64)>, String) {
+async fn first_page(app: &TestApp, query: &str) -> (Vec<(String, i64)>, String) {
     let r = app.get(&format!("/products?{query}")).await;
     assert_eq!(r.status(), 200, "{query}");
     let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
     let page: Value = r.json().await.unwrap();
-    let items = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let name = p["name"].as_str().unwrap().to_owned();
-            (name, p["price"]["amount"].as_i64().unwrap())
-        })
-        .collect();
-    (items, kind)
+    (crate::names_and_prices(&page), kind)
 }
 
 /// Listing and search pages are kept for a moment (`products::PAGE_TTL`), yet a change made
@@ -242,7 +233,7 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         let owned = |items: &[(&str, i64)]| -> Vec<(String, i64)> {
             items.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect()
         };
-        let first = names_and_prices(&app, listing).await;
+        let first = first_page(&app, listing).await;
         assert_eq!(
             first.0,
             owned(&[("Mug", 500), ("Beaker", 700)]),
@@ -251,9 +242,9 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         );
         assert_eq!(first.1, "application/json");
         // Read again (now from the kept page): the same bytes' worth.
-        assert_eq!(names_and_prices(&app, listing).await, first);
+        assert_eq!(first_page(&app, listing).await, first);
         assert_eq!(
-            names_and_prices(&app, "q=stoneware&sort=price").await.0,
+            first_page(&app, "q=stoneware&sort=price").await.0,
             first.0
         );
 
@@ -267,13 +258,13 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         patch(json!({"price": {"amount": 900, "currency": "EUR"}, "name": "Big Mug"})).await;
         let expected = owned(&[("Beaker", 700), ("Big Mug", 900)]);
         assert_eq!(
-            names_and_prices(&app, listing).await.0,
+            first_page(&app, listing).await.0,
             expected,
             "{}",
             app.backend
         );
         assert_eq!(
-            names_and_prices(&app, "q=stoneware&sort=price").await.0,
+            first_page(&app, "q=stoneware&sort=price").await.0,
             expected,
             "{}",
             app.backend
@@ -281,11 +272,11 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
 
         patch(json!({"category": "cups"})).await;
         assert_eq!(
-            names_and_prices(&app, listing).await.0,
+            first_page(&app, listing).await.0,
             owned(&[("Beaker", 700)])
         );
         assert_eq!(
-            names_and_prices(&app, "category=cups&sort=price").await.0,
+            first_page(&app, "category=cups&sort=price").await.0,
             owned(&[("Big Mug", 900)])
         );
 
@@ -294,13 +285,13 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         let deleted = app.delete_as_admin(&mug).await;
         assert_eq!(deleted.status(), 204);
         assert_eq!(
-            names_and_prices(&app, listing).await.0,
+            first_page(&app, listing).await.0,
             owned(&[("Espresso Cup", 300), ("Beaker", 700)]),
             "{}",
             app.backend
         );
         assert_eq!(
-            names_and_prices(&app, "category=cups&sort=price").await.0,
+            first_page(&app, "category=cups&sort=price").await.0,
             owned(&[])
         );
     }

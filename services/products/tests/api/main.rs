@@ -154,6 +154,19 @@ impl TestApp {
     }
 }
 
+/// (name, price) of each item of a page of products.
+pub fn names_and_prices(page: &Value) -> Vec<(String, i64)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap().to_owned();
+            (name, p["price"]["amount"].as_i64().unwrap())
+        })
+        .collect()
+}
+
 /// Asserts a problem+json answer and returns its body.
 pub async fn problem(response: Response, status: u16) -> Value {
     assert_eq!(

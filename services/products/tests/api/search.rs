@@ -271,15 +271,7 @@ async fn another_replicas_search_shows_changes_within_a_pages_lifetime_and_new_p
                     .json()
                     .await
                     .unwrap();
-                page["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| {
-                        let name = p["name"].as_str().unwrap().to_owned();
-                        (name, p["price"]["amount"].as_i64().unwrap())
-                    })
-                    .collect::<Vec<_>>()
+                crate::names_and_prices(&page)
             }
         };
         // The replica ranks "grinder" now, before the changes.
