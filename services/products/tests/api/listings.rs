@@ -243,10 +243,7 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         assert_eq!(first.1, "application/json");
         // Read again (now from the kept page): the same bytes' worth.
         assert_eq!(first_page(&app, listing).await, first);
-        assert_eq!(
-            first_page(&app, "q=stoneware&sort=price").await.0,
-            first.0
-        );
+        assert_eq!(first_page(&app, "q=stoneware&sort=price").await.0, first.0);
 
         let patch = |body: Value| {
             let (http, url, admin) = (app.http.clone(), app.url(&mug), app.admin.clone());
@@ -271,10 +268,7 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         );
 
         patch(json!({"category": "cups"})).await;
-        assert_eq!(
-            first_page(&app, listing).await.0,
-            owned(&[("Beaker", 700)])
-        );
+        assert_eq!(first_page(&app, listing).await.0, owned(&[("Beaker", 700)]));
         assert_eq!(
             first_page(&app, "category=cups&sort=price").await.0,
             owned(&[("Big Mug", 900)])
