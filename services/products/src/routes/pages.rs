@@ -79,8 +79,8 @@ impl Pages {
 
     /// Keeps `body` as the page of `query`, read from `read_at` on with the store's change count
     /// at `changes` (both taken before the read, so that a change committed during it makes the
-    /// page stale rather than kept). When the pages would outgrow [`MAX_BYTES`], the stale ones
-    /// go, then all of them.
+    /// page stale rather than kept; the caller keeps only a page whose count is still the
+    /// store's). When the pages would outgrow [`MAX_BYTES`], the stale ones go, then all of them.
     pub fn put(&self, query: String, changes: u64, read_at: Instant, body: Bytes) {
         let page = Page {
             read_at,

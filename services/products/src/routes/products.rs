@@ -148,7 +148,10 @@ async fn search(
                 Problem::internal()
             })?;
             let body = Bytes::from(body);
-            state.pages.put(key, changes, read_at, body.clone());
+            // A change committed during the read has made this page stale already.
+            if state.store.changes() == changes {
+                state.pages.put(key, changes, read_at, body.clone());
+            }
             body
         }
     };
