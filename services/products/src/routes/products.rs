@@ -138,7 +138,11 @@ async fn search(
     // Taken before the read: a change committed while it runs leaves the page stale (`pages.rs`).
     let (changes, read_at) = (state.store.changes(), Instant::now());
     let key = raw.unwrap_or_default();
-    let body = match state.pages.get(&key, changes) {
+    let kept = state.pages.get(&key, changes);
+    // How often pages are sent again: the share that tells whether keeping them pays.
+    let outcome = if kept.is_some() { "kept" } else { "read" };
+    metrics::counter!("products_pages_total", "outcome" => outcome).increment(1);
+    let body = match kept {
         Some(body) => body,
         None => {
             let page = search_page(&state, params).await?;

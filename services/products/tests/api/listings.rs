@@ -218,6 +218,15 @@ async fn first_page(app: &TestApp, query: &str) -> (Vec<(String, i64)>, String) 
     (crate::names_and_prices(&page), kind)
 }
 
+/// `products_pages_total{outcome="kept"}` as the app's `/metrics` shows it.
+async fn kept_pages(app: &TestApp) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find(|l| l.starts_with("products_pages_total{") && l.contains("outcome=\"kept\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 /// Listing and search pages are kept for a moment (`products::PAGE_TTL`), yet a change made
 /// through the process that keeps them shows on the next read: a new price, a rename, a deletion,
 /// a new product, a product moved to another category.
@@ -233,6 +242,7 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
         let owned = |items: &[(&str, i64)]| -> Vec<(String, i64)> {
             items.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect()
         };
+        let kept_before = kept_pages(&app).await;
         let first = first_page(&app, listing).await;
         assert_eq!(
             first.0,
@@ -241,8 +251,10 @@ async fn a_kept_page_shows_a_change_made_through_this_process_at_once() {
             app.backend
         );
         assert_eq!(first.1, "application/json");
-        // Read again (now from the kept page): the same bytes' worth.
+        // Read again (now from the kept page): the same bytes' worth, counted as kept (the count
+        // is the test process's, shared by tests running beside this one: at least one more).
         assert_eq!(first_page(&app, listing).await, first);
+        assert!(kept_pages(&app).await > kept_before, "{}", app.backend);
         assert_eq!(first_page(&app, "q=stoneware&sort=price").await.0, first.0);
 
         let patch = |body: Value| {
