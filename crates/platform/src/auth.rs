@@ -1,8 +1,8 @@
 //! Verification of the EdDSA access tokens the users service issues, and the axum extractors that
 //! put it in front of handlers. Every service verifies tokens itself (zero trust).
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
@@ -72,6 +73,12 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// How far `exp` and `nbf` may be off the verifier's clock (clocks of different hosts drift).
+const LEEWAY_SECONDS: i64 = 30;
+
+/// At most this many verified tokens are remembered (a few hundred bytes each).
+const MAX_VERIFIED: usize = 4096;
+
 /// Verifies access tokens against the issuer's public keys, cached by `kid`, refreshed when a
 /// token names a key not seen yet (the issuer rotated) but at most once per `min_refresh`.
 pub struct JwtVerifier {
@@ -81,6 +88,14 @@ pub struct JwtVerifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_refresh: Mutex<Option<Instant>>,
     min_refresh: Duration,
+    /// Tokens that verified, by the SHA-256 of their whole text, with their claims. A caller
+    /// sends the same token for many requests (orders' service token on every reservation, a
+    /// shopper's for a whole session), and checking an Ed25519 signature costs far more than
+    /// hashing the token (docs/performance.md). Only what passed every check is kept, and only
+    /// while it would still pass: `exp` is checked again on every use, `nbf` cannot un-pass, and
+    /// the whole map goes when the keys are fetched again (a key the issuer dropped stops
+    /// verifying at once). The digest, not the token, is kept: nothing here can be replayed.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
 }
 
 impl JwtVerifier {
@@ -92,6 +107,7 @@ impl JwtVerifier {
             keys: RwLock::new(HashMap::new()),
             last_refresh: Mutex::new(None),
             min_refresh: Duration::from_secs(5),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -122,6 +138,32 @@ impl JwtVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = unix_now();
+        if let Some(claims) = self.verified().get(&digest) {
+            if !expired(claims, now) {
+                return Ok(claims.clone());
+            }
+        }
+        let claims = self.verify_signed(token).await?;
+        let mut verified = self.verified();
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, claims| !expired(claims, now));
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Claims>> {
+        // Every change is one insert, retain or clear: nothing a panicking holder leaves half-done.
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every check of a token not verified before: algorithm, key, signature, claims.
+    async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| TokenError::Invalid(format!("malformed header: {e}")))?;
         // The allow-list: only EdDSA, whatever the token claims, so `none` or HS256 with the
@@ -149,7 +191,7 @@ impl JwtVerifier {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))
@@ -177,7 +219,21 @@ impl JwtVerifier {
             }
         }
         *self.keys.write().await = keys;
+        self.verified().clear();
     }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+/// What `jsonwebtoken` decides for `exp`: a token is good until `exp` plus the leeway.
+fn expired(claims: &Claims, now: i64) -> bool {
+    claims.exp.saturating_add(LEEWAY_SECONDS) < now
 }
 
 async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Option<JwkSet> {

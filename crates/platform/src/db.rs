@@ -246,25 +246,83 @@ impl WriterConnection {
 
 /// A write transaction on the [`Writer`]: `BEGIN IMMEDIATE` takes SQLite's write lock at once (a
 /// deferred transaction that reads first and writes later can fail with SQLITE_BUSY without
-/// waiting, where `IMMEDIATE` makes another process's writers queue on the busy timeout). Derefs to
-/// the connection, for statements.
-pub struct WriteTx(tokio::sync::OwnedMutexGuard<WriterConnection>);
+/// waiting, where `IMMEDIATE` makes another process's writers queue on the busy timeout).
+///
+/// The `BEGIN IMMEDIATE` is not sent on its own: it goes in front of the transaction's first
+/// statement, as one multi-statement call ([`SqliteTx::statement`]). Every call is a round trip to
+/// the connection's thread, a thread switch each way, and the kernel's share, mostly those
+/// switches, was half of inventory's CPU per reservation (docs/performance.md, "BEGIN with the
+/// first statement"). Nothing
+/// else can use the connection meanwhile (this holds it), so the transaction is the same; a
+/// transaction that runs no statement sends neither `BEGIN` nor `COMMIT`.
+pub struct WriteTx {
+    writer: tokio::sync::OwnedMutexGuard<WriterConnection>,
+    /// Its `BEGIN IMMEDIATE` has been sent (with a statement, or on its own by
+    /// [`SqliteTx::connection`]).
+    begun: bool,
+    /// A statement whose result nobody waits for ([`Tx::execute_later`]: the outbox entry, written
+    /// just before the commit): it goes with the `COMMIT`, or before the next statement.
+    later: Option<Query>,
+}
 
 impl WriteTx {
-    async fn begin(writer: &Writer) -> Result<Self, sqlx::Error> {
-        let mut writer = writer.take().await;
-        // Marked before the `BEGIN` runs: a caller that gives up meanwhile (a request cancelled)
-        // drops the future while the connection's thread may still begin the transaction.
-        writer.open = true;
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut writer.conn)
-            .await?;
-        Ok(Self(writer))
+    async fn begin(writer: &Writer) -> Self {
+        Self {
+            writer: writer.take().await,
+            begun: false,
+            later: None,
+        }
     }
 
+    /// Whether the `BEGIN IMMEDIATE` still has to go; marks it sent either way. Marked before
+    /// the call that carries it runs: a caller that gives up meanwhile (a request cancelled) drops
+    /// the future while the connection's thread may still begin the transaction.
+    fn begin_now(&mut self) -> bool {
+        let first = !self.begun;
+        self.begun = true;
+        self.writer.open = true;
+        first
+    }
+
+    /// The connection and `sql` to run on it: the first statement carries the `BEGIN IMMEDIATE`.
+    fn statement<'a>(&'a mut self, sql: &'a str) -> (&'a mut SqliteConnection, Cow<'a, str>) {
+        let sql = if self.begin_now() {
+            Cow::Owned(format!("BEGIN IMMEDIATE; {sql}"))
+        } else {
+            Cow::Borrowed(sql)
+        };
+        (&mut self.writer.conn, sql)
+    }
+
+    /// Sends the statement kept for later, if any, before another one.
+    async fn flush(&mut self) -> Result<(), sqlx::Error> {
+        if let Some(query) = self.later.take() {
+            let args = query.sqlite_args()?;
+            let (conn, sql) = self.statement(&query.sql);
+            sqlx::query_with(&sql, args).execute(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits (`COMMIT`, with the statement kept for later in the same call) or rolls back
+    /// (`ROLLBACK`; the statement kept for later is never sent). A failing statement stops the
+    /// call before the `COMMIT`: the transaction stays open and is rolled back as a dropped one.
     async fn end(mut self, statement: &'static str) -> Result<(), sqlx::Error> {
-        sqlx::query(statement).execute(&mut self.0.conn).await?;
-        self.0.open = false;
+        match self.later.take() {
+            Some(query) if statement == "COMMIT" => {
+                let args = query.sqlite_args()?;
+                let sql = format!("{}; COMMIT", query.sql);
+                let (conn, sql) = self.statement(&sql);
+                sqlx::query_with(&sql, args).execute(conn).await?;
+            }
+            _ if self.begun => {
+                sqlx::query(statement)
+                    .execute(&mut self.writer.conn)
+                    .await?;
+            }
+            _ => {}
+        }
+        self.writer.open = false;
         Ok(())
     }
 }
@@ -273,8 +331,8 @@ impl Drop for WriteTx {
     /// A transaction dropped open (an early return) is rolled back at once rather than by the next
     /// writer, so that SQLite's write lock, which another process may be waiting for, goes now.
     fn drop(&mut self) {
-        if self.0.open {
-            let writer = Arc::clone(tokio::sync::OwnedMutexGuard::mutex(&self.0));
+        if self.writer.open {
+            let writer = Arc::clone(tokio::sync::OwnedMutexGuard::mutex(&self.writer));
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
                     writer.lock().await.settle().await;
@@ -284,22 +342,7 @@ impl Drop for WriteTx {
     }
 }
 
-impl Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.0.conn
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.0.conn
-    }
-}
-
-/// A SQLite transaction: a read on a pooled connection, or a write on the [`Writer`]. Derefs to
-/// the connection either way.
+/// A SQLite transaction: a read on a pooled connection, or a write on the [`Writer`].
 pub enum SqliteTx {
     Read(sqlx::Transaction<'static, sqlx::Sqlite>),
     Write(WriteTx),
@@ -319,24 +362,37 @@ impl SqliteTx {
             Self::Write(tx) => tx.end("ROLLBACK").await,
         }
     }
-}
 
-impl Deref for SqliteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
+    /// Sends a write transaction's statement kept for later (see [`WriteTx`]).
+    async fn flush(&mut self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Read(tx) => tx,
-            Self::Write(tx) => tx,
+            Self::Read(_) => Ok(()),
+            Self::Write(tx) => tx.flush().await,
         }
     }
-}
 
-impl DerefMut for SqliteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    /// The connection and `sql` to run on it inside the transaction (see [`WriteTx`]).
+    fn statement<'a>(&'a mut self, sql: &'a str) -> (&'a mut SqliteConnection, Cow<'a, str>) {
         match self {
-            Self::Read(tx) => &mut *tx,
-            Self::Write(tx) => &mut *tx,
+            Self::Read(tx) => (&mut **tx, Cow::Borrowed(sql)),
+            Self::Write(tx) => tx.statement(sql),
+        }
+    }
+
+    /// The connection, for statements built with sqlx directly (the search index's), with the
+    /// transaction begun on it.
+    pub async fn connection(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+        match self {
+            Self::Read(tx) => Ok(&mut **tx),
+            Self::Write(tx) => {
+                tx.flush().await?;
+                if tx.begin_now() {
+                    sqlx::query("BEGIN IMMEDIATE")
+                        .execute(&mut tx.writer.conn)
+                        .await?;
+                }
+                Ok(&mut tx.writer.conn)
+            }
         }
     }
 }
@@ -559,7 +615,7 @@ impl Database {
             Self::Sqlite(pool, writer) => {
                 let waiting = writers_turn(pool).lock_owned();
                 let turn = tracing::Instrument::instrument(waiting, span.span.clone()).await;
-                let begin = async { WriteTx::begin(writer).await.map(SqliteTx::Write) };
+                let begin = async { Ok(SqliteTx::Write(WriteTx::begin(writer).await)) };
                 let mut tx = span.begin(begin).await?;
                 tx.turn = Some(turn);
                 Tx::Sqlite(tx)
@@ -639,6 +695,21 @@ impl Tx {
         }
     }
 
+    /// Runs `query` in this transaction when nothing needs its outcome before the commit: on
+    /// SQLite's writer it is sent with the `COMMIT`, or before the next statement, in the same
+    /// call (one round trip to the connection's thread fewer); elsewhere at once. Its error, if
+    /// any, comes from the commit or that statement.
+    pub(crate) async fn execute_later(&mut self, query: Query) -> Result<(), sqlx::Error> {
+        if let Self::Sqlite(tx) = self {
+            if let SqliteTx::Write(writer) = &mut **tx {
+                writer.flush().await?;
+                writer.later = Some(query);
+                return Ok(());
+            }
+        }
+        query.execute(self).await.map(drop)
+    }
+
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
             Self::Sqlite(tx) => tx.end("rollback", |tx| tx.rollback()).await,
@@ -647,8 +718,9 @@ impl Tx {
     }
 }
 
-/// A transaction with its span: derefs to the sqlx transaction (and on to its connection), so
-/// `Tx::Sqlite(tx) => f(tx)` passes the transaction or connection on as before.
+/// A transaction with its span: derefs to the transaction, so `Tx::Postgres(tx) => f(tx)` passes
+/// the sqlx transaction on, and `Tx::Sqlite(tx) => f(tx.connection().await?)` the SQLite
+/// connection with the transaction begun on it.
 pub struct Traced<T> {
     conn: T,
     span: TxSpan,
@@ -764,10 +836,22 @@ impl Drop for TxSpan {
 impl Exec for &mut Tx {
     async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
         let done = match self {
-            Tx::Sqlite(tx) => sqlx::query_with(&query.sql, query.sqlite_args()?)
-                .execute(&mut ***tx)
-                .await?
-                .rows_affected(),
+            Tx::Sqlite(tx) => {
+                tx.flush().await?;
+                let args = query.sqlite_args()?;
+                let (conn, sql) = tx.statement(&query.sql);
+                // The statement's own count is the last result's: a `BEGIN` in front of it
+                // reports the count of the connection's previous statement (`sqlite3_changes`).
+                // Several statements in one call with arguments is SQLite-only in sqlx and marked
+                // deprecated there (sqlx issue 3108); the writer's tests hold it to its behaviour.
+                #[allow(deprecated)]
+                let mut results = sqlx::query_with(&sql, args).execute_many(conn).await;
+                let mut changed = 0;
+                while let Some(result) = futures::TryStreamExt::try_next(&mut results).await? {
+                    changed = result.rows_affected();
+                }
+                changed
+            }
             Tx::Postgres(tx) => sqlx::query_with(&query.sql, query.postgres_args()?)
                 .execute(&mut ***tx)
                 .await?
@@ -779,9 +863,10 @@ impl Exec for &mut Tx {
     async fn fetch_all<T: FromRow>(self, query: Query) -> Result<Vec<T>, sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => {
-                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
-                    .fetch_all(&mut ***tx)
-                    .await
+                tx.flush().await?;
+                let args = query.sqlite_args()?;
+                let (conn, sql) = tx.statement(&query.sql);
+                sqlx::query_as_with(&sql, args).fetch_all(conn).await
             }
             Tx::Postgres(tx) => {
                 sqlx::query_as_with(&query.sql, query.postgres_args()?)
@@ -794,9 +879,10 @@ impl Exec for &mut Tx {
     async fn fetch_optional<T: FromRow>(self, query: Query) -> Result<Option<T>, sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => {
-                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
-                    .fetch_optional(&mut ***tx)
-                    .await
+                tx.flush().await?;
+                let args = query.sqlite_args()?;
+                let (conn, sql) = tx.statement(&query.sql);
+                sqlx::query_as_with(&sql, args).fetch_optional(conn).await
             }
             Tx::Postgres(tx) => {
                 sqlx::query_as_with(&query.sql, query.postgres_args()?)
@@ -949,6 +1035,115 @@ mod tests {
         assert!(failed.is_err());
         tx.commit().await.unwrap();
         assert_eq!(written(&db).await, ["alone", "committed"]);
+    }
+
+    /// A write transaction's `BEGIN IMMEDIATE` goes with its first statement: a transaction with
+    /// no statement is nothing; a first statement that fails still leaves the transaction begun,
+    /// so what follows is in it and rolls back with it; a first statement may read or return rows.
+    #[tokio::test]
+    async fn a_write_transaction_begins_with_its_first_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writes_table(&dir).await;
+        db.begin_write().await.unwrap().commit().await.unwrap();
+        db.begin_write().await.unwrap().rollback().await.unwrap();
+
+        let mut tx = db.begin_write().await.unwrap();
+        let failed = query("INSERT INTO missing (who) VALUES (1)")
+            .execute(&mut tx)
+            .await;
+        assert!(failed.is_err());
+        insert("after a failed first statement")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+
+        let returning = |who: &str| {
+            query("INSERT INTO writes (who) VALUES ($1) RETURNING who").bind(who.to_owned())
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        let row: Option<(String,)> = returning("rolled back")
+            .fetch_optional(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(row, Some(("rolled back".to_owned(),)));
+        drop(tx);
+
+        let mut tx = db.begin_write().await.unwrap();
+        let counted: Vec<(i64,)> = query("SELECT COUNT(*) FROM writes")
+            .fetch_all(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(counted, [(0,)]);
+        let row: Option<(String,)> = returning("committed")
+            .fetch_optional(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(row, Some(("committed".to_owned(),)));
+        tx.commit().await.unwrap();
+        assert_eq!(written(&db).await, ["committed"]);
+
+        // A first statement's count of changed rows is its own, not the last insert's (1).
+        let mut tx = db.begin_write().await.unwrap();
+        let changed = query("UPDATE writes SET who = who WHERE who = 'nobody'")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(changed, 0);
+        let changed = query("UPDATE writes SET who = 'again' WHERE who = 'committed'")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+        tx.commit().await.unwrap();
+    }
+
+    /// A statement run "later" on the writer goes with the `COMMIT`, or before the next statement
+    /// (in its place in the transaction); a rollback drops it; when it fails, the commit fails
+    /// and nothing of the transaction stays.
+    #[tokio::test]
+    async fn a_statement_kept_for_later_goes_with_the_commit_or_the_next_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writes_table(&dir).await;
+        let mut tx = db.begin_write().await.unwrap();
+        tx.execute_later(insert("alone, with the commit"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.begin_write().await.unwrap();
+        insert("first").execute(&mut tx).await.unwrap();
+        tx.execute_later(insert("second")).await.unwrap();
+        tx.execute_later(insert("third")).await.unwrap();
+        insert("fourth").execute(&mut tx).await.unwrap();
+        tx.execute_later(insert("fifth")).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.begin_write().await.unwrap();
+        insert("rolled back").execute(&mut tx).await.unwrap();
+        tx.execute_later(insert("never sent")).await.unwrap();
+        tx.rollback().await.unwrap();
+
+        let mut tx = db.begin_write().await.unwrap();
+        insert("with a failing one").execute(&mut tx).await.unwrap();
+        tx.execute_later(query("INSERT INTO missing (who) VALUES (1)"))
+            .await
+            .unwrap();
+        assert!(tx.commit().await.is_err());
+
+        insert("after").execute(&db).await.unwrap();
+        assert_eq!(
+            written(&db).await,
+            [
+                "alone, with the commit",
+                "first",
+                "second",
+                "third",
+                "fourth",
+                "fifth",
+                "after"
+            ]
+        );
     }
 
     /// A caller that gives up while its `BEGIN` or `COMMIT` runs leaves the writer marked open

@@ -82,3 +82,30 @@ async fn an_hmac_token_is_refused_whatever_its_secret() {
     );
     assert!(verifier(&issuer).verify(&none).await.is_err());
 }
+
+#[tokio::test]
+async fn a_token_verified_before_still_passes_only_while_valid_and_only_as_signed() {
+    let issuer = TestIssuer::start().await;
+    let verifier = verifier(&issuer);
+    // Good for one more second: `exp` is 29 s past, and 30 s of leeway are allowed.
+    let mut claims = issuer.claims("u-1", &["customer"], "");
+    claims.exp = chrono::Utc::now().timestamp() - 29;
+    let token = issuer.sign(&claims);
+    assert_eq!(verifier.verify(&token).await.unwrap(), claims);
+    assert_eq!(verifier.verify(&token).await.unwrap(), claims, "again");
+
+    // The same signature over other claims: the remembered token must not vouch for it.
+    let (_, signature) = token.rsplit_once('.').unwrap();
+    let mut admin = claims.clone();
+    admin.roles = vec!["admin".into()];
+    let admin_token = issuer.sign(&admin);
+    let (signed_part, _) = admin_token.rsplit_once('.').unwrap();
+    let forged = format!("{signed_part}.{signature}");
+    assert!(verifier.verify(&forged).await.is_err());
+
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(
+        verifier.verify(&token).await.is_err(),
+        "a remembered token is refused once it expires"
+    );
+}

@@ -178,7 +178,8 @@ impl Tx {
         } else {
             insert
         };
-        insert.execute(&mut *self).await?;
+        // Nothing needs the insert's outcome before the commit: on SQLite it goes with it.
+        self.execute_later(insert).await?;
         self.wake_outbox_on_commit();
         Ok(())
     }

@@ -16,7 +16,7 @@
 //! A product by id is never kept: its page, its `ETag` and its availability, which carts and
 //! orders read, stay exact; a reservation in inventory decides whether stock is there.
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -34,6 +34,9 @@ const MAX_BYTES: usize = 8 << 20;
 #[derive(Default)]
 pub struct Pages {
     kept: Mutex<Kept>,
+    /// `products_pages_total{outcome="kept"}` and `{outcome="read"}`, made on the first count
+    /// (after the recorder is installed) rather than looked up by name on every request.
+    counters: OnceLock<[metrics::Counter; 2]>,
 }
 
 #[derive(Default)]
@@ -75,6 +78,16 @@ impl Pages {
         let page = kept.pages.get(query)?;
         page.fresh(changes, Instant::now())
             .then(|| page.body.clone())
+    }
+
+    /// Counts a page sent again (`kept`) or read from the database: the share that tells an
+    /// operator whether keeping pages pays.
+    pub fn count(&self, kept: bool) {
+        let [sent_again, read] = self.counters.get_or_init(|| {
+            ["kept", "read"]
+                .map(|outcome| metrics::counter!("products_pages_total", "outcome" => outcome))
+        });
+        if kept { sent_again } else { read }.increment(1);
     }
 
     /// Keeps `body` as the page of `query`, read from `read_at` on with the store's change count

@@ -139,9 +139,7 @@ async fn search(
     let (changes, read_at) = (state.store.changes(), Instant::now());
     let key = raw.unwrap_or_default();
     let kept = state.pages.get(&key, changes);
-    // How often pages are sent again: the share that tells whether keeping them pays.
-    let outcome = if kept.is_some() { "kept" } else { "read" };
-    metrics::counter!("products_pages_total", "outcome" => outcome).increment(1);
+    state.pages.count(kept.is_some());
     let body = match kept {
         Some(body) => body,
         None => {

@@ -191,6 +191,12 @@ impl DbStore {
         self.changes.fetch_add(1, Ordering::Release);
     }
 
+    /// Drops the search rankings and counts the change; called after a product write commits.
+    fn product_changed(&self) {
+        self.rankings().forget();
+        self.changed();
+    }
+
     /// The slugs a listing of `slug` covers, from the cached tree (read again when older than
     /// [`TREE_TTL`] or when it does not know `slug`); `None` when there is no such category.
     async fn subtree(&self, slug: &str) -> Result<Option<Vec<String>>, StoreError> {
@@ -227,14 +233,14 @@ impl DbStore {
     /// Keeps the search index in step with `row` (SQLite only: PostgreSQL generates its column).
     async fn index(tx: &mut Tx, row: &ProductRow) -> Result<(), sqlx::Error> {
         match tx {
-            Tx::Sqlite(tx) => sqlite::index(tx, row).await,
+            Tx::Sqlite(tx) => sqlite::index(tx.connection().await?, row).await,
             Tx::Postgres(_) => Ok(()),
         }
     }
 
     async fn unindex(tx: &mut Tx, id: &str) -> Result<(), sqlx::Error> {
         match tx {
-            Tx::Sqlite(tx) => sqlite::unindex(tx, id).await,
+            Tx::Sqlite(tx) => sqlite::unindex(tx.connection().await?, id).await,
             Tx::Postgres(_) => Ok(()),
         }
     }
@@ -412,8 +418,7 @@ impl Store for DbStore {
         Self::index(&mut tx, &row).await?;
         tx.enqueue(&product_event("product_created", &row)).await?;
         tx.commit().await?;
-        self.rankings().forget();
-        self.changed();
+        self.product_changed();
         Ok(row)
     }
 
@@ -482,8 +487,7 @@ impl Store for DbStore {
             tx.enqueue(&product_event("price_changed", &row)).await?;
         }
         tx.commit().await?;
-        self.rankings().forget();
-        self.changed();
+        self.product_changed();
         Ok(row)
     }
 
@@ -500,8 +504,7 @@ impl Store for DbStore {
         Self::unindex(&mut tx, id).await?;
         tx.enqueue(&product_event("product_deleted", &row)).await?;
         tx.commit().await?;
-        self.rankings().forget();
-        self.changed();
+        self.product_changed();
         Ok(())
     }
 
