@@ -189,6 +189,11 @@ const RESTOCK: &str = "UPDATE stock SET on_hand = on_hand + $2, updated_at = $3 
 /// short, or discontinued meanwhile). The condition and the write are one statement, so two
 /// reservations can never both see the last unit free.
 const TAKE: &str = "UPDATE stock SET reserved = reserved + $2, updated_at = $3 WHERE sku = $1 AND discontinued = FALSE AND on_hand - reserved >= $2 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
+/// SQLite: a line's row and its units in one call to the connection's thread ([`INSERT_LINE`]
+/// then [`TAKE`], sharing `$1` id, `$2` SKU, `$3` quantity, `$4` time). An unknown or
+/// discontinued SKU inserts no line and takes nothing: no row, as when it is short.
+const LINE_AND_TAKE: &str = "INSERT INTO reservation_lines (reservation_id, sku, quantity) SELECT $1, sku, $3 FROM stock WHERE sku = $2 AND discontinued = FALSE; \
+    UPDATE stock SET reserved = reserved + $3, updated_at = $4 WHERE sku = $2 AND discontinued = FALSE AND on_hand - reserved >= $3 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 const GIVE_BACK: &str = "UPDATE stock SET reserved = reserved - $2, updated_at = $3 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 const SELL: &str = "UPDATE stock SET on_hand = on_hand - $2, reserved = reserved - $2, updated_at = $3 WHERE sku = $1 RETURNING sku, on_hand, reserved, low_stock_threshold, discontinued, updated_at";
 const INSERT_MOVEMENT: &str = "INSERT INTO movements (id, sku, delta, kind, reason, reservation_id, on_hand_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -533,30 +538,39 @@ impl Store for DbStore {
                 Reserved::Mismatch
             });
         }
-        // The lines first (they lock no stock row for writing), then the units: on PostgreSQL
-        // a stock row stays locked from its `TAKE` to the commit, so as little as possible
-        // comes after it.
-        let mut unknown = Vec::new();
-        for (sku, quantity) in lines {
-            let inserted = query(INSERT_LINE)
-                .bind(id)
-                .bind(sku)
-                .bind(*quantity)
-                .execute(&mut tx)
-                .await?;
-            if inserted == 0 {
-                unknown.push(sku.clone());
+        // On PostgreSQL the lines first (they lock no stock row for writing), then the units: a
+        // stock row stays locked from its `TAKE` to the commit, so as little as possible comes
+        // after it. SQLite's write transaction holds the whole database, so there each line goes
+        // with its units, one call to the connection's thread instead of two (docs/performance.md,
+        // "BEGIN with the first statement"); an unknown SKU is then found as a short one is.
+        let sqlite = matches!(tx, Tx::Sqlite(_));
+        if !sqlite {
+            let mut unknown = Vec::new();
+            for (sku, quantity) in lines {
+                let inserted = query(INSERT_LINE)
+                    .bind(id)
+                    .bind(sku)
+                    .bind(*quantity)
+                    .execute(&mut tx)
+                    .await?;
+                if inserted == 0 {
+                    unknown.push(sku.clone());
+                }
             }
-        }
-        if !unknown.is_empty() {
-            tx.rollback().await?;
-            return Ok(Reserved::Unknown(unknown));
+            if !unknown.is_empty() {
+                tx.rollback().await?;
+                return Ok(Reserved::Unknown(unknown));
+            }
         }
         let mut short = Vec::new();
         let mut events = Vec::new();
         for (sku, quantity) in lines {
-            let taken: Option<StockRow> = query(TAKE)
-                .bind(sku)
+            let take = if sqlite {
+                query(LINE_AND_TAKE).bind(id).bind(sku.as_str())
+            } else {
+                query(TAKE).bind(sku.as_str())
+            };
+            let taken: Option<StockRow> = take
                 .bind(*quantity)
                 .bind(now)
                 .fetch_optional(&mut tx)
@@ -576,8 +590,8 @@ impl Store for DbStore {
         }
         if !short.is_empty() {
             tx.rollback().await?;
-            // What is available now, for the answer; a SKU discontinued since its line was
-            // inserted is unknown after all.
+            // What is available now, for the answer; a SKU unknown or discontinued (since its
+            // line was inserted, on PostgreSQL) is unknown after all.
             let mut gone = Vec::new();
             for line in &mut short {
                 match Self::read_stock(&self.db, &line.sku).await? {

@@ -276,3 +276,36 @@ async fn racing_commits_and_releases_of_one_reservation_apply_once() {
         assert!((0..=5).contains(&sold), "{stock}");
     }
 }
+
+/// Unknown and discontinued SKUs are named, and the line that could be had takes nothing, on both
+/// databases (SQLite finds them with the units, PostgreSQL before them).
+#[tokio::test]
+async fn unknown_and_discontinued_skus_are_named_and_no_line_takes_anything() {
+    use inventory::storage::{self, Reserved};
+    for db in testkit::TestDatabase::all().await {
+        let (store, _db) = storage::connect(&db.url, 5).await.unwrap();
+        store.set_on_hand("GONE-1", 5, "count", None).await.unwrap();
+        store.set_on_hand("OK-1", 5, "count", None).await.unwrap();
+        let deleted =
+            platform::events::Event::new("products", "product_deleted", "GONE-1", json!({}));
+        store.apply_product(&deleted, "GONE-1", true).await.unwrap();
+        let lines =
+            [("GHOST-1", 1), ("GONE-1", 1), ("OK-1", 2)].map(|(sku, n)| (sku.to_owned(), n));
+        let expires = chrono::Utc::now() + chrono::Duration::minutes(5);
+        match store
+            .reserve("r-unknown", &lines, "h", expires)
+            .await
+            .unwrap()
+        {
+            Reserved::Unknown(skus) => assert_eq!(skus, ["GHOST-1", "GONE-1"], "{}", db.backend),
+            _ => panic!("{}: not refused as unknown", db.backend),
+        }
+        let ok = store.stock("OK-1").await.unwrap().unwrap();
+        assert_eq!((ok.on_hand, ok.reserved), (5, 0), "{}", db.backend);
+        assert!(
+            store.reservation("r-unknown").await.unwrap().is_none(),
+            "{}",
+            db.backend
+        );
+    }
+}
