@@ -1,6 +1,7 @@
 //! Verification of the EdDSA access tokens the users service issues, and the axum extractors that
 //! put it in front of handlers. Every service verifies tokens itself (zero trust).
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -96,6 +97,9 @@ pub struct JwtVerifier {
     /// the whole map goes when the keys are fetched again (a key the issuer dropped stops
     /// verifying at once). The digest, not the token, is kept: nothing here can be replayed.
     verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
+    /// How many times the keys were fetched: a token whose check began under an earlier set is
+    /// not remembered (a refresh during its check may have dropped its key).
+    key_sets: AtomicU64,
 }
 
 impl JwtVerifier {
@@ -108,6 +112,7 @@ impl JwtVerifier {
             last_refresh: Mutex::new(None),
             min_refresh: Duration::from_secs(5),
             verified: std::sync::Mutex::new(HashMap::new()),
+            key_sets: AtomicU64::new(0),
         }
     }
 
@@ -145,8 +150,14 @@ impl JwtVerifier {
                 return Ok(claims.clone());
             }
         }
+        let key_set = self.key_sets.load(Ordering::Acquire);
         let claims = self.verify_signed(token).await?;
         let mut verified = self.verified();
+        // A refresh counts its new set before it clears the map under this lock: either the
+        // count has moved here, or the clear comes after this insert.
+        if self.key_sets.load(Ordering::Acquire) != key_set {
+            return Ok(claims);
+        }
         if verified.len() >= MAX_VERIFIED {
             verified.retain(|_, claims| !expired(claims, now));
             if verified.len() >= MAX_VERIFIED {
@@ -219,6 +230,7 @@ impl JwtVerifier {
             }
         }
         *self.keys.write().await = keys;
+        self.key_sets.fetch_add(1, Ordering::Release);
         self.verified().clear();
     }
 }
