@@ -248,20 +248,20 @@ impl WriterConnection {
 /// deferred transaction that reads first and writes later can fail with SQLITE_BUSY without
 /// waiting, where `IMMEDIATE` makes another process's writers queue on the busy timeout).
 ///
-/// The `BEGIN IMMEDIATE` is not sent on its own: it goes in front of the transaction's first
-/// statement, as one multi-statement call ([`SqliteTx::statement`]). Every call is a round trip to
-/// the connection's thread, a thread switch each way, and the kernel's share, mostly those
-/// switches, was half of inventory's CPU per reservation (docs/performance.md, "BEGIN with the
-/// first statement"). Nothing
-/// else can use the connection meanwhile (this holds it), so the transaction is the same; a
-/// transaction that runs no statement sends neither `BEGIN` nor `COMMIT`.
+/// Every call to the connection is a round trip to its thread, a thread switch each way, and the
+/// kernel's share, mostly those switches, was half of inventory's CPU per reservation
+/// (docs/performance.md, "BEGIN with the first statement"). So statements share calls: the
+/// `BEGIN IMMEDIATE` goes in front of the transaction's first statement, and the statements kept
+/// for later ([`Tx::execute_later`]) go in front of the next one, or of the `COMMIT`, as one
+/// multi-statement call ([`WriteTx::prepare`]). Nothing else can use the connection meanwhile
+/// (this holds it), so the transaction is the same; a transaction that runs no statement sends
+/// neither `BEGIN` nor `COMMIT`.
 pub struct WriteTx {
     writer: tokio::sync::OwnedMutexGuard<WriterConnection>,
     /// Its `BEGIN IMMEDIATE` has been sent (with a statement, or on its own by
     /// [`SqliteTx::connection`]).
     begun: bool,
-    /// A statement whose result nobody waits for ([`Tx::execute_later`]: the outbox entry, written
-    /// just before the commit): it goes with the `COMMIT`, or before the next statement.
+    /// The statements whose results nobody waits for ([`Tx::execute_later`]), in order, as one.
     later: Option<Query>,
 }
 
@@ -284,43 +284,43 @@ impl WriteTx {
         first
     }
 
-    /// The connection and `sql` to run on it: the first statement carries the `BEGIN IMMEDIATE`.
-    fn statement<'a>(&'a mut self, sql: &'a str) -> (&'a mut SqliteConnection, Cow<'a, str>) {
-        let sql = if self.begin_now() {
-            Cow::Owned(format!("BEGIN IMMEDIATE; {sql}"))
-        } else {
-            Cow::Borrowed(sql)
+    /// The connection and what to send on it to run `query` as the transaction's next statement:
+    /// the `BEGIN IMMEDIATE` in front of the first, the statements kept for later in front of it.
+    /// Its results are the last ones of the call (the statements kept for later return no rows).
+    fn prepare(&mut self, query: Query) -> (&mut SqliteConnection, Query) {
+        let mut query = match self.later.take() {
+            Some(later) => later.then(query),
+            None => query,
         };
-        (&mut self.writer.conn, sql)
+        if self.begin_now() {
+            query.sql = Cow::Owned(format!("BEGIN IMMEDIATE; {}", query.sql));
+        }
+        (&mut self.writer.conn, query)
     }
 
-    /// Sends the statement kept for later, if any, before another one.
+    /// Sends the statements kept for later, if any, on their own.
     async fn flush(&mut self) -> Result<(), sqlx::Error> {
-        if let Some(query) = self.later.take() {
-            let args = query.sqlite_args()?;
-            let (conn, sql) = self.statement(&query.sql);
-            sqlx::query_with(&sql, args).execute(conn).await?;
+        if let Some(later) = self.later.take() {
+            let (conn, query) = self.prepare(later);
+            sqlx::query_with(&query.sql, query.sqlite_args()?)
+                .execute(conn)
+                .await?;
         }
         Ok(())
     }
 
-    /// Commits (`COMMIT`, with the statement kept for later in the same call) or rolls back
-    /// (`ROLLBACK`; the statement kept for later is never sent). A failing statement stops the
+    /// Commits (`COMMIT`, with the statements kept for later in the same call) or rolls back
+    /// (`ROLLBACK`; the statements kept for later are never sent). A failing statement stops the
     /// call before the `COMMIT`: the transaction stays open and is rolled back as a dropped one.
     async fn end(mut self, statement: &'static str) -> Result<(), sqlx::Error> {
-        match self.later.take() {
-            Some(query) if statement == "COMMIT" => {
-                let args = query.sqlite_args()?;
-                let sql = format!("{}; COMMIT", query.sql);
-                let (conn, sql) = self.statement(&sql);
-                sqlx::query_with(&sql, args).execute(conn).await?;
-            }
-            _ if self.begun => {
-                sqlx::query(statement)
-                    .execute(&mut self.writer.conn)
-                    .await?;
-            }
-            _ => {}
+        if statement == "ROLLBACK" {
+            self.later = None;
+        }
+        if self.begun || self.later.is_some() {
+            let (conn, query) = self.prepare(query(statement));
+            sqlx::query_with(&query.sql, query.sqlite_args()?)
+                .execute(conn)
+                .await?;
         }
         self.writer.open = false;
         Ok(())
@@ -363,19 +363,12 @@ impl SqliteTx {
         }
     }
 
-    /// Sends a write transaction's statement kept for later (see [`WriteTx`]).
-    async fn flush(&mut self) -> Result<(), sqlx::Error> {
+    /// The connection and what to send on it to run `query` inside the transaction (see
+    /// [`WriteTx::prepare`]).
+    fn prepare(&mut self, query: Query) -> (&mut SqliteConnection, Query) {
         match self {
-            Self::Read(_) => Ok(()),
-            Self::Write(tx) => tx.flush().await,
-        }
-    }
-
-    /// The connection and `sql` to run on it inside the transaction (see [`WriteTx`]).
-    fn statement<'a>(&'a mut self, sql: &'a str) -> (&'a mut SqliteConnection, Cow<'a, str>) {
-        match self {
-            Self::Read(tx) => (&mut **tx, Cow::Borrowed(sql)),
-            Self::Write(tx) => tx.statement(sql),
+            Self::Read(tx) => (&mut **tx, query),
+            Self::Write(tx) => tx.prepare(query),
         }
     }
 
@@ -423,6 +416,16 @@ impl Query {
         self
     }
 
+    /// This statement, then `next`, as one multi-statement call (SQLite only). sqlx binds a `$n`
+    /// of any statement in a call to the call's n-th argument, so `next`'s are renumbered to
+    /// follow this one's.
+    fn then(mut self, next: Query) -> Query {
+        let sql = renumbered(&next.sql, self.args.len());
+        self.sql = Cow::Owned(format!("{}; {sql}", self.sql));
+        self.args.extend(next.args);
+        self
+    }
+
     fn sqlite_args(&self) -> Result<SqliteArguments<'_>, sqlx::Error> {
         let mut args = SqliteArguments::default();
         for value in &self.args {
@@ -454,6 +457,39 @@ impl Query {
         }
         Ok(args)
     }
+}
+
+/// `sql` with each parameter `$n` made `$n+by` (none inside a quoted string or name).
+fn renumbered(sql: &str, by: usize) -> Cow<'_, str> {
+    if by == 0 || !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut quote = None;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') => {
+                let mut n = 0usize;
+                let mut digits = false;
+                while let Some(&(_, d)) = chars.peek() {
+                    let Some(digit) = d.to_digit(10) else { break };
+                    n = n * 10 + digit as usize;
+                    digits = true;
+                    chars.next();
+                }
+                if digits {
+                    out.push_str(&(n + by).to_string());
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A value bound to a statement: the types Agora stores. Each keeps its Rust type (and a `None`
@@ -696,14 +732,19 @@ impl Tx {
     }
 
     /// Runs `query` in this transaction when nothing needs its outcome before the commit: on
-    /// SQLite's writer it is sent with the `COMMIT`, or before the next statement, in the same
-    /// call (one round trip to the connection's thread fewer); elsewhere at once. Its error, if
-    /// any, comes from the commit or that statement.
-    pub(crate) async fn execute_later(&mut self, query: Query) -> Result<(), sqlx::Error> {
+    /// SQLite's writer it is sent in front of the next statement, or of the `COMMIT`, in the same
+    /// call (one round trip to the connection's thread fewer for each); elsewhere at once. Its
+    /// error, if any, comes from that statement or the commit, and the transaction then rolls
+    /// back. So it is for rows a correct request always can write (an outbox entry, a history or
+    /// ledger line), never for one whose failure is the caller's answer (a unique key taken), and
+    /// never for a statement that returns rows.
+    pub async fn execute_later(&mut self, query: Query) -> Result<(), sqlx::Error> {
         if let Self::Sqlite(tx) = self {
             if let SqliteTx::Write(writer) = &mut **tx {
-                writer.flush().await?;
-                writer.later = Some(query);
+                writer.later = Some(match writer.later.take() {
+                    Some(later) => later.then(query),
+                    None => query,
+                });
                 return Ok(());
             }
         }
@@ -837,15 +878,15 @@ impl Exec for &mut Tx {
     async fn execute(self, query: Query) -> Result<u64, sqlx::Error> {
         let done = match self {
             Tx::Sqlite(tx) => {
-                tx.flush().await?;
-                let args = query.sqlite_args()?;
-                let (conn, sql) = tx.statement(&query.sql);
+                let (conn, query) = tx.prepare(query);
                 // The statement's own count is the last result's: a `BEGIN` in front of it
                 // reports the count of the connection's previous statement (`sqlite3_changes`).
                 // Several statements in one call with arguments is SQLite-only in sqlx and marked
                 // deprecated there (sqlx issue 3108); the writer's tests hold it to its behaviour.
                 #[allow(deprecated)]
-                let mut results = sqlx::query_with(&sql, args).execute_many(conn).await;
+                let mut results = sqlx::query_with(&query.sql, query.sqlite_args()?)
+                    .execute_many(conn)
+                    .await;
                 let mut changed = 0;
                 while let Some(result) = futures::TryStreamExt::try_next(&mut results).await? {
                     changed = result.rows_affected();
@@ -863,10 +904,10 @@ impl Exec for &mut Tx {
     async fn fetch_all<T: FromRow>(self, query: Query) -> Result<Vec<T>, sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => {
-                tx.flush().await?;
-                let args = query.sqlite_args()?;
-                let (conn, sql) = tx.statement(&query.sql);
-                sqlx::query_as_with(&sql, args).fetch_all(conn).await
+                let (conn, query) = tx.prepare(query);
+                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
+                    .fetch_all(conn)
+                    .await
             }
             Tx::Postgres(tx) => {
                 sqlx::query_as_with(&query.sql, query.postgres_args()?)
@@ -879,10 +920,10 @@ impl Exec for &mut Tx {
     async fn fetch_optional<T: FromRow>(self, query: Query) -> Result<Option<T>, sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => {
-                tx.flush().await?;
-                let args = query.sqlite_args()?;
-                let (conn, sql) = tx.statement(&query.sql);
-                sqlx::query_as_with(&sql, args).fetch_optional(conn).await
+                let (conn, query) = tx.prepare(query);
+                sqlx::query_as_with(&query.sql, query.sqlite_args()?)
+                    .fetch_optional(conn)
+                    .await
             }
             Tx::Postgres(tx) => {
                 sqlx::query_as_with(&query.sql, query.postgres_args()?)
@@ -1131,6 +1172,32 @@ mod tests {
             .unwrap();
         assert!(tx.commit().await.is_err());
 
+        // Several kept, each with its own `$1`, `$2`, in front of a statement that has its own
+        // and returns a row, then one that counts: each gets its own arguments and results.
+        let pair = |a: &str, b: &str| {
+            query("INSERT INTO writes (who) VALUES ($1 || '$2' || $2)")
+                .bind(a.to_owned())
+                .bind(b.to_owned())
+        };
+        let mut tx = db.begin_write().await.unwrap();
+        tx.execute_later(pair("a", "b")).await.unwrap();
+        tx.execute_later(pair("c", "d")).await.unwrap();
+        let row: Option<(String,)> = query("INSERT INTO writes (who) VALUES ($1) RETURNING who")
+            .bind("returned".to_owned())
+            .fetch_optional(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(row, Some(("returned".to_owned(),)));
+        tx.execute_later(pair("e", "f")).await.unwrap();
+        let changed = query("UPDATE writes SET who = $1 WHERE who = $2")
+            .bind("renamed".to_owned())
+            .bind("returned".to_owned())
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+        tx.commit().await.unwrap();
+
         insert("after").execute(&db).await.unwrap();
         assert_eq!(
             written(&db).await,
@@ -1141,9 +1208,22 @@ mod tests {
                 "third",
                 "fourth",
                 "fifth",
+                "a$2b",
+                "c$2d",
+                "renamed",
+                "e$2f",
                 "after"
             ]
         );
+    }
+
+    #[test]
+    fn parameters_are_renumbered_outside_quotes_only() {
+        assert_eq!(
+            renumbered("SELECT $1, '$1', \"$2\", $10, $ || 'it''s $3' || $3", 4),
+            "SELECT $5, '$1', \"$2\", $14, $ || 'it''s $3' || $7"
+        );
+        assert_eq!(renumbered("SELECT $1", 0), "SELECT $1");
     }
 
     /// A caller that gives up while its `BEGIN` or `COMMIT` runs leaves the writer marked open

@@ -309,17 +309,20 @@ impl DbStore {
         reservation: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         if delta != 0 || kind == "set" {
-            query(INSERT_MOVEMENT)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&row.sku)
-                .bind(delta)
-                .bind(kind)
-                .bind(reason)
-                .bind(reservation)
-                .bind(row.on_hand)
-                .bind(Utc::now())
-                .execute(&mut *tx)
-                .await?;
+            // Nothing reads the ledger line back in the transaction: on SQLite it goes with the
+            // next statement or the commit (`execute_later`).
+            tx.execute_later(
+                query(INSERT_MOVEMENT)
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(&row.sku)
+                    .bind(delta)
+                    .bind(kind)
+                    .bind(reason)
+                    .bind(reservation)
+                    .bind(row.on_hand)
+                    .bind(Utc::now()),
+            )
+            .await?;
         }
         publish(events, before_available, row);
         Ok(())

@@ -414,16 +414,19 @@ impl Store for DbStore {
                 .bind(line.unit_price)
                 .bind(line.quantity);
         }
+        // The lines, the history line and the event need nothing back: on SQLite they go with
+        // the commit, one call (`execute_later`).
         if !order.lines.is_empty() {
-            lines.execute(&mut tx).await?;
+            tx.execute_later(lines).await?;
         }
-        query(INSERT_HISTORY)
-            .bind(&o.id)
-            .bind(&o.status)
-            .bind(None::<String>)
-            .bind(o.created_at)
-            .execute(&mut tx)
-            .await?;
+        tx.execute_later(
+            query(INSERT_HISTORY)
+                .bind(&o.id)
+                .bind(&o.status)
+                .bind(None::<String>)
+                .bind(o.created_at),
+        )
+        .await?;
         // Last before the commit: on PostgreSQL the outbox is written under one lock for all
         // writers (feed order), held until the commit.
         tx.enqueue(event).await?;
@@ -505,13 +508,14 @@ impl Store for DbStore {
             return Ok(false);
         }
         if let Some((status, note)) = c.status {
-            query(INSERT_HISTORY)
-                .bind(id)
-                .bind(status.as_str())
-                .bind(note)
-                .bind(c.next_attempt_at)
-                .execute(&mut tx)
-                .await?;
+            tx.execute_later(
+                query(INSERT_HISTORY)
+                    .bind(id)
+                    .bind(status.as_str())
+                    .bind(note)
+                    .bind(c.next_attempt_at),
+            )
+            .await?;
         }
         if let Some(event) = c.event {
             tx.enqueue(event).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::db::{is_unique_violation, query, Database, Exec};
+use platform::db::{is_unique_violation, query, Database, Query};
 use platform::events::Event;
 use platform::service::Migrations;
 
@@ -213,7 +213,8 @@ impl Store for DbStore {
             .await;
         match inserted {
             Ok(_) => {
-                insert_call(&mut tx, request).await?;
+                // Nothing reads it back before the commit: it goes with it (`execute_later`).
+                tx.execute_later(call_row(request)).await?;
                 tx.commit().await?;
                 Ok(Created::New(p.clone()))
             }
@@ -288,7 +289,7 @@ impl Store for DbStore {
             return Ok(false);
         }
         if let Some(call) = call {
-            insert_call(&mut tx, call).await?;
+            tx.execute_later(call_row(call)).await?;
         }
         if changed {
             if let Some(event) = event {
@@ -404,7 +405,8 @@ impl Store for DbStore {
     }
 
     async fn audit(&self, c: &GatewayCall) -> Result<(), StoreError> {
-        insert_call(&self.db, c).await
+        call_row(c).execute(&self.db).await?;
+        Ok(())
     }
 
     async fn gateway_calls(&self, payment_id: &str) -> Result<Vec<GatewayCall>, StoreError> {
@@ -427,7 +429,8 @@ impl Store for DbStore {
 }
 
 /// Writes one audit line, on the pool or inside a transaction.
-async fn insert_call(on: impl Exec, c: &GatewayCall) -> Result<(), StoreError> {
+/// The row that records a call to the gateway: a request about to go, or its answer.
+fn call_row(c: &GatewayCall) -> Query {
     query(INSERT_CALL)
         .bind(&c.payment_id)
         .bind(&c.operation)
@@ -435,7 +438,4 @@ async fn insert_call(on: impl Exec, c: &GatewayCall) -> Result<(), StoreError> {
         .bind(&c.phase)
         .bind(&c.outcome)
         .bind(c.created_at)
-        .execute(on)
-        .await?;
-    Ok(())
 }
