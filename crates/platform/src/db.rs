@@ -288,23 +288,34 @@ impl WriteTx {
     /// the `BEGIN IMMEDIATE` in front of the first, the statements kept for later in front of it.
     /// Its results are the last ones of the call (the statements kept for later return no rows).
     fn prepare(&mut self, query: Query) -> (&mut SqliteConnection, Query) {
-        let mut query = match self.later.take() {
-            Some(later) => later.then(query),
-            None => query,
-        };
+        let mut query = self.after_later(query);
         if self.begin_now() {
             query.sql = Cow::Owned(format!("BEGIN IMMEDIATE; {}", query.sql));
         }
         (&mut self.writer.conn, query)
     }
 
+    /// The statements kept for later, then `query`, as one.
+    fn after_later(&mut self, query: Query) -> Query {
+        match self.later.take() {
+            Some(later) => later.then(query),
+            None => query,
+        }
+    }
+
+    /// Runs `query` as the transaction's next statement (see [`WriteTx::prepare`]).
+    async fn run(&mut self, query: Query) -> Result<(), sqlx::Error> {
+        let (conn, query) = self.prepare(query);
+        sqlx::query_with(&query.sql, query.sqlite_args()?)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     /// Sends the statements kept for later, if any, on their own.
     async fn flush(&mut self) -> Result<(), sqlx::Error> {
         if let Some(later) = self.later.take() {
-            let (conn, query) = self.prepare(later);
-            sqlx::query_with(&query.sql, query.sqlite_args()?)
-                .execute(conn)
-                .await?;
+            self.run(later).await?;
         }
         Ok(())
     }
@@ -317,10 +328,7 @@ impl WriteTx {
             self.later = None;
         }
         if self.begun || self.later.is_some() {
-            let (conn, query) = self.prepare(query(statement));
-            sqlx::query_with(&query.sql, query.sqlite_args()?)
-                .execute(conn)
-                .await?;
+            self.run(query(statement)).await?;
         }
         self.writer.open = false;
         Ok(())
@@ -741,10 +749,7 @@ impl Tx {
     pub async fn execute_later(&mut self, query: Query) -> Result<(), sqlx::Error> {
         if let Self::Sqlite(tx) = self {
             if let SqliteTx::Write(writer) = &mut **tx {
-                writer.later = Some(match writer.later.take() {
-                    Some(later) => later.then(query),
-                    None => query,
-                });
+                writer.later = Some(writer.after_later(query));
                 return Ok(());
             }
         }

@@ -428,7 +428,6 @@ impl Store for DbStore {
     }
 }
 
-/// Writes one audit line, on the pool or inside a transaction.
 /// The row that records a call to the gateway: a request about to go, or its answer.
 fn call_row(c: &GatewayCall) -> Query {
     query(INSERT_CALL)
