@@ -283,12 +283,14 @@ pub async fn set_cursor(
     position: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    query(WRITE_CURSOR)
-        .bind(consumer)
-        .bind(producer)
-        .bind(position)
-        .execute(&mut tx)
-        .await?;
+    // On SQLite the BEGIN, the upsert and the COMMIT go as one call.
+    tx.execute_later(
+        query(WRITE_CURSOR)
+            .bind(consumer)
+            .bind(producer)
+            .bind(position),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
