@@ -165,7 +165,12 @@ async fn events_are_delivered_in_order_once_and_a_rolled_back_one_never() {
         .await;
         let feed = serve_feed(producer.clone(), &issuer).await;
         let consumer = consumer(&feed, &issuer, consuming.clone());
-        consumer.poll_once(0).await.unwrap();
+        // On PostgreSQL a page ends at the rolled-back event's position until no transaction of
+        // the server (other tests' included) still open could fill it: a few polls, not one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while applied(&consuming).await.len() < 4 && std::time::Instant::now() < deadline {
+            consumer.poll_once(1).await.unwrap();
+        }
         let seen = applied(&consuming).await;
         assert_eq!(
             seen,
@@ -570,6 +575,53 @@ async fn another_replicas_commit_wakes_a_long_poll_through_postgres() {
     assert_eq!(items[0]["event"]["subject"], "crash", "{page}");
     let _ = stop.send(());
     listening.await.unwrap();
+}
+
+/// PostgreSQL's outbox writers take no lock of their own: a later writer commits while an earlier
+/// one is still open, and a reader stops at the earlier one's position until it commits, so that
+/// nobody moves past it; a position left by a rollback is passed once nothing open can fill it.
+#[tokio::test]
+async fn a_reader_waits_at_a_gap_an_open_writer_may_fill_and_passes_one_that_never_will() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let producer = connect(&db).await;
+    let event = |n: i64| Event::new("test", "thing_happened", "gap", json!({"n": n}));
+    let ns = |entries: &[store::FeedEntry]| -> Vec<i64> {
+        entries
+            .iter()
+            .map(|e| e.event.data["n"].as_i64().unwrap())
+            .collect()
+    };
+    produce(&producer, &event(0), true).await;
+    let first = store::read_after(&producer, 0, 100).await.unwrap();
+    assert_eq!(ns(&first), [0]);
+    let start = first[0].position;
+
+    let mut open = producer.begin_write().await.unwrap();
+    open.enqueue(&event(1)).await.unwrap();
+    let mut later = producer.begin_write().await.unwrap();
+    later.enqueue(&event(2)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), later.commit())
+        .await
+        .expect("the later writer waited for the earlier one")
+        .unwrap();
+    let meanwhile = store::read_after(&producer, start, 100).await.unwrap();
+    assert!(
+        meanwhile.is_empty(),
+        "read past a position still open: {:?}",
+        ns(&meanwhile)
+    );
+    open.commit().await.unwrap();
+    let both = store::read_after(&producer, start, 100).await.unwrap();
+    assert_eq!(ns(&both), [1, 2]);
+
+    let last = both[1].position;
+    produce(&producer, &event(3), false).await;
+    produce(&producer, &event(4), true).await;
+    let after_rollback = store::read_after(&producer, last, 100).await.unwrap();
+    assert_eq!(ns(&after_rollback), [4]);
+    assert!(after_rollback[0].position > last + 1, "{after_rollback:?}");
 }
 
 /// The RabbitMQ relay is woken by the commit: with its fallback poll an hour away, an event

@@ -1,6 +1,6 @@
 //! The RabbitMQ transport (`AGORA_EVENTS=rabbitmq`):
 //!
-//! * a **relay** per producing service reads its outbox in commit order and publishes each entry
+//! * a **relay** per producing service reads its outbox in position order (commit order along each subject) and publishes each entry
 //!   to a durable topic exchange (routing key = the event type, persistent, `message_id` = the
 //!   event id, header [`POSITION_HEADER`] = its outbox position) with publisher confirms; its
 //!   position advances only after the broker confirmed, so an entry left unpublished by a crash is

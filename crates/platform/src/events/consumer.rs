@@ -35,7 +35,8 @@ pub trait EventHandler: Send + Sync {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
 
     /// [`EventHandler::handle`], told the event's position in its producer's outbox when the
-    /// transport knows it. Positions follow the producer's commit order, so along one subject a
+    /// transport knows it. Along one subject positions follow the order its writers commit in (they
+    /// queue on the subject's row and draw their position before they commit), so along one subject a
     /// higher one is a newer state: a handler that keeps the latest state of a subject applies an
     /// event only when it is newer ([`Tx::advance`](crate::db::Tx::advance)), which
     /// keeps it right however the transport orders deliveries.

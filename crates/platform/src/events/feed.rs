@@ -143,7 +143,8 @@ async fn events(
     loop {
         // Taken before the read, so that a commit between the read and the wait still wakes it.
         let committed = wake::next_commit();
-        let items = store::read_after(&state.db, query.after, limit)
+        // What was pruned is gone: read from there, not from a gap that never fills.
+        let items = store::read_after(&state.db, query.after.max(pruned), limit)
             .await
             .map_err(internal)?;
         if !items.is_empty() || gap.is_some() || Instant::now() >= deadline || stopping.is_set() {

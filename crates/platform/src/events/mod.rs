@@ -1,6 +1,6 @@
 //! Integration events (docs/conventions.md, Consistency): a CloudEvents envelope, a transactional outbox the producer
 //! writes in the same transaction as the state change, a broker-less feed (`GET /events`) that
-//! serves the outbox in commit order, and a consumer that applies events through an idempotent inbox
+//! serves the outbox in position order (commit order along each subject), and a consumer that applies events through an idempotent inbox
 //! and sets aside, after a bounded number of attempts, an event it cannot apply (dead letters).
 //! With `AGORA_EVENTS=rabbitmq` a relay publishes the outbox to RabbitMQ instead and consumers
 //! read their own queues ([`amqp`]); services start either through [`Events`]. The feed's long

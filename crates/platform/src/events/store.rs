@@ -1,8 +1,10 @@
 //! The platform's event tables and all their SQL, on both databases.
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{wake, Event};
+use super::Event;
 use crate::db::{query, Database, Tx};
 
 const SQLITE_SCHEMA: &str = r#"
@@ -141,30 +143,30 @@ pub async fn migrate(db: &Database) -> Result<(), sqlx::Error> {
 }
 
 const INSERT_OUTBOX: &str = "INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) VALUES ($1, $2, $3, $4, $5)";
-/// PostgreSQL, a transaction's first entry: the lock and the `NOTIFY` (see [`Tx::enqueue`]) in the
-/// same statement as the insert, one round trip instead of two. The row is selected from the
-/// `locked` CTE, so it exists, and its `seq` is drawn, only once the lock is held.
-const LOCK_AND_INSERT_OUTBOX: &str = "WITH locked AS (SELECT pg_advisory_xact_lock(7140002), pg_notify($6, $7)) INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) SELECT $1, $2, $3, $4, $5 FROM locked";
+/// PostgreSQL: the transaction's id is taken (`pg_current_xact_id`, in a CTE evaluated before the
+/// row's `seq` is drawn) before its `seq`, which [`read_after`] relies on to tell a gap that may
+/// still fill from one that never will.
+const INSERT_OUTBOX_PG: &str = "WITH x AS MATERIALIZED (SELECT pg_current_xact_id()) INSERT INTO agora_outbox (id, event_type, subject, envelope, created_at) SELECT $1, $2, $3, $4, $5 FROM x";
 
 impl Tx {
     /// Writes `event` to the outbox inside this transaction.
     ///
-    /// On PostgreSQL an advisory lock, held until the transaction ends, makes outbox writers
-    /// commit in `seq` order; without it a reader could see seq 11 committed before seq 10 and
-    /// move its cursor past an event it never saw. (SQLite's write transactions are serial.)
+    /// Call it after the transaction's last row write, just before commit. An entry's `seq` is
+    /// drawn here, so two transactions changing one subject, which queue on that subject's row,
+    /// draw theirs in the order they commit; readers follow `seq` and wait at a gap that a
+    /// transaction still open may fill ([`read_after`]). Writers take no lock of their own: on
+    /// PostgreSQL a lock held to the end of the transaction (as this did with an advisory lock
+    /// and the `NOTIFY`, which takes one too) would hold every outbox writer of the database
+    /// behind the one waiting for its commit to reach the disk, one flush per transaction
+    /// instead of one for all that commit together (docs/performance.md, "Outbox writers no
+    /// longer queue").
     ///
-    /// Call it after the transaction's last row write, just before commit. The lock is one for the
-    /// whole database: a transaction that holds it and then waits for a row deadlocks against one
-    /// that holds that row and waits for the lock.
-    ///
-    /// The commit wakes the outbox's readers ([`wake`]): this process's once the commit has
-    /// returned, and on PostgreSQL the other replicas' through a `NOTIFY`, which PostgreSQL
-    /// delivers only if the transaction commits (sent with the lock: no extra round trip).
+    /// The commit wakes the outbox's readers ([`super::wake`]): this process's once the commit has
+    /// returned, and on PostgreSQL the other replicas' through a `NOTIFY` sent after it.
     pub async fn enqueue(&mut self, event: &Event) -> Result<(), sqlx::Error> {
-        // The lock is held to the transaction's end: its later entries only insert.
-        let lock = matches!(self, Tx::Postgres(_)) && !self.wrote_outbox();
-        let insert = query(if lock {
-            LOCK_AND_INSERT_OUTBOX
+        let postgres = matches!(self, Tx::Postgres(_));
+        let insert = query(if postgres {
+            INSERT_OUTBOX_PG
         } else {
             INSERT_OUTBOX
         })
@@ -173,11 +175,6 @@ impl Tx {
         .bind(&event.subject)
         .bind(envelope_json(event)?)
         .bind(event.time);
-        let insert = if lock {
-            insert.bind(wake::CHANNEL).bind(wake::process())
-        } else {
-            insert
-        };
         // Nothing needs the insert's outcome before the commit: on SQLite it goes with it.
         self.execute_later(insert).await?;
         self.wake_outbox_on_commit();
@@ -198,7 +195,7 @@ impl Tx {
 
     /// For a consumer that keeps the latest state of each subject: records, inside this
     /// transaction, that `consumer` has applied `event`'s subject up to `position` (its place in
-    /// the producer's outbox, which follows commit order). `false` means a newer event of that
+    /// the producer's outbox, which along one subject follows commit order). `false` means a newer event of that
     /// subject was applied already: the caller applies nothing (an older state must not
     /// overwrite a newer one, whatever order the transport delivered them in). On PostgreSQL two
     /// replicas advancing one subject at once queue on its row, and the second sees what the
@@ -234,28 +231,99 @@ pub struct FeedEntry {
 
 const READ_AFTER: &str =
     "SELECT seq, envelope FROM agora_outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
+/// PostgreSQL: the entries with the snapshot they were read in (the oldest transaction still
+/// open, and the first not yet begun, as numbers).
+const READ_AFTER_PG: &str = "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap) \
+    SELECT seq, envelope, pg_snapshot_xmin(snap)::text::bigint, pg_snapshot_xmax(snap)::text::bigint \
+    FROM agora_outbox, s WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// How long [`read_after`] waits, at most, for a gap in the outbox's positions to fill or to be
+/// shown for good, and how often it looks again meanwhile.
+const GAP_WAIT: Duration = Duration::from_millis(200);
+const GAP_LOOK: Duration = Duration::from_millis(2);
 
 /// Outbox entries after `position`, oldest first.
+///
+/// On PostgreSQL writers commit in any order, so positions can show a gap: a `seq` drawn by a
+/// transaction still open, or by one that rolled back (a gap for good). Entries are returned up
+/// to the first gap only, so that a reader never moves past an entry that commits later. A gap
+/// right after `position` is waited on (up to [`GAP_WAIT`]): every transaction that drew a `seq`
+/// below the highest one read had its id before that read's snapshot (the insert takes the id
+/// first), so once the oldest transaction still open is younger than that snapshot, whatever is
+/// still missing below that `seq` never comes and is passed over (at once when no transaction at
+/// all was open at the read). Until then, or on a timeout, nothing is returned and the caller
+/// reads again at its next wake-up.
 pub async fn read_after(
     db: &Database,
     position: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = query(READ_AFTER)
-        .bind(position)
-        .bind(limit)
-        .fetch_all(db)
-        .await?;
-    rows.into_iter()
-        .map(|(seq, envelope)| {
-            serde_json::from_str(&envelope)
-                .map(|event| FeedEntry {
-                    position: seq,
-                    event,
-                })
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    if !matches!(db, Database::Postgres(_)) {
+        let rows: Vec<(i64, String)> = query(READ_AFTER)
+            .bind(position)
+            .bind(limit)
+            .fetch_all(db)
+            .await?;
+        return rows.into_iter().map(entry).collect();
+    }
+    let give_up = tokio::time::Instant::now() + GAP_WAIT;
+    // The highest `seq` and the snapshot's first unbegun transaction of the read that first
+    // found a gap right after `position`.
+    let mut first_gap: Option<(i64, i64)> = None;
+    loop {
+        let rows: Vec<(i64, String, i64, i64)> = query(READ_AFTER_PG)
+            .bind(position)
+            .bind(limit)
+            .fetch_all(db)
+            .await?;
+        let Some(&(_, _, oldest_open, first_unbegun)) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let highest = rows.last().map_or(position, |r| r.0);
+        let settled_up_to = match first_gap {
+            // No transaction was open when this read began: what it does not see never comes.
+            _ if oldest_open >= first_unbegun => highest,
+            Some((highest, begun_before)) if oldest_open >= begun_before => highest,
+            _ => position,
+        };
+        let kept = before_first_gap(position, settled_up_to, rows.iter().map(|r| r.0));
+        if kept > 0 || tokio::time::Instant::now() >= give_up {
+            return rows
+                .into_iter()
+                .take(kept)
+                .map(|(seq, envelope, _, _)| entry((seq, envelope)))
+                .collect();
+        }
+        if first_gap.is_none() {
+            first_gap = Some((highest, first_unbegun));
+        }
+        tokio::time::sleep(GAP_LOOK).await;
+    }
+}
+
+/// How many of `seqs` (ascending, all after `position`) come before the first gap: a `seq`
+/// missing after `position` that may still commit. Any `seq` up to `settled_up_to` is known
+/// not to be coming any more, so a gap below it is none.
+fn before_first_gap(position: i64, settled_up_to: i64, seqs: impl Iterator<Item = i64>) -> usize {
+    let mut last = position;
+    let mut kept = 0;
+    for seq in seqs {
+        if seq != last + 1 && seq - 1 > settled_up_to {
+            break;
+        }
+        last = seq;
+        kept += 1;
+    }
+    kept
+}
+
+fn entry((seq, envelope): (i64, String)) -> Result<FeedEntry, sqlx::Error> {
+    serde_json::from_str(&envelope)
+        .map(|event| FeedEntry {
+            position: seq,
+            event,
         })
-        .collect()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 const CLAIM: &str = "INSERT INTO agora_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";

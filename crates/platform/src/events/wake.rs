@@ -6,10 +6,12 @@
 //!   wakes. One signal serves the whole process: a service runs alone in its process (`agora up`
 //!   starts one per service), and where several share one (tests) a waiter woken by another
 //!   database's commit reads, finds nothing and waits again.
-//! * **Between replicas** (PostgreSQL): `enqueue` also sends `NOTIFY agora_outbox` inside the
-//!   transaction, which PostgreSQL delivers on commit; [`listen`] (started with the service's event
-//!   work) forwards it to this process's waiters. A replica ignores its own notifications, which
-//!   [`committed`] has already announced.
+//! * **Between replicas** (PostgreSQL): [`listen`] (started with the service's event work) sends
+//!   `NOTIFY agora_outbox` after this process's commits, one for all those made while the last was
+//!   on its way, and forwards the other replicas' to this process's waiters. A replica ignores its
+//!   own notifications, which [`committed`] has already announced. The `NOTIFY` is not sent inside
+//!   the writing transaction: PostgreSQL holds a lock from a notifying transaction's commit until
+//!   its end, so every writer would commit, and wait for the disk, one after the other.
 //! * **Fallback**: a waiter still reads the outbox every [`fallback_poll`], so a lost notification
 //!   (a listener reconnecting, a commit whose answer was lost) only delays an entry. SQLite has no
 //!   notification between processes: replicas sharing its file find each other's entries by this
@@ -26,8 +28,13 @@ use crate::shutdown::Shutdown;
 /// The PostgreSQL channel outbox writers notify on commit.
 pub const CHANNEL: &str = "agora_outbox";
 
-/// Signalled after a transaction that wrote the outbox has committed in this process.
+/// Signalled after a transaction that wrote the outbox has committed, in this process or (heard
+/// through [`listen`]) in another replica.
 static COMMITTED: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+/// Signalled after a transaction that wrote the outbox has committed in this process: the other
+/// replicas are to be told. One stored permit stands for any number of commits.
+static TO_TELL: LazyLock<Notify> = LazyLock::new(Notify::new);
 
 /// This process's name in its notifications, so that its listener can skip what it sent itself.
 static PROCESS: LazyLock<String> = LazyLock::new(|| uuid::Uuid::now_v7().to_string());
@@ -49,9 +56,11 @@ pub fn next_commit() -> tokio::sync::futures::Notified<'static> {
     COMMITTED.notified()
 }
 
-/// Wakes every waiter of this process: an outbox entry has committed.
+/// Wakes every waiter of this process, and has the other replicas told: an outbox entry has
+/// committed here.
 pub(crate) fn committed() {
     COMMITTED.notify_waiters();
+    TO_TELL.notify_one();
 }
 
 /// The payload this process's `NOTIFY` carries (its name).
@@ -59,10 +68,10 @@ pub(crate) fn process() -> &'static str {
     &PROCESS
 }
 
-/// On PostgreSQL, forwards other replicas' commit notifications to this process's waiters until
-/// `shutdown`, on a connection of its own (outside the service's pool), reconnecting with backoff.
-/// Does nothing on SQLite.
-pub async fn listen(db: Database, mut shutdown: Shutdown) {
+/// On PostgreSQL, until `shutdown`: forwards other replicas' commit notifications to this process's
+/// waiters, on a connection of its own (outside the service's pool), reconnecting with backoff;
+/// and notifies them of this process's commits. Does nothing on SQLite.
+pub async fn listen(db: Database, shutdown: Shutdown) {
     let Database::Postgres(pool) = db else {
         return;
     };
@@ -72,21 +81,39 @@ pub async fn listen(db: Database, mut shutdown: Shutdown) {
         .max_lifetime(None)
         .idle_timeout(None)
         .connect_lazy_with((*pool.connect_options()).clone());
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            lost = listen_connected(&own) => {
-                tracing::warn!(error = %lost, "outbox listener disconnected; reconnecting (waiters fall back to polling meanwhile)");
-            }
-        }
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    tokio::select! {
+        _ = shutdown => {}
+        _ = async { tokio::join!(hear_others(&own), tell_others(&pool)) } => {}
     }
     own.close().await;
+}
+
+/// Hears the other replicas' notifications, reconnecting with backoff; never returns.
+async fn hear_others(own: &PgPool) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let lost = listen_connected(own).await;
+        tracing::warn!(error = %lost, "outbox listener disconnected; reconnecting (waiters fall back to polling meanwhile)");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Sends one `NOTIFY` for the commits made since the last one was sent; never returns. A
+/// `NOTIFY` alone in its transaction writes nothing to the log and waits for no disk.
+async fn tell_others(pool: &PgPool) {
+    loop {
+        TO_TELL.notified().await;
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(process())
+            .execute(pool)
+            .await;
+        if let Err(e) = sent {
+            // The other replicas read the outbox at their fallback poll anyway.
+            tracing::warn!(error = %e, "notifying the other replicas of an outbox commit failed");
+        }
+    }
 }
 
 /// Listens until the connection fails; returns why.
@@ -99,16 +126,16 @@ async fn listen_connected(pool: &PgPool) -> sqlx::Error {
         return e;
     }
     // Whatever committed while nobody listened is read now rather than at the next fallback poll.
-    committed();
+    COMMITTED.notify_waiters();
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => {
                 if notification.payload() != process() {
-                    committed();
+                    COMMITTED.notify_waiters();
                 }
             }
             // The connection dropped and was made again: what came meanwhile was not heard.
-            Ok(None) => committed(),
+            Ok(None) => COMMITTED.notify_waiters(),
             Err(e) => return e,
         }
     }

@@ -1,5 +1,6 @@
 //! A minimal producer process for the transport crash test: `commit` writes one event to the
-//! outbox of `--database-url` and then waits to be killed, before anything relays it; `relay` runs
+//! outbox of `--database-url` (telling other replicas on PostgreSQL, as a service's event work
+//! does) and then waits to be killed, before anything relays it; `relay` runs
 //! the RabbitMQ relay over that outbox (the producer restarted) until killed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,6 +21,10 @@ async fn main() {
     let mut running = None;
     match mode.as_str() {
         "commit" => {
+            tokio::spawn(platform::events::wake::listen(
+                db.clone(),
+                platform::shutdown::never(),
+            ));
             let event = Event::new("test", "thing_happened", "crash", json!({"n": 1}));
             let mut tx = db.begin_write().await.unwrap();
             tx.enqueue(&event).await.unwrap();
