@@ -43,35 +43,49 @@ pub struct Setup {
     psp_key: String,
     product_id: String,
     sku: String,
+    /// SKUs of several products, with the same stock, for reservations that do not all queue on
+    /// one stock row.
+    spread: Vec<String>,
 }
+
+/// How many of the catalog's products the spread reservations use.
+const SPREAD: usize = 32;
 
 impl Setup {
     pub async fn new(
         http: &reqwest::Client,
         data: &Path,
         port: u16,
-        product_id: &str,
+        product_ids: &[String],
     ) -> anyhow::Result<Self> {
+        let product_id = product_ids
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("the catalog is empty"))?;
         let url = |offset: u16, path: &str| format!("http://127.0.0.1:{}{path}", port + offset);
         let admin = token(http.post(url(1, "/auth/login")).json(&json!({
             "login": "admin",
             "password": setting(data, "admin-credentials", "password")?,
         })))
         .await?;
-        let product: Value = http
-            .get(url(2, &format!("/products/{product_id}")))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let sku = product["sku"].as_str().unwrap_or_default().to_owned();
-        // Enough stock that no checkout or reservation of the run is short.
-        http.put(url(3, &format!("/stock/{sku}")))
-            .bearer_auth(&admin)
-            .json(&json!({"on_hand": 1_000_000_000, "reason": "load test"}))
-            .send()
-            .await?
-            .error_for_status()?;
+        let mut spread = Vec::new();
+        for id in product_ids.iter().take(SPREAD) {
+            let product: Value = http
+                .get(url(2, &format!("/products/{id}")))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let sku = product["sku"].as_str().unwrap_or_default().to_owned();
+            // Enough stock that no checkout or reservation of the run is short.
+            http.put(url(3, &format!("/stock/{sku}")))
+                .bearer_auth(&admin)
+                .json(&json!({"on_hand": 1_000_000_000, "reason": "load test"}))
+                .send()
+                .await?
+                .error_for_status()?;
+            spread.push(sku);
+        }
+        let sku = spread.first().cloned().unwrap_or_default();
         // Orders' own client holds inventory:reserve and payments:write, as in the checkout.
         let service = token(
             http.post(url(1, "/oauth/token"))
@@ -98,6 +112,7 @@ impl Setup {
             psp_key: setting(data, "config/payment-gateway-sim.toml", "psp_api_key")?,
             product_id: product_id.to_owned(),
             sku,
+            spread,
         })
     }
 
@@ -144,9 +159,24 @@ impl Setup {
                 .bearer_auth(&service)
                 .json(&json!({"reservation_id": key(), "items": [{"sku": sku, "quantity": 1}], "ttl_seconds": 3600}))
         });
+        let (reservations, service, spread) = (
+            self.url(3, "/reservations"),
+            self.service.clone(),
+            self.spread.clone(),
+        );
+        let reserve_spread: Request = Arc::new(move |client, i| {
+            client
+                .post(&reservations)
+                .bearer_auth(&service)
+                .json(&json!({"reservation_id": key(), "items": [{"sku": spread[i % spread.len()], "quantity": 1}], "ttl_seconds": 3600}))
+        });
         let checkout = self.checkout(&self.url(4, ""));
         vec![
             ("reserve stock (POST /reservations, 1 line)", reserve),
+            (
+                "reserve stock, one of 32 SKUs in turn (POST /reservations, 1 line)",
+                reserve_spread,
+            ),
             (
                 "authorize at the gateway simulator alone (POST /v1/payment_intents)",
                 direct,

@@ -213,7 +213,13 @@ impl Started {
         let first = ids
             .first()
             .ok_or_else(|| anyhow::anyhow!("the catalog is empty: run with the demo seed"))?;
-        let setup = checkout::Setup::new(&http, self.data.path(), self.port, first).await?;
+        let setup = checkout::Setup::new(
+            &http,
+            self.data.path(),
+            self.port,
+            std::slice::from_ref(first),
+        )
+        .await?;
         Ok(vec![
             ("product reads", gets_on(&gateway, &product_paths(&ids)), 12),
             ("searches", gets_on(&gateway, &search_paths()), 8),

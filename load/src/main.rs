@@ -559,7 +559,7 @@ async fn run_scenarios(
     )
     .await?;
     scenarios.extend(carts.scenarios());
-    let setup = checkout::Setup::new(&http, platform.data.path(), platform.port, &ids[0]).await?;
+    let setup = checkout::Setup::new(&http, platform.data.path(), platform.port, ids).await?;
     scenarios.extend(setup.scenarios());
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     let mut first = true;
@@ -706,7 +706,7 @@ async fn open_model(platform: PlatformArgs, options: OpenOptions) -> anyhow::Res
 async fn open_steps(platform: &Platform, options: &OpenOptions) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let setup =
-        checkout::Setup::new(&http, platform.data.path(), platform.port, &platform.ids[0]).await?;
+        checkout::Setup::new(&http, platform.data.path(), platform.port, &platform.ids).await?;
     let carts = carts::Setup::new(
         &http,
         platform.url(7, ""),
