@@ -33,7 +33,8 @@ pub const CHANNEL: &str = "agora_outbox";
 static COMMITTED: LazyLock<Notify> = LazyLock::new(Notify::new);
 
 /// Signalled after a transaction that wrote the outbox has committed in this process: the other
-/// replicas are to be told. One stored permit stands for any number of commits.
+/// replicas are to be told (by every [`listen`] of the process, each on its own database, where
+/// several services share one process, as in tests).
 static TO_TELL: LazyLock<Notify> = LazyLock::new(Notify::new);
 
 /// This process's name in its notifications, so that its listener can skip what it sent itself.
@@ -60,7 +61,7 @@ pub fn next_commit() -> tokio::sync::futures::Notified<'static> {
 /// committed here.
 pub(crate) fn committed() {
     COMMITTED.notify_waiters();
-    TO_TELL.notify_one();
+    TO_TELL.notify_waiters();
 }
 
 /// The payload this process's `NOTIFY` carries (its name).
@@ -102,8 +103,12 @@ async fn hear_others(own: &PgPool) {
 /// Sends one `NOTIFY` for the commits made since the last one was sent; never returns. A
 /// `NOTIFY` alone in its transaction writes nothing to the log and waits for no disk.
 async fn tell_others(pool: &PgPool) {
+    // Always waiting, also while a `NOTIFY` is on its way (a `Notified` hears `notify_waiters`
+    // from the moment it is made): a commit meanwhile is told by the next one.
+    let mut next = Box::pin(TO_TELL.notified());
     loop {
-        TO_TELL.notified().await;
+        next.as_mut().await;
+        next.set(TO_TELL.notified());
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(process())
