@@ -42,10 +42,10 @@ pub struct Setup {
     customer: String,
     psp_key: String,
     product_id: String,
-    sku: String,
-    /// SKUs of several products, with the same stock, for reservations that do not all queue on
+    /// SKUs of the products given to [`Setup::new`] (up to [`SPREAD`]), each with stock enough for
+    /// the run: the first for the one-SKU reservations, all for those that do not all queue on
     /// one stock row.
-    spread: Vec<String>,
+    skus: Vec<String>,
 }
 
 /// How many of the catalog's products the spread reservations use.
@@ -67,7 +67,7 @@ impl Setup {
             "password": setting(data, "admin-credentials", "password")?,
         })))
         .await?;
-        let mut spread = Vec::new();
+        let mut skus = Vec::new();
         for id in product_ids.iter().take(SPREAD) {
             let product: Value = http
                 .get(url(2, &format!("/products/{id}")))
@@ -83,9 +83,8 @@ impl Setup {
                 .send()
                 .await?
                 .error_for_status()?;
-            spread.push(sku);
+            skus.push(sku);
         }
-        let sku = spread.first().cloned().unwrap_or_default();
         // Orders' own client holds inventory:reserve and payments:write, as in the checkout.
         let service = token(
             http.post(url(1, "/oauth/token"))
@@ -111,13 +110,23 @@ impl Setup {
             customer,
             psp_key: setting(data, "config/payment-gateway-sim.toml", "psp_api_key")?,
             product_id: product_id.to_owned(),
-            sku,
-            spread,
+            skus,
         })
     }
 
     fn url(&self, offset: u16, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port + offset)
+    }
+
+    /// Reservations of one unit (one line), of each of `skus` in turn.
+    fn reservations(&self, skus: Vec<String>) -> Request {
+        let (reservations, service) = (self.url(3, "/reservations"), self.service.clone());
+        Arc::new(move |client, i| {
+            client
+                .post(&reservations)
+                .bearer_auth(&service)
+                .json(&json!({"reservation_id": uuid::Uuid::now_v7().to_string(), "items": [{"sku": skus[i % skus.len()], "quantity": 1}], "ttl_seconds": 3600}))
+        })
     }
 
     pub fn scenarios(&self) -> Vec<(&'static str, Request)> {
@@ -148,28 +157,8 @@ impl Setup {
                     "payment_method": "pm_card_visa", "customer_id": "load"}),
                 )
         });
-        let (reservations, service, sku) = (
-            self.url(3, "/reservations"),
-            self.service.clone(),
-            self.sku.clone(),
-        );
-        let reserve: Request = Arc::new(move |client, _| {
-            client
-                .post(&reservations)
-                .bearer_auth(&service)
-                .json(&json!({"reservation_id": key(), "items": [{"sku": sku, "quantity": 1}], "ttl_seconds": 3600}))
-        });
-        let (reservations, service, spread) = (
-            self.url(3, "/reservations"),
-            self.service.clone(),
-            self.spread.clone(),
-        );
-        let reserve_spread: Request = Arc::new(move |client, i| {
-            client
-                .post(&reservations)
-                .bearer_auth(&service)
-                .json(&json!({"reservation_id": key(), "items": [{"sku": spread[i % spread.len()], "quantity": 1}], "ttl_seconds": 3600}))
-        });
+        let reserve = self.reservations(self.skus[..1].to_vec());
+        let reserve_spread = self.reservations(self.skus.clone());
         let checkout = self.checkout(&self.url(4, ""));
         vec![
             ("reserve stock (POST /reservations, 1 line)", reserve),

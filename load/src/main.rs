@@ -705,8 +705,13 @@ async fn open_model(platform: PlatformArgs, options: OpenOptions) -> anyhow::Res
 
 async fn open_steps(platform: &Platform, options: &OpenOptions) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let setup =
-        checkout::Setup::new(&http, platform.data.path(), platform.port, &platform.ids).await?;
+    let setup = checkout::Setup::new(
+        &http,
+        platform.data.path(),
+        platform.port,
+        platform.ids.get(..1).unwrap_or_default(),
+    )
+    .await?;
     let carts = carts::Setup::new(
         &http,
         platform.url(7, ""),
