@@ -2,6 +2,7 @@
 //! bootstrap, problem+json errors, pagination, storage pools, JWT verification and the
 //! service-to-service client.
 pub mod auth;
+pub mod batch;
 pub mod breaker;
 pub mod client;
 pub mod config;

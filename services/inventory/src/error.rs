@@ -37,6 +37,9 @@ impl IntoResponse for ApiError {
                 .retry_after(1)
             }
             ApiError::Store(StoreError::Database(e)) => platform::db::problem(&e),
+            ApiError::Store(StoreError::Stopped(_)) => {
+                Problem::unavailable("The service is stopping; retry the request.")
+            }
         };
         problem.into_response()
     }

@@ -309,3 +309,98 @@ async fn unknown_and_discontinued_skus_are_named_and_no_line_takes_anything() {
         );
     }
 }
+
+/// Reservations that arrive together share one transaction (`platform::batch`), and each is still
+/// decided alone, in arrival order: all its lines or none, never past what is on hand, an unknown
+/// SKU refused, a repeat answered as before and a reused id refused, and only the reservations
+/// made exist afterwards. What each should answer is worked out here by making them one by one.
+#[tokio::test]
+async fn reservations_made_together_are_each_all_or_nothing_in_arrival_order() {
+    use inventory::storage::{self, Reserved};
+    for db in testkit::TestDatabase::all().await {
+        let (store, database) = storage::connect(&db.url, 5).await.unwrap();
+        let mut left = [("HOT-1", 10), ("HOT-2", 3)];
+        for (sku, on_hand) in left {
+            store
+                .set_on_hand(sku, on_hand, "count", None)
+                .await
+                .unwrap();
+        }
+        let expires = chrono::Utc::now() + chrono::Duration::minutes(5);
+        type Ask = (String, Vec<(String, i64)>, &'static str);
+        let mut asks: Vec<Ask> = (0..30)
+            .map(|i| {
+                let lines: &[(&str, i64)] = match i {
+                    _ if i % 5 == 4 => &[("GHOST-1", 1), ("HOT-1", 1)],
+                    _ if i % 3 == 0 => &[("HOT-1", 1), ("HOT-2", 1)],
+                    _ => &[("HOT-1", 1)],
+                };
+                let lines = lines.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect();
+                (format!("r-{i}"), lines, "h")
+            })
+            .collect();
+        asks.push(("r-0".into(), asks[0].1.clone(), "h"));
+        asks.push(("r-0".into(), asks[0].1.clone(), "other"));
+
+        let answers = join_all(
+            asks.iter()
+                .map(|(id, lines, hash)| store.reserve(id, lines, hash, expires)),
+        )
+        .await;
+
+        let mut made = Vec::new();
+        for ((id, lines, hash), answer) in asks.iter().zip(answers) {
+            let answer = answer.unwrap();
+            let fits = lines
+                .iter()
+                .all(|(sku, q)| left.iter().any(|(s, n)| s == sku && n >= q));
+            let what = format!("{}: {id} {lines:?} {hash}", db.backend);
+            match answer {
+                Reserved::Unknown(skus) => assert_eq!(skus, ["GHOST-1"], "{what}"),
+                _ if made.contains(id) => {
+                    if *hash == "h" {
+                        assert!(matches!(answer, Reserved::Replayed(_)), "{what}");
+                    } else {
+                        assert!(matches!(answer, Reserved::Mismatch), "{what}");
+                    }
+                }
+                Reserved::Created(r) if fits => {
+                    assert_eq!(&r.lines, lines, "{what}");
+                    for (sku, q) in lines {
+                        left.iter_mut().find(|(s, _)| s == sku).unwrap().1 -= q;
+                    }
+                    made.push(id.clone());
+                }
+                Reserved::Short(short) if !fits => {
+                    for s in short {
+                        let (_, n) = left.iter().find(|(sku, _)| *sku == s.sku).unwrap();
+                        assert_eq!((s.available, s.requested), (*n, 1), "{what}");
+                    }
+                }
+                _ => panic!("{what}: unexpected answer"),
+            }
+        }
+        assert!(!made.is_empty());
+        for (sku, n) in left {
+            let row = store.stock(sku).await.unwrap().unwrap();
+            assert_eq!(row.on_hand - row.reserved, n, "{}: {sku}", db.backend);
+        }
+        for (id, _, _) in &asks {
+            let stored = store.reservation(id).await.unwrap();
+            assert_eq!(stored.is_some(), made.contains(id), "{}: {id}", db.backend);
+        }
+        // They did share transactions: fewer stock changes published than reservations made.
+        let (published,): (i64,) = platform::db::query(
+            "SELECT COUNT(*) FROM agora_outbox WHERE event_type = 'agora.inventory.stock_changed.v1' AND subject = 'HOT-1'",
+        )
+        .fetch_one(&database)
+        .await
+        .unwrap();
+        assert!(
+            published < i64::try_from(made.len()).unwrap(),
+            "{}: {published} stock changes for {} reservations",
+            db.backend,
+            made.len()
+        );
+    }
+}
