@@ -1064,7 +1064,9 @@ async fn pruning_deletes_old_entries_and_never_unpublished_ones() {
         // of the server (another test's) is open.
         let (pruned_up_to, _) = store::bounds(&producer).await.unwrap();
         assert_eq!(pruned_up_to, entries[1].position, "{backend}");
-        let left = store::read_after(&producer, pruned_up_to, 10).await.unwrap();
+        let left = store::read_after(&producer, pruned_up_to, 10)
+            .await
+            .unwrap();
         assert_eq!(left.len(), 1, "{backend}");
         assert_eq!(left[0].event.id, entries[2].event.id);
     }
