@@ -1,7 +1,8 @@
 //! What inventory publishes and consumes.
 //!
 //! Out (outbox, in the transaction of the change): `agora.inventory.stock_changed.v1`
-//! `{"sku", "on_hand", "reserved", "available"}`, `low_stock` `{"sku", "available", "threshold"}`,
+//! `{"sku", "on_hand", "reserved", "available"}` when what is available changes (a sale takes
+//! units already reserved and publishes none; the ledger records it), `low_stock` `{"sku", "available", "threshold"}`,
 //! `reservation_expired` `{"reservation_id", "items": [{"sku", "quantity"}]}`.
 //! In: products' `product_created` (a stock row at 0) and `product_deleted` (the SKU is
 //! discontinued: no new reservations).

@@ -480,6 +480,20 @@ impl DbStore {
         reason: &str,
         reservation: Option<&str>,
     ) -> Result<(), sqlx::Error> {
+        Self::ledger(tx, row, delta, kind, reason, reservation).await?;
+        publish(events, before_available, row);
+        Ok(())
+    }
+
+    /// Records a movement in the caller's transaction: the ledger line alone, no event.
+    async fn ledger(
+        tx: &mut Tx,
+        row: &StockRow,
+        delta: i64,
+        kind: &str,
+        reason: &str,
+        reservation: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
         if delta != 0 || kind == "set" {
             // Nothing reads the ledger line back in the transaction: on SQLite it goes with the
             // next statement or the commit (`execute_later`).
@@ -496,7 +510,6 @@ impl DbStore {
             )
             .await?;
         }
-        publish(events, before_available, row);
         Ok(())
     }
 
@@ -723,7 +736,6 @@ impl Store for DbStore {
             .bind(now)
             .fetch_optional(&mut tx)
             .await?;
-        let mut events = Vec::new();
         let reservation = match Self::with_lines(&mut tx, committed).await? {
             Some(reservation) => reservation,
             None => {
@@ -734,6 +746,7 @@ impl Store for DbStore {
                     COMMITTED => Ok(reservation),
                     PENDING => {
                         // Pending, so its TTL ran out.
+                        let mut events = Vec::new();
                         Self::give_back(&mut tx, &mut events, &mut reservation, EXPIRED).await?;
                         Self::enqueue(&mut tx, &events).await?;
                         tx.commit().await?;
@@ -756,20 +769,12 @@ impl Store for DbStore {
                 .fetch_optional(&mut tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            // A sale takes units that were reserved: what is available does not change.
-            Self::record(
-                &mut tx,
-                &mut events,
-                after.on_hand - after.reserved,
-                &after,
-                -quantity,
-                "sale",
-                "sale",
-                Some(id),
-            )
-            .await?;
+            // A sale takes units that were reserved: what is available does not change, so it
+            // publishes no `stock_changed` (its readers want the available level, which the
+            // reservation published; the ledger line records the sale). One event fewer a
+            // checkout, and one wake-up fewer of every reader of the feed.
+            Self::ledger(&mut tx, &after, -quantity, "sale", "sale", Some(id)).await?;
         }
-        Self::enqueue(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(reservation)
     }

@@ -111,6 +111,8 @@ async fn commit_sells_release_gives_back_and_illegal_moves_are_409() {
         let sold = new_id();
         app.reserve(&sold, json!([{"sku": "A-1", "quantity": 2}]), 60)
             .await;
+        let published = app.events().await;
+        assert_eq!(published.last().unwrap()["data"]["available"], 3);
         let committed: Value = app.act(&sold, "commit").await.json().await.unwrap();
         assert_eq!(committed["status"], "committed");
         assert_eq!(app.act(&sold, "commit").await.status(), 200, "idempotent");
@@ -119,6 +121,13 @@ async fn commit_sells_release_gives_back_and_illegal_moves_are_409() {
         assert_eq!(
             (stock["on_hand"].as_i64(), stock["reserved"].as_i64()),
             (Some(3), Some(0))
+        );
+        // A sale takes reserved units: what is available stays 3, and no event says otherwise.
+        assert_eq!(stock["available"], 3);
+        assert_eq!(
+            app.events().await.len(),
+            published.len(),
+            "a sale publishes nothing"
         );
 
         let returned = new_id();
@@ -139,6 +148,14 @@ async fn commit_sells_release_gives_back_and_illegal_moves_are_409() {
         );
         problem(app.act(&returned, "commit").await, 409).await;
         assert_eq!(app.stock("A-1").await["available"], 3);
+        // A release changes what is available: its level is published.
+        let after_release = app.events().await;
+        assert!(after_release.len() > published.len());
+        assert_eq!(after_release.last().unwrap()["data"]["available"], 3);
+        assert_eq!(
+            after_release.last().unwrap()["type"],
+            "agora.inventory.stock_changed.v1"
+        );
         problem(app.act(&new_id(), "commit").await, 404).await;
         problem(app.act("not-an-id", "commit").await, 400).await;
         app.check_invariants("A-1").await;
