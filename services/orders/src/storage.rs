@@ -196,9 +196,17 @@ pub enum Reaction {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Inserts a new order with its lines, its first history line and its event; or finds the
-    /// order the same user placed with the same idempotency key.
-    async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError>;
+    /// Inserts a new order with its lines, its first history line and its event, its saga's lease
+    /// held by `owner` until `until` (the placing request runs the saga: claiming it apart
+    /// would be one more write a checkout); or finds the order the same user placed with the
+    /// same idempotency key.
+    async fn place(
+        &self,
+        order: &Order,
+        event: &Event,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Placed, StoreError>;
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
     /// The order a user placed with an idempotency key.
     async fn by_key(&self, user_id: &str, key: &str) -> Result<Option<Order>, StoreError>;
@@ -262,7 +270,7 @@ pub async fn connect(
 }
 
 const ORDER_COLUMNS: &str = "id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_outcome, saga_deadline, next_attempt_at, attempts, payment_id, failure, created_at, updated_at, request_id, traceparent, cart_id";
-const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at, request_id, traceparent, cart_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)";
+const INSERT_ORDER: &str = "INSERT INTO orders (id, user_id, status, currency, total_amount, payment_method, shipping_address, idempotency_key, request_hash, saga_step, saga_deadline, next_attempt_at, created_at, updated_at, request_id, traceparent, cart_id, lease_owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18)";
 const INSERT_LINES: &str =
     "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, unit_price, quantity) VALUES ";
 const INSERT_HISTORY: &str =
@@ -347,7 +355,13 @@ impl DbStore {
 
 #[async_trait]
 impl Store for DbStore {
-    async fn place(&self, order: &Order, event: &Event) -> Result<Placed, StoreError> {
+    async fn place(
+        &self,
+        order: &Order,
+        event: &Event,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Placed, StoreError> {
         let o = &order.row;
         let mut tx = self.db.begin_write_named("place_order").await?;
         let inserted = query(INSERT_ORDER)
@@ -367,6 +381,8 @@ impl Store for DbStore {
             .bind(&o.request_id)
             .bind(&o.traceparent)
             .bind(&o.cart_id)
+            .bind(owner)
+            .bind(until)
             .execute(&mut tx)
             .await;
         match inserted {

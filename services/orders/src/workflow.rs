@@ -14,7 +14,8 @@
 //! compensation itself, which hold money and stock and so are retried until they succeed).
 //!
 //! One worker at a time runs an order's saga: it claims a lease on the order (the request that
-//! placed it, or a recovery worker of any instance), renews it while a step runs, and moves the
+//! placed it, which writes the lease with the order, or a recovery worker of any instance),
+//! renews it while a step runs, and moves the
 //! saga on only while it holds it. A worker that dies stops renewing; once its lease expires the
 //! recovery worker of any instance takes the saga over.
 //!
@@ -73,19 +74,34 @@ impl Saga {
         self.start(id, None).await
     }
 
-    /// [`Saga::advance`] for an order this process has just placed: it is in hand, not read
-    /// again (were it changed meanwhile, the first write's compare-and-set says so).
-    pub async fn run(&self, placed: Order) -> Result<Option<Order>, StoreError> {
-        let id = placed.row.id.clone();
-        self.start(&id, Some(placed)).await
+    /// A new lease on an order's saga, from now: the owner and until when. The request that
+    /// places an order writes it with the order ([`crate::storage::Store::place`]) and hands it
+    /// to [`Saga::run`].
+    pub fn new_lease(&self) -> (String, DateTime<Utc>) {
+        (
+            uuid::Uuid::new_v4().to_string(),
+            self.lease_from(storage::now()),
+        )
     }
 
-    async fn start(&self, id: &str, placed: Option<Order>) -> Result<Option<Order>, StoreError> {
+    /// [`Saga::advance`] for an order this process has just placed under the lease of `owner`
+    /// ([`Saga::new_lease`]): it is in hand, not read again, and not claimed again (were it
+    /// changed or the lease taken meanwhile, the first write's compare-and-set says so).
+    pub async fn run(&self, placed: Order, owner: String) -> Result<Option<Order>, StoreError> {
+        let id = placed.row.id.clone();
+        self.start(&id, Some((placed, owner))).await
+    }
+
+    async fn start(
+        &self,
+        id: &str,
+        placed: Option<(Order, String)>,
+    ) -> Result<Option<Order>, StoreError> {
         let (context, remote) = match TraceContext::current() {
             Some(context) => (context, None),
             None => {
                 let order = match &placed {
-                    Some(order) => Some(order.clone()),
+                    Some((order, _)) => Some(order.clone()),
                     None => self.store.order(id).await?,
                 };
                 match order {
@@ -117,12 +133,18 @@ impl Saga {
         let context = context.joined(&span);
         span.record("trace_id", context.trace_id.as_str());
         span.record("span_id", context.span_id.as_str());
+        let (placed, owner) = match placed {
+            Some((order, owner)) => (Some(order), Some(owner)),
+            None => (None, None),
+        };
+        // A run of an order just placed holds the lease written with it.
+        let holding = owner.is_some();
         let run = Run {
             saga: self,
-            owner: uuid::Uuid::new_v4().to_string(),
+            owner: owner.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         };
         let result = context
-            .scope(run.advance(id, placed).instrument(span))
+            .scope(run.advance(id, placed, holding).instrument(span))
             .await;
         // A saga that ended in this run ended the lease with its last write.
         if !matches!(result, Ok(Some(_))) {
@@ -153,10 +175,15 @@ impl Deref for Run<'_> {
 impl Run<'_> {
     /// The order as the saga left it when it ended in this run; `None` when it did not (another
     /// worker runs it, or a step is postponed).
-    async fn advance(&self, id: &str, placed: Option<Order>) -> Result<Option<Order>, StoreError> {
+    async fn advance(
+        &self,
+        id: &str,
+        placed: Option<Order>,
+        holding: bool,
+    ) -> Result<Option<Order>, StoreError> {
         let mut order = placed;
         // Whether this run holds the lease on `order`, as the database has it.
-        let mut holding = false;
+        let mut holding = holding;
         // A saga has at most five steps; the bound only guards against a loop.
         for _ in 0..8 {
             if !holding {

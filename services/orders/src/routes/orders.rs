@@ -205,14 +205,19 @@ fn answer(order: &Order, created: bool) -> Response {
 }
 
 /// Runs the saga for up to the request deadline; it goes on in the background after that. The
-/// order just placed (`placed`) is run as it is in hand; any other is read by the saga.
-async fn run_saga(state: &AppState, id: &str, placed: Option<Order>) -> Result<Order, ApiError> {
+/// order just placed (`placed`, with the owner of the lease written with it) is run as it is in
+/// hand; any other is read and claimed by the saga.
+async fn run_saga(
+    state: &AppState,
+    id: &str,
+    placed: Option<(Order, String)>,
+) -> Result<Order, ApiError> {
     let saga = state.saga.clone();
     let owned = id.to_owned();
     // The saga outlives a slow request; it still runs in the request's context.
     let task = tokio::spawn(platform::telemetry::in_current(async move {
         let ran = match placed {
-            Some(order) => saga.run(order).await,
+            Some((order, owner)) => saga.run(order, owner).await,
             None => saga.advance(&owned).await,
         };
         ran.unwrap_or_else(|e| {
@@ -377,12 +382,13 @@ async fn place(
         history: Vec::new(),
     };
     let event = order_event(&order, Status::Pending, "placed", serde_json::json!({}));
-    match state.store.place(&order, &event).await? {
+    let (owner, until) = state.saga.new_lease();
+    match state.store.place(&order, &event, &owner, until).await? {
         Placed::Existing(existing) => replay(&state, existing, &request_hash).await,
         Placed::New(order) => {
             metrics::counter!("orders_placed_total").increment(1);
             let id = order.row.id.clone();
-            let order = run_saga(&state, &id, Some(order)).await?;
+            let order = run_saga(&state, &id, Some((order, owner))).await?;
             Ok(answer(&order, true))
         }
     }
