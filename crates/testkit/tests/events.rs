@@ -319,7 +319,7 @@ async fn a_rabbitmq_consumer_applies_a_subjects_newest_level_last() {
         // The queue first, then every event in it, then the consumer: it finds them all waiting.
         let broker = platform::events::amqp::Broker::new(amqp.clone().into(), &exchange);
         let (_connection, channel) = broker.channel().await.unwrap();
-        let test = ["test".to_owned()];
+        let test = [("test".to_owned(), None)];
         broker
             .declare_queue(&channel, "test-consumer", &test)
             .await
@@ -369,6 +369,50 @@ async fn a_rabbitmq_consumer_applies_a_subjects_newest_level_last() {
             .collect();
         assert!(older.windows(2).all(|w| w[0] < w[1]), "{backend}: {seen:?}");
     }
+}
+
+/// On RabbitMQ a consumer that names its event types gets a queue bound to those alone: what it
+/// would skip never reaches it. A queue an earlier version bound to all of the producer's events
+/// loses that binding when it is declared again.
+#[tokio::test]
+async fn a_rabbitmq_queue_holds_only_the_event_types_its_consumer_names() {
+    let Some(amqp) = testkit::db::amqp_url() else {
+        return;
+    };
+    let exchange = fresh_exchange();
+    let broker = platform::events::amqp::Broker::new(amqp.into(), &exchange);
+    let (_connection, channel) = broker.channel().await.unwrap();
+    let everything = [("test".to_owned(), None)];
+    broker
+        .declare_queue(&channel, "test-consumer", &everything)
+        .await
+        .unwrap();
+    let named: [(String, Option<&[&str]>); 1] = [("test".to_owned(), Some(&[WANTED]))];
+    let queue = broker
+        .declare_queue(&channel, "test-consumer", &named)
+        .await
+        .unwrap();
+    for (n, name) in ["skipped", "wanted", "skipped"].iter().enumerate() {
+        let event = Event::new("test", name, "a", json!({"n": n}));
+        platform::events::amqp::publish(&channel, &exchange, &event, None)
+            .await
+            .unwrap();
+    }
+    // Published with confirms: every message the exchange routed is in the queue already.
+    let mut held = Vec::new();
+    while let Some(message) = channel
+        .basic_get(&queue, lapin::options::BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        let event: Event = serde_json::from_slice(&message.delivery.data).unwrap();
+        held.push(event.event_type);
+    }
+    assert_eq!(held, vec![WANTED.to_owned()]);
+    channel
+        .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -538,6 +582,155 @@ async fn a_long_poll_returns_as_soon_as_an_event_is_committed() {
             "{case}: {again}"
         );
         assert_eq!(again["waited"], false, "{case}: {again}");
+    }
+}
+
+const WANTED: &str = "agora.test.wanted.v1";
+
+/// A [`Recorder`] that names the one type it wants, so its producer leaves the others out.
+struct Named {
+    inner: Recorder,
+}
+
+#[async_trait]
+impl EventHandler for Named {
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[WANTED])
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.inner.handle(event).await
+    }
+}
+
+/// A reader that names the types it wants gets only those, and moves past the rest: its page's
+/// `last_position` is the last event read, wanted or not, and a waiting poll goes on waiting
+/// through commits of other types until one of its own comes. A consumer whose handler names its
+/// types applies the wanted ones and keeps its cursor past the others. Bad `types` are a 400.
+#[tokio::test]
+async fn a_reader_naming_its_event_types_gets_only_those_and_moves_past_the_rest() {
+    for (producer_db, consumer_db) in TestDatabase::all()
+        .await
+        .into_iter()
+        .zip(TestDatabase::all().await)
+    {
+        let case = producer_db.backend;
+        let issuer = TestIssuer::start().await;
+        let producer = connect(&producer_db).await;
+        let feed = serve_feed_polling_every(producer.clone(), &issuer, NEVER).await;
+        for (n, name) in ["skipped", "skipped", "wanted", "skipped"]
+            .iter()
+            .enumerate()
+        {
+            let event = Event::new("test", name, "a", json!({"n": n}));
+            produce(&producer, &event, true).await;
+        }
+        let token = issuer.service("inventory", "events:read");
+        let http = reqwest::Client::new();
+        let get = |query: String| {
+            let request = http
+                .get(format!("{feed}/events?{query}"))
+                .bearer_auth(&token);
+            async move { request.send().await.unwrap() }
+        };
+        // On PostgreSQL positions come from a sequence shared with other tests' outboxes, so they
+        // are read from the page, not assumed.
+        let all: serde_json::Value = get("after=0".into()).await.json().await.unwrap();
+        let positions: Vec<i64> = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["position"].as_i64().unwrap())
+            .collect();
+        assert_eq!(positions.len(), 4, "{case}: {all}");
+
+        let page: serde_json::Value = get(format!("after=0&types={WANTED}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{case}: {page}");
+        assert_eq!(items[0]["event"]["type"], WANTED, "{case}: {page}");
+        assert_eq!(items[0]["position"], positions[2], "{case}: {page}");
+        assert_eq!(page["last_position"], positions[3], "{case}: {page}");
+
+        // Caught up: a waiting poll passes over a skipped commit and answers the wanted one.
+        let last = positions[3];
+        let waiting = tokio::spawn(get(format!("after={last}&wait=30&types={WANTED}")));
+        // A pause for ordering (the poll reads, then waits), nothing is timed.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        produce(
+            &producer,
+            &Event::new("test", "skipped", "a", json!({"n": 4})),
+            true,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "{case}: a skipped type answered the poll"
+        );
+        produce(
+            &producer,
+            &Event::new("test", "wanted", "a", json!({"n": 5})),
+            true,
+        )
+        .await;
+        let page: serde_json::Value = tokio::time::timeout(Duration::from_secs(20), waiting)
+            .await
+            .expect("the long poll was not woken by the wanted commit")
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{case}: {page}");
+        assert_eq!(items[0]["event"]["data"]["n"], 5, "{case}: {page}");
+        assert_eq!(
+            page["last_position"], items[0]["position"],
+            "{case}: {page}"
+        );
+        assert_eq!(page["waited"], true, "{case}: {page}");
+
+        // The consumer: the two wanted events applied, its cursor past everything.
+        let consuming = connect(&consumer_db).await;
+        create_applied_table(&consuming).await;
+        let mut consumer = consumer(&feed, &issuer, consuming.clone());
+        consumer.handler = Arc::new(Named {
+            inner: Recorder {
+                db: consuming.clone(),
+            },
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while applied(&consuming).await.len() < 2 && std::time::Instant::now() < deadline {
+            consumer.poll_once(1).await.unwrap();
+        }
+        assert_eq!(
+            applied(&consuming).await,
+            vec![("a".into(), 2), ("a".into(), 5)],
+            "{case}"
+        );
+        let cursor = store::cursor(&consuming, "test-consumer", "producer")
+            .await
+            .unwrap();
+        assert!(cursor > last, "{case}: cursor {cursor}");
+
+        let many = vec![WANTED; 51].join(",");
+        for bad in ["types=", "types=a,,b", "types=a%20b", many.as_str()] {
+            let query = if bad == many {
+                format!("types={bad}")
+            } else {
+                bad.to_owned()
+            };
+            let answer = get(format!("after=0&{query}")).await;
+            assert_eq!(answer.status(), 400, "{case}: {query}");
+            assert_eq!(
+                answer.headers()["content-type"],
+                "application/problem+json",
+                "{case}: {query}"
+            );
+        }
     }
 }
 

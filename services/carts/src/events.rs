@@ -20,11 +20,15 @@ use platform::events::{Event, EventHandler, HandlerError};
 use crate::domain::Money;
 use crate::storage::{CatalogEntry, Store};
 
-const PRODUCT_EVENTS: [&str; 4] = [
+/// What carts follow: the catalog's product events (names, prices, deletions), stock levels, and
+/// confirmed orders (a cart checked out).
+const WANTED: [&str; 6] = [
     "agora.products.product_created.v1",
     "agora.products.product_updated.v1",
     "agora.products.price_changed.v1",
     DELETED,
+    STOCK_CHANGED,
+    ORDER_CONFIRMED,
 ];
 const DELETED: &str = "agora.products.product_deleted.v1";
 const STOCK_CHANGED: &str = "agora.inventory.stock_changed.v1";
@@ -40,10 +44,8 @@ fn permanent(what: &str) -> HandlerError {
 
 #[async_trait]
 impl EventHandler for Reactions {
-    fn wants(&self, event_type: &str) -> bool {
-        PRODUCT_EVENTS.contains(&event_type)
-            || event_type == STOCK_CHANGED
-            || event_type == ORDER_CONFIRMED
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&WANTED)
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {

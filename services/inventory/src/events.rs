@@ -22,8 +22,8 @@ pub struct ProductEvents {
 
 #[async_trait]
 impl EventHandler for ProductEvents {
-    fn wants(&self, event_type: &str) -> bool {
-        event_type == CREATED || event_type == DELETED
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[CREATED, DELETED])
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {

@@ -29,8 +29,8 @@ pub struct Reactions {
 
 #[async_trait]
 impl EventHandler for Reactions {
-    fn wants(&self, event_type: &str) -> bool {
-        [EXPIRED, VOIDED, REFUNDED].contains(&event_type)
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[EXPIRED, VOIDED, REFUNDED])
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {

@@ -21,8 +21,8 @@ pub struct InventoryEvents {
 
 #[async_trait]
 impl EventHandler for InventoryEvents {
-    fn wants(&self, event_type: &str) -> bool {
-        event_type == STOCK_CHANGED
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[STOCK_CHANGED])
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {

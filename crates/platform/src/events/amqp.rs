@@ -7,8 +7,9 @@
 //!   published after the restart (at least once). Of a service's replicas only the leader relays
 //!   ([`super::leader`]): they share one outbox and one relay position. An idle relay waits for
 //!   an outbox entry to commit ([`super::wake`]), reading the outbox anyway every fallback poll;
-//! * a **consumer** per consuming service owns one durable queue `<exchange>.<service>` bound to
-//!   `agora.<producer>.#` for each producer it follows. The queue has a single active consumer
+//! * a **consumer** per consuming service owns one durable queue `<exchange>.<service>` bound, for
+//!   each producer it follows, to the event types its handler names of that producer, or to
+//!   `agora.<producer>.#` when it names none. The queue has a single active consumer
 //!   (`x-single-active-consumer`): the replicas of a service all subscribe, the broker delivers to
 //!   one of them and fails over to the next, so deliveries never run side by side. It applies the
 //!   deliveries it holds (up to [`PREFETCH`]) one after the other in the queue's order (so order per
@@ -84,12 +85,14 @@ impl Broker {
         Ok((connection, channel))
     }
 
-    /// Declares `service`'s queue (and its dead-letter queue) bound to every producer's events.
+    /// Declares `service`'s queue (and its dead-letter queue) bound to the events it follows: for
+    /// each producer, the event types named of it ([`EventHandler::event_types`]), or all of its
+    /// events when none are named.
     pub async fn declare_queue(
         &self,
         channel: &Channel,
         service: &str,
-        producers: &[String],
+        follows: &[(String, Option<&[&str]>)],
     ) -> Result<String, lapin::Error> {
         let dlx = self.dead_letter_exchange();
         let durable = QueueDeclareOptions {
@@ -128,15 +131,36 @@ impl Broker {
         );
         arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         channel.queue_declare(&queue, durable, arguments).await?;
-        for producer in producers {
+        for (producer, types) in follows {
+            let all = format!("agora.{producer}.#");
+            let Some(types) = types else {
+                channel
+                    .queue_bind(
+                        &queue,
+                        &self.exchange,
+                        &all,
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+                continue;
+            };
+            let own = format!("agora.{producer}.");
+            for key in types.iter().filter(|t| t.starts_with(&own)) {
+                channel
+                    .queue_bind(
+                        &queue,
+                        &self.exchange,
+                        key,
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+            // A queue declared by an earlier version was bound to all of the producer's events
+            // (RabbitMQ takes the removal of a binding that does not exist as done).
             channel
-                .queue_bind(
-                    &queue,
-                    &self.exchange,
-                    &format!("agora.{producer}.#"),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
+                .queue_unbind(&queue, &self.exchange, &all, FieldTable::default())
                 .await?;
         }
         Ok(queue)
@@ -389,8 +413,11 @@ async fn consume_connected(
     handlers: &[(String, Arc<dyn EventHandler>)],
 ) -> anyhow::Result<()> {
     let (_connection, channel) = broker.channel().await?;
-    let producers: Vec<String> = handlers.iter().map(|(p, _)| p.clone()).collect();
-    let queue = broker.declare_queue(&channel, service, &producers).await?;
+    let follows: Vec<(String, Option<&[&str]>)> = handlers
+        .iter()
+        .map(|(producer, handler)| (producer.clone(), handler.event_types()))
+        .collect();
+    let queue = broker.declare_queue(&channel, service, &follows).await?;
     // The broker sends up to PREFETCH unacked deliveries; they are applied one after the other in
     // the queue's order (a single active consumer: nobody else applies meanwhile), and acked
     // together once every one is applied or dead-lettered. One at a time cost a round trip to the

@@ -30,8 +30,21 @@ pub enum HandlerError {
 /// redelivered event changes nothing.
 #[async_trait]
 pub trait EventHandler: Send + Sync {
-    /// The event types wanted; others are skipped.
-    fn wants(&self, event_type: &str) -> bool;
+    /// The event types wanted, when the handler can name them all: producers then leave the others
+    /// out of what they send this consumer (a feed page, a queue's bindings), so that it does not
+    /// poll, or wake, for events it would skip. `None` (the default): every event of the
+    /// producers followed comes, and [`EventHandler::wants`] sorts them.
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// Whether an event of this type is applied; others are skipped. Default: it is one of
+    /// [`EventHandler::event_types`], or any when they are not named.
+    fn wants(&self, event_type: &str) -> bool {
+        self.event_types()
+            .is_none_or(|types| types.contains(&event_type))
+    }
+
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
 
     /// [`EventHandler::handle`], told the event's position in its producer's outbox when the
@@ -219,7 +232,12 @@ impl FeedConsumer {
 
     async fn poll(&self, wait: u64) -> anyhow::Result<Polled> {
         let position = store::cursor(&self.db, &self.consumer, &self.producer).await?;
-        let path = format!("/events?after={position}&limit={PAGE}&wait={wait}");
+        let mut path = format!("/events?after={position}&limit={PAGE}&wait={wait}");
+        // Event types are names of letters, digits, dots and underscores: nothing to escape.
+        if let Some(types) = self.handler.event_types() {
+            path.push_str("&types=");
+            path.push_str(&types.join(","));
+        }
         let response = self.client.send(Method::GET, &path, None, |r| r).await?;
         if !response.status().is_success() {
             anyhow::bail!("the feed answered {}", response.status());

@@ -1,4 +1,4 @@
-//! The producer side of the broker-less transport: `GET /events?after=&limit=&wait=` serves the
+//! The producer side of the broker-less transport: `GET /events?after=&limit=&wait=&types=` serves the
 //! outbox in order, long-polling up to `wait` seconds when nothing is new; a waiting poll answers
 //! as soon as an outbox entry commits ([`super::wake`]). Only service clients with the
 //! `events:read` scope may read it, and the gateway never routes it.
@@ -55,6 +55,36 @@ pub struct FeedQuery {
     /// Seconds to wait for a new event when there is none (0–30, default 0).
     #[serde(default)]
     wait: u64,
+    /// Only events of these types, comma-separated (at most 50); every type when absent. The others
+    /// are passed over: `last_position` still moves past them, and a waiting poll goes on waiting
+    /// for one of these.
+    types: Option<String>,
+}
+
+/// The most event types one poll may name.
+const MAX_TYPES: usize = 50;
+
+impl FeedQuery {
+    /// The types asked for (`None`: all), or why they cannot be read.
+    fn types(&self) -> Result<Option<Vec<&str>>, Problem> {
+        let Some(types) = &self.types else {
+            return Ok(None);
+        };
+        let types: Vec<&str> = types.split(',').collect();
+        let named = |t: &&str| {
+            !t.is_empty()
+                && t.len() <= 200
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        };
+        if types.len() > MAX_TYPES || !types.iter().all(named) {
+            return Err(Problem::bad_request(format!(
+                "`types` must be 1 to {MAX_TYPES} event types separated by commas, each of \
+                 letters, digits, `.`, `_` and `-`."
+            )));
+        }
+        Ok(Some(types))
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,6 +145,7 @@ async fn events(
             "`after` must be ≥ 0, `limit` 1 to 500 and `wait` 0 to 30 seconds.",
         ));
     }
+    let types = query.types()?;
     let caller = caller.0;
     let internal = |e: sqlx::Error| {
         tracing::error!(error = %e, "reading the outbox failed");
@@ -140,21 +171,31 @@ async fn events(
     let deadline = Instant::now() + Duration::from_secs(query.wait);
     let mut stopping = state.stopping.clone();
     let mut waited = false;
+    // What was pruned is gone: read from there, not from a gap that never fills.
+    let mut after = query.after.max(pruned);
     loop {
         // Taken before the read, so that a commit between the read and the wait still wakes it.
         let committed = wake::next_commit();
-        // What was pruned is gone: read from there, not from a gap that never fills.
-        let items = store::read_after(&state.db, query.after.max(pruned), limit)
+        let mut items = store::read_after(&state.db, after, limit)
             .await
             .map_err(internal)?;
+        let full = items.len() as i64 == limit;
+        // Past what was read, wanted or not: the reader need not see those positions again.
+        after = items.last().map_or(after, |e| e.position);
+        if let Some(types) = &types {
+            items.retain(|e| types.contains(&e.event.event_type.as_str()));
+        }
         if !items.is_empty() || gap.is_some() || Instant::now() >= deadline || stopping.is_set() {
-            let last_position = items.last().map_or(query.after.max(pruned), |e| e.position);
             return Ok(Json(FeedPage {
                 items,
-                last_position,
+                last_position: after,
                 gap,
                 waited,
             }));
+        }
+        // A full page of events this reader passes over: more may be waiting already.
+        if full {
+            continue;
         }
         let pause = state
             .fallback_poll
